@@ -1,0 +1,10 @@
+DROP TABLE idempotency_keys;
+DROP TABLE events;
+DROP TABLE external_ids;
+DROP TABLE contact_points;
+DROP TABLE contacts;
+DROP TABLE client_tags;
+DROP TABLE clients;
+DROP TABLE channels;
+DROP TABLE api_clients;
+DROP TABLE users;

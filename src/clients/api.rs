@@ -1,0 +1,196 @@
+use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use super::model::{Client, ClientPatch, ClientStatus, NewClient};
+use super::repo::{self, ClientFilter, CLIENT_SORTS, DEFAULT_SORT};
+use super::service::{self, Caller};
+use crate::auth::scopes::Scope;
+use crate::auth::AuthContext;
+use crate::contact_points::phone_search_digits;
+use crate::db;
+use crate::error::ApiError;
+use crate::events::Origin;
+use crate::extract::{ApiJson, ApiQuery};
+use crate::http::{created, if_match, ok_tagged};
+use crate::pagination::{self, Page, Sort};
+use crate::startup::AppState;
+
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(list_clients)
+        .service(create_client)
+        .service(get_client)
+        .service(update_client)
+        .service(delete_client)
+        .service(restore_client);
+}
+
+/// Filters shared by the client list (and, later, export and segments).
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ClientListQuery {
+    /// Page size, 1 to 200 (default 50).
+    pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// `name`, `created_at` or `updated_at`; prefix `-` for descending. Default `-updated_at`.
+    pub sort: Option<String>,
+    pub status: Option<ClientStatus>,
+    /// Channel code.
+    pub channel: Option<String>,
+    pub region: Option<String>,
+    pub industry: Option<String>,
+    pub owner_id: Option<i64>,
+    pub tag: Option<String>,
+    /// Case-insensitive search in name, legal name, INN, phones (any format) and emails.
+    pub q: Option<String>,
+    /// Only clients changed at or after this instant (RFC 3339).
+    pub updated_since: Option<DateTime<Utc>>,
+}
+
+impl ClientListQuery {
+    pub fn filter(&self, auth: &AuthContext, region: phonenumber::country::Id) -> ClientFilter {
+        ClientFilter {
+            owner_only: auth.own_clients_only(),
+            status: self.status,
+            channel: self.channel.clone(),
+            region: self.region.clone(),
+            industry: self.industry.clone(),
+            owner_id: self.owner_id,
+            tag: self.tag.clone(),
+            q: self
+                .q
+                .as_deref()
+                .map(str::trim)
+                .filter(|q| !q.is_empty())
+                .map(|q| (q.to_lowercase(), phone_search_digits(q, region))),
+            updated_since: self.updated_since.map(|t| t.naive_utc()),
+        }
+    }
+}
+
+#[utoipa::path(
+    tag = "clients",
+    operation_id = "list_clients",
+    params(ClientListQuery),
+    responses((status = 200, description = "A page of clients", body = Page<Client>)),
+    security(("oauth2" = ["clients:read"]))
+)]
+#[get("/clients")]
+async fn list_clients(
+    state: web::Data<AppState>,
+    auth: AuthContext,
+    ApiQuery(q): ApiQuery<ClientListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(Scope::ClientsRead)?;
+    let limit = pagination::limit(q.limit)?;
+    let sort = Sort::parse(q.sort.as_deref(), CLIENT_SORTS, DEFAULT_SORT)?;
+    let filter = q.filter(&auth, state.config.phone_region);
+    let page = db::run(&state.pool, move |conn| repo::list(conn, &filter, sort, q.cursor.as_deref(), limit)).await?;
+    Ok(HttpResponse::Ok().json(page))
+}
+
+#[utoipa::path(
+    tag = "clients",
+    operation_id = "create_client",
+    request_body = NewClient,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first response for a repeated key")),
+    responses((status = 201, description = "The client was created", body = Client, headers(("ETag" = String), ("Location" = String)))),
+    security(("oauth2" = ["clients:write"]))
+)]
+#[post("/clients")]
+async fn create_client(
+    state: web::Data<AppState>,
+    auth: AuthContext,
+    ApiJson(input): ApiJson<NewClient>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(Scope::ClientsWrite)?;
+    let caller = Caller::of(&auth, state.config.phone_region);
+    let client = db::run_tx(&state.pool, move |conn| service::create(conn, input, &caller)).await?;
+    Ok(created(&client, format!("/api/v1/clients/{}", client.id), client.id, client.version))
+}
+
+#[utoipa::path(
+    tag = "clients",
+    operation_id = "get_client",
+    params(("id" = i64, Path, description = "Client id")),
+    responses((status = 200, description = "The client card", body = Client, headers(("ETag" = String)))),
+    security(("oauth2" = ["clients:read"]))
+)]
+#[get("/clients/{id}")]
+async fn get_client(state: web::Data<AppState>, auth: AuthContext, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
+    auth.require(Scope::ClientsRead)?;
+    let (id, owner_only) = (id.into_inner(), auth.own_clients_only());
+    let client = db::run(&state.pool, move |conn| repo::get(conn, id, owner_only)).await?;
+    Ok(ok_tagged(&client, client.id, client.version))
+}
+
+#[utoipa::path(
+    tag = "clients",
+    operation_id = "update_client",
+    params(
+        ("id" = i64, Path, description = "Client id"),
+        ("If-Match" = Option<String>, Header, description = "The ETag last read; 412 if the client changed since"),
+    ),
+    request_body = ClientPatch,
+    responses((status = 200, description = "The updated client", body = Client, headers(("ETag" = String)))),
+    security(("oauth2" = ["clients:write"]))
+)]
+#[patch("/clients/{id}")]
+async fn update_client(
+    state: web::Data<AppState>,
+    auth: AuthContext,
+    req: HttpRequest,
+    id: web::Path<i64>,
+    ApiJson(patch): ApiJson<ClientPatch>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(Scope::ClientsWrite)?;
+    let id = id.into_inner();
+    let expected = if_match(&req, id)?;
+    let caller = Caller::of(&auth, state.config.phone_region);
+    let client = db::run_tx(&state.pool, move |conn| service::update(conn, id, patch, expected, &caller)).await?;
+    Ok(ok_tagged(&client, client.id, client.version))
+}
+
+#[utoipa::path(
+    tag = "clients",
+    operation_id = "delete_client",
+    params(
+        ("id" = i64, Path, description = "Client id"),
+        ("If-Match" = Option<String>, Header, description = "The ETag last read; 412 if the client changed since"),
+    ),
+    responses((status = 204, description = "Soft-deleted: hidden from lists and reads until restored")),
+    security(("oauth2" = ["clients:delete"]))
+)]
+#[delete("/clients/{id}")]
+async fn delete_client(
+    state: web::Data<AppState>,
+    auth: AuthContext,
+    req: HttpRequest,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(Scope::ClientsDelete)?;
+    let id = id.into_inner();
+    let expected = if_match(&req, id)?;
+    let (owner_only, origin) = (auth.own_clients_only(), Origin::api(auth.actor()));
+    db::run_tx(&state.pool, move |conn| repo::soft_delete(conn, id, owner_only, expected, &origin)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[utoipa::path(
+    tag = "clients",
+    operation_id = "restore_client",
+    params(("id" = i64, Path, description = "Client id")),
+    responses((status = 200, description = "The restored client", body = Client, headers(("ETag" = String)))),
+    security(("oauth2" = ["clients:delete"]))
+)]
+#[post("/clients/{id}/restore")]
+async fn restore_client(state: web::Data<AppState>, auth: AuthContext, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
+    auth.require(Scope::ClientsDelete)?;
+    let id = id.into_inner();
+    let (owner_only, origin) = (auth.own_clients_only(), Origin::api(auth.actor()));
+    let client = db::run_tx(&state.pool, move |conn| repo::restore(conn, id, owner_only, &origin)).await?;
+    Ok(ok_tagged(&client, client.id, client.version))
+}

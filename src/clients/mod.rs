@@ -1,0 +1,6 @@
+//! Clients: the cards of the base, their search and lists, soft deletion and restoration.
+
+pub mod api;
+pub mod model;
+pub mod repo;
+pub mod service;

@@ -1,0 +1,571 @@
+//! The client card: its row, the shapes the API reads and writes, and their validation.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::contact_points::{looks_like_email, normalize_email, normalize_phone};
+use crate::db::schema::clients;
+use crate::error::FieldErrors;
+use crate::extract::double_option;
+use crate::money;
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = clients)]
+pub struct ClientRow {
+    pub id: i64,
+    pub kind: String,
+    pub name: String,
+    pub legal_name: Option<String>,
+    pub inn: Option<String>,
+    pub status: String,
+    pub lost_reason: Option<String>,
+    pub channel: Option<String>,
+    pub region: Option<String>,
+    pub industry: Option<String>,
+    pub source: Option<String>,
+    pub owner_id: Option<i64>,
+    pub tags: String,
+    pub notes: Option<String>,
+    pub custom_fields: String,
+    pub phones: String,
+    pub emails: String,
+    pub addresses: String,
+    pub mailing_consent: bool,
+    pub estimated_potential: Option<i64>,
+    pub search_text: String,
+    pub version: i64,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub deleted_at: Option<NaiveDateTime>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientKind {
+    Company,
+    Person,
+}
+
+/// Active (has a contract and buys), potential (a known target, not buying yet) or lost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientStatus {
+    Active,
+    Potential,
+    Lost,
+}
+
+macro_rules! text_enum_impl {
+    ($ty:ident { $($variant:ident = $name:literal),* $(,)? }) => {
+        impl $ty {
+            pub fn as_str(self) -> &'static str {
+                match self { $($ty::$variant => $name,)* }
+            }
+            pub fn parse(s: &str) -> Option<$ty> {
+                match s { $($name => Some($ty::$variant),)* _ => None }
+            }
+        }
+    };
+}
+
+text_enum_impl!(ClientKind { Company = "company", Person = "person" });
+text_enum_impl!(ClientStatus { Active = "active", Potential = "potential", Lost = "lost" });
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum PhoneType {
+    #[default]
+    Work,
+    Mobile,
+    Home,
+    Fax,
+    Other,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum EmailType {
+    #[default]
+    Work,
+    Personal,
+    Other,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum AddressType {
+    Legal,
+    #[default]
+    Actual,
+    Delivery,
+    Other,
+}
+
+/// A phone number; stored in E.164 (`+74852123456`) whatever format it was sent in.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Phone {
+    #[schema(example = "+74852123456")]
+    pub number: String,
+    #[serde(rename = "type", default)]
+    pub phone_type: PhoneType,
+}
+
+/// An email address; stored lowercased.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Email {
+    #[schema(example = "info@romashka.ru")]
+    pub address: String,
+    #[serde(rename = "type", default)]
+    pub email_type: EmailType,
+    /// Set when mail to the address bounced hard; campaigns skip invalid addresses.
+    #[serde(default)]
+    pub invalid: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Address {
+    #[serde(rename = "type", default)]
+    pub address_type: AddressType,
+    /// Street, building, office.
+    pub line: String,
+    #[serde(default)]
+    pub city: Option<String>,
+    #[serde(default)]
+    pub region: Option<String>,
+    #[serde(default)]
+    pub postal_code: Option<String>,
+    #[serde(default)]
+    pub country: Option<String>,
+}
+
+/// The client card as the API returns it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Client {
+    pub id: i64,
+    pub kind: ClientKind,
+    pub name: String,
+    pub legal_name: Option<String>,
+    /// Taxpayer number (ИНН), checksum-validated.
+    pub inn: Option<String>,
+    pub status: ClientStatus,
+    pub lost_reason: Option<String>,
+    /// A channel code from `/channels`.
+    pub channel: Option<String>,
+    pub region: Option<String>,
+    pub industry: Option<String>,
+    pub source: Option<String>,
+    pub owner_id: Option<i64>,
+    pub tags: Vec<String>,
+    pub notes: Option<String>,
+    #[schema(value_type = Object)]
+    pub custom_fields: serde_json::Map<String, serde_json::Value>,
+    /// One id per source system, e.g. `{"1c": "a1b2…"}`.
+    pub external_ids: BTreeMap<String, String>,
+    pub phones: Vec<Phone>,
+    pub emails: Vec<Email>,
+    pub addresses: Vec<Address>,
+    pub mailing_consent: bool,
+    /// Estimated yearly potential, a decimal amount.
+    #[schema(example = "150000.00")]
+    pub estimated_potential: Option<String>,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Client {
+    pub fn from_row(r: ClientRow, external_ids: BTreeMap<String, String>) -> Client {
+        Client {
+            id: r.id,
+            kind: ClientKind::parse(&r.kind).unwrap_or(ClientKind::Company),
+            name: r.name,
+            legal_name: r.legal_name,
+            inn: r.inn,
+            status: ClientStatus::parse(&r.status).unwrap_or(ClientStatus::Potential),
+            lost_reason: r.lost_reason,
+            channel: r.channel,
+            region: r.region,
+            industry: r.industry,
+            source: r.source,
+            owner_id: r.owner_id,
+            tags: serde_json::from_str(&r.tags).unwrap_or_default(),
+            notes: r.notes,
+            custom_fields: serde_json::from_str(&r.custom_fields).unwrap_or_default(),
+            external_ids,
+            phones: serde_json::from_str(&r.phones).unwrap_or_default(),
+            emails: serde_json::from_str(&r.emails).unwrap_or_default(),
+            addresses: serde_json::from_str(&r.addresses).unwrap_or_default(),
+            mailing_consent: r.mailing_consent,
+            estimated_potential: r.estimated_potential.map(money::format_minor),
+            version: r.version,
+            created_at: r.created_at.and_utc(),
+            updated_at: r.updated_at.and_utc(),
+        }
+    }
+}
+
+/// A new client. Only `name` is required.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewClient {
+    #[serde(default = "default_kind")]
+    pub kind: ClientKind,
+    pub name: String,
+    pub legal_name: Option<String>,
+    pub inn: Option<String>,
+    #[serde(default = "default_status")]
+    pub status: ClientStatus,
+    /// Required when `status` is `lost`.
+    pub lost_reason: Option<String>,
+    pub channel: Option<String>,
+    pub region: Option<String>,
+    pub industry: Option<String>,
+    pub source: Option<String>,
+    /// Defaults to the calling user; managers can only create clients they own.
+    pub owner_id: Option<i64>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    pub notes: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub custom_fields: Option<serde_json::Map<String, serde_json::Value>>,
+    #[serde(default)]
+    pub external_ids: BTreeMap<String, String>,
+    #[serde(default)]
+    pub phones: Vec<Phone>,
+    #[serde(default)]
+    pub emails: Vec<Email>,
+    #[serde(default)]
+    pub addresses: Vec<Address>,
+    #[serde(default)]
+    pub mailing_consent: bool,
+    #[schema(example = "150000.00")]
+    pub estimated_potential: Option<String>,
+}
+
+fn default_kind() -> ClientKind {
+    ClientKind::Company
+}
+
+fn default_status() -> ClientStatus {
+    ClientStatus::Potential
+}
+
+/// Changes to a client: only the fields sent are changed; `null` clears a field.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClientPatch {
+    pub kind: Option<ClientKind>,
+    pub name: Option<String>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub legal_name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub inn: Option<Option<String>>,
+    pub status: Option<ClientStatus>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub lost_reason: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub channel: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub region: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub industry: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub source: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<i64>)]
+    pub owner_id: Option<Option<i64>>,
+    pub tags: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub notes: Option<Option<String>>,
+    #[schema(value_type = Option<Object>)]
+    pub custom_fields: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Replaces the whole map of external ids.
+    pub external_ids: Option<BTreeMap<String, String>>,
+    pub phones: Option<Vec<Phone>>,
+    pub emails: Option<Vec<Email>>,
+    pub addresses: Option<Vec<Address>>,
+    pub mailing_consent: Option<bool>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub estimated_potential: Option<Option<String>>,
+}
+
+/// Every field of a card, validated and normalised: what gets written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClientFields {
+    pub kind: ClientKind,
+    pub name: String,
+    pub legal_name: Option<String>,
+    pub inn: Option<String>,
+    pub status: ClientStatus,
+    pub lost_reason: Option<String>,
+    pub channel: Option<String>,
+    pub region: Option<String>,
+    pub industry: Option<String>,
+    pub source: Option<String>,
+    pub owner_id: Option<i64>,
+    pub tags: Vec<String>,
+    pub notes: Option<String>,
+    pub custom_fields: serde_json::Map<String, serde_json::Value>,
+    pub external_ids: BTreeMap<String, String>,
+    pub phones: Vec<Phone>,
+    pub emails: Vec<Email>,
+    pub addresses: Vec<Address>,
+    pub mailing_consent: bool,
+    pub estimated_potential: Option<i64>,
+}
+
+const MAX_TEXT: usize = 500;
+const MAX_NOTES: usize = 20_000;
+const MAX_ITEMS: usize = 20;
+const MAX_TAGS: usize = 50;
+const MAX_CUSTOM_FIELDS_BYTES: usize = 16 * 1024;
+
+fn clean(value: Option<String>) -> Option<String> {
+    value.map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
+}
+
+impl ClientFields {
+    /// Validates and normalises a new card; `potential` is the decimal text of the potential.
+    pub fn from_new(input: NewClient, region: phonenumber::country::Id, errors: &mut FieldErrors) -> ClientFields {
+        let potential = parse_potential(input.estimated_potential.as_deref(), errors);
+        let mut fields = ClientFields {
+            kind: input.kind,
+            name: input.name.trim().to_string(),
+            legal_name: clean(input.legal_name),
+            inn: clean(input.inn),
+            status: input.status,
+            lost_reason: clean(input.lost_reason),
+            channel: clean(input.channel),
+            region: clean(input.region),
+            industry: clean(input.industry),
+            source: clean(input.source),
+            owner_id: input.owner_id,
+            tags: input.tags,
+            notes: clean(input.notes),
+            custom_fields: input.custom_fields.unwrap_or_default(),
+            external_ids: input.external_ids,
+            phones: input.phones,
+            emails: input.emails,
+            addresses: input.addresses,
+            mailing_consent: input.mailing_consent,
+            estimated_potential: potential,
+        };
+        fields.normalise(region, errors);
+        fields
+    }
+
+    pub fn from_client(c: &Client) -> ClientFields {
+        ClientFields {
+            kind: c.kind,
+            name: c.name.clone(),
+            legal_name: c.legal_name.clone(),
+            inn: c.inn.clone(),
+            status: c.status,
+            lost_reason: c.lost_reason.clone(),
+            channel: c.channel.clone(),
+            region: c.region.clone(),
+            industry: c.industry.clone(),
+            source: c.source.clone(),
+            owner_id: c.owner_id,
+            tags: c.tags.clone(),
+            notes: c.notes.clone(),
+            custom_fields: c.custom_fields.clone(),
+            external_ids: c.external_ids.clone(),
+            phones: c.phones.clone(),
+            emails: c.emails.clone(),
+            addresses: c.addresses.clone(),
+            mailing_consent: c.mailing_consent,
+            estimated_potential: c.estimated_potential.as_deref().and_then(|p| money::parse_minor(p).ok()),
+        }
+    }
+
+    /// The card with `patch` applied, validated and normalised.
+    pub fn patched(&self, patch: ClientPatch, region: phonenumber::country::Id, errors: &mut FieldErrors) -> ClientFields {
+        let mut f = self.clone();
+        let lost_reason_sent = patch.lost_reason.is_some();
+        macro_rules! set {
+            ($field:ident) => {
+                if let Some(v) = patch.$field {
+                    f.$field = v;
+                }
+            };
+            ($field:ident, clean) => {
+                if let Some(v) = patch.$field {
+                    f.$field = clean(v);
+                }
+            };
+        }
+        set!(kind);
+        set!(status);
+        set!(owner_id);
+        set!(tags);
+        set!(external_ids);
+        set!(phones);
+        set!(emails);
+        set!(addresses);
+        set!(mailing_consent);
+        set!(custom_fields);
+        set!(legal_name, clean);
+        set!(inn, clean);
+        set!(lost_reason, clean);
+        set!(channel, clean);
+        set!(region, clean);
+        set!(industry, clean);
+        set!(source, clean);
+        set!(notes, clean);
+        if let Some(name) = patch.name {
+            f.name = name.trim().to_string();
+        }
+        if let Some(p) = patch.estimated_potential {
+            f.estimated_potential = parse_potential(p.as_deref(), errors);
+        }
+        // A client that is no longer lost keeps no lost reason.
+        if f.status != ClientStatus::Lost && !lost_reason_sent {
+            f.lost_reason = None;
+        }
+        f.normalise(region, errors);
+        f
+    }
+
+    fn normalise(&mut self, region: phonenumber::country::Id, errors: &mut FieldErrors) {
+        let len_ok = |s: &Option<String>| s.as_ref().is_none_or(|v| v.chars().count() <= MAX_TEXT);
+        errors.check(!self.name.is_empty(), "name", "is required");
+        errors.check(self.name.chars().count() <= MAX_TEXT, "name", format!("must be at most {MAX_TEXT} characters"));
+        for (field, value) in [
+            ("legal_name", &self.legal_name),
+            ("lost_reason", &self.lost_reason),
+            ("channel", &self.channel),
+            ("region", &self.region),
+            ("industry", &self.industry),
+            ("source", &self.source),
+        ] {
+            errors.check(len_ok(value), field, format!("must be at most {MAX_TEXT} characters"));
+        }
+        if self.notes.as_ref().is_some_and(|n| n.chars().count() > MAX_NOTES) {
+            errors.add("notes", format!("must be at most {MAX_NOTES} characters"));
+        }
+        if let Some(inn) = &self.inn {
+            if let Err(message) = crate::inn::validate(inn) {
+                errors.add("inn", message);
+            }
+        }
+        if self.status == ClientStatus::Lost && self.lost_reason.is_none() {
+            errors.add("lost_reason", "is required when status is lost");
+        }
+        if self.status != ClientStatus::Lost && self.lost_reason.is_some() {
+            errors.add("lost_reason", "is only kept for lost clients");
+        }
+
+        let mut tags: Vec<String> = Vec::new();
+        for (i, tag) in self.tags.iter().enumerate() {
+            let t = tag.trim().to_lowercase();
+            if t.is_empty() || t.chars().count() > 50 {
+                errors.add(format!("tags[{i}]"), "must be 1 to 50 characters");
+            } else if !tags.contains(&t) {
+                tags.push(t);
+            }
+        }
+        errors.check(tags.len() <= MAX_TAGS, "tags", format!("at most {MAX_TAGS} tags"));
+        self.tags = tags;
+
+        for (source, id) in &self.external_ids {
+            let ok = !source.is_empty() && source.len() <= 50 && !id.trim().is_empty() && id.len() <= 200;
+            errors.check(ok, format!("external_ids.{source}"), "source names and ids must be non-empty (50 and 200 characters at most)");
+        }
+        if serde_json::to_string(&self.custom_fields).map_or(0, |s| s.len()) > MAX_CUSTOM_FIELDS_BYTES {
+            errors.add("custom_fields", format!("must be at most {MAX_CUSTOM_FIELDS_BYTES} bytes of JSON"));
+        }
+
+        normalise_phones(&mut self.phones, "phones", region, errors);
+        normalise_emails(&mut self.emails, "emails", errors);
+        errors.check(self.addresses.len() <= MAX_ITEMS, "addresses", format!("at most {MAX_ITEMS} addresses"));
+        for (i, a) in self.addresses.iter_mut().enumerate() {
+            a.line = a.line.trim().to_string();
+            errors.check(!a.line.is_empty() && a.line.chars().count() <= MAX_TEXT, format!("addresses[{i}].line"), "is required (at most 500 characters)");
+        }
+    }
+
+    /// Lowercased text searched by `q`: names, INN, phone digits and emails, one per line so a
+    /// term cannot match across two fields.
+    pub fn search_text(&self) -> String {
+        let mut parts = vec![self.name.to_lowercase()];
+        parts.extend(self.legal_name.iter().map(|n| n.to_lowercase()));
+        parts.extend(self.inn.iter().cloned());
+        parts.extend(self.phones.iter().map(|p| p.number.trim_start_matches('+').to_string()));
+        parts.extend(self.emails.iter().map(|e| e.address.clone()));
+        parts.join("\n")
+    }
+
+    pub fn phone_numbers(&self) -> Vec<String> {
+        self.phones.iter().map(|p| p.number.clone()).collect()
+    }
+
+    pub fn email_addresses(&self) -> Vec<String> {
+        self.emails.iter().map(|e| e.address.clone()).collect()
+    }
+}
+
+fn parse_potential(value: Option<&str>, errors: &mut FieldErrors) -> Option<i64> {
+    let value = value?;
+    match money::parse_minor(value) {
+        Ok(v) if v >= 0 => Some(v),
+        Ok(_) => {
+            errors.add("estimated_potential", "cannot be negative");
+            None
+        }
+        Err(message) => {
+            errors.add("estimated_potential", message);
+            None
+        }
+    }
+}
+
+/// Normalises phones to E.164 and drops repeats; shared by clients and contact persons.
+pub fn normalise_phones(phones: &mut Vec<Phone>, field: &str, region: phonenumber::country::Id, errors: &mut FieldErrors) {
+    errors.check(phones.len() <= MAX_ITEMS, field, format!("at most {MAX_ITEMS} phones"));
+    for (i, p) in phones.iter_mut().enumerate() {
+        match normalize_phone(&p.number, region) {
+            Ok(e164) => p.number = e164,
+            Err(message) => errors.add(format!("{field}[{i}].number"), message),
+        }
+    }
+    let mut seen: Vec<String> = Vec::new();
+    phones.retain(|p| {
+        let fresh = !seen.contains(&p.number);
+        seen.push(p.number.clone());
+        fresh
+    });
+}
+
+/// Lowercases and checks emails and drops repeats; shared by clients and contact persons.
+pub fn normalise_emails(emails: &mut Vec<Email>, field: &str, errors: &mut FieldErrors) {
+    errors.check(emails.len() <= MAX_ITEMS, field, format!("at most {MAX_ITEMS} emails"));
+    for (i, e) in emails.iter_mut().enumerate() {
+        e.address = normalize_email(&e.address);
+        if !looks_like_email(&e.address) {
+            errors.add(format!("{field}[{i}].address"), "is not a valid email address");
+        }
+    }
+    let mut seen: Vec<String> = Vec::new();
+    emails.retain(|e| {
+        let fresh = !seen.contains(&e.address);
+        seen.push(e.address.clone());
+        fresh
+    });
+}

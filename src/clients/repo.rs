@@ -1,0 +1,413 @@
+//! Client storage: reads scoped to what the caller may see, writes that keep the tag, contact
+//! point and external id indexes in step, and an event for every change.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::model::{Client, ClientFields, ClientRow, ClientStatus};
+use crate::db::schema::{client_tags, clients, external_ids, users};
+use crate::db::{now, Db, DbConn};
+use crate::error::{ApiError, FieldErrors};
+use crate::events::{self, NewEvent, Origin};
+use crate::pagination::{self, page_from, Cursor, KeyValue, Page, Sort};
+use crate::{channels, contact_points, keyset, order_keyset, with_backend};
+
+pub const ENTITY: &str = "client";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientSort {
+    Name,
+    CreatedAt,
+    UpdatedAt,
+}
+
+pub const CLIENT_SORTS: &[(&str, ClientSort)] = &[
+    ("name", ClientSort::Name),
+    ("created_at", ClientSort::CreatedAt),
+    ("updated_at", ClientSort::UpdatedAt),
+];
+
+pub const DEFAULT_SORT: Sort<ClientSort> = Sort {
+    field: ClientSort::UpdatedAt,
+    desc: true,
+};
+
+/// List filters; `owner_only` is the caller's visibility, not a user's choice.
+#[derive(Debug, Default, Clone)]
+pub struct ClientFilter {
+    pub owner_only: Option<i64>,
+    pub status: Option<ClientStatus>,
+    pub channel: Option<String>,
+    pub region: Option<String>,
+    pub industry: Option<String>,
+    pub owner_id: Option<i64>,
+    pub tag: Option<String>,
+    /// Already lowercased search text, and its phone-digit form when it looks like a number.
+    pub q: Option<(String, Option<String>)>,
+    pub updated_since: Option<NaiveDateTime>,
+}
+
+type Boxed<'a> = clients::BoxedQuery<'a, Db>;
+
+/// Live (not deleted) clients the caller may see.
+fn visible<'a>(owner_only: Option<i64>) -> Boxed<'a> {
+    let mut q = clients::table.filter(clients::deleted_at.is_null()).into_boxed();
+    if let Some(owner) = owner_only {
+        q = q.filter(clients::owner_id.eq(owner));
+    }
+    q
+}
+
+/// Escapes `%`, `_` and `\` so a search term matches literally inside `LIKE`.
+pub fn like_pattern(term: &str) -> String {
+    let escaped = term.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+    format!("%{escaped}%")
+}
+
+pub fn apply_filter<'a>(mut q: Boxed<'a>, f: &ClientFilter) -> Boxed<'a> {
+    if let Some(status) = f.status {
+        q = q.filter(clients::status.eq(status.as_str()));
+    }
+    if let Some(channel) = &f.channel {
+        q = q.filter(clients::channel.eq(channel.clone()));
+    }
+    if let Some(region) = &f.region {
+        q = q.filter(clients::region.eq(region.clone()));
+    }
+    if let Some(industry) = &f.industry {
+        q = q.filter(clients::industry.eq(industry.clone()));
+    }
+    if let Some(owner) = f.owner_id {
+        q = q.filter(clients::owner_id.eq(owner));
+    }
+    if let Some(tag) = &f.tag {
+        let tagged = client_tags::table
+            .filter(client_tags::tag.eq(tag.trim().to_lowercase()))
+            .select(client_tags::client_id);
+        q = q.filter(clients::id.eq_any(tagged));
+    }
+    if let Some((text, digits)) = &f.q {
+        let by_text = clients::search_text.like(like_pattern(text)).escape('\\');
+        q = match digits {
+            Some(d) => q.filter(by_text.or(clients::search_text.like(like_pattern(d)).escape('\\'))),
+            None => q.filter(by_text),
+        };
+    }
+    if let Some(since) = f.updated_since {
+        q = q.filter(clients::updated_at.ge(since));
+    }
+    q
+}
+
+pub fn get_row(conn: &mut DbConn, id: i64, owner_only: Option<i64>) -> Result<ClientRow, ApiError> {
+    Ok(visible(owner_only).filter(clients::id.eq(id)).first(conn)?)
+}
+
+/// External ids of several clients in one query.
+pub fn external_ids_of(conn: &mut DbConn, ids: &[i64]) -> QueryResult<HashMap<i64, BTreeMap<String, String>>> {
+    let rows: Vec<(i64, String, String)> = external_ids::table
+        .filter(external_ids::entity_type.eq(ENTITY))
+        .filter(external_ids::entity_id.eq_any(ids))
+        .select((external_ids::entity_id, external_ids::source, external_ids::external_id))
+        .load(conn)?;
+    let mut map: HashMap<i64, BTreeMap<String, String>> = HashMap::new();
+    for (id, source, external) in rows {
+        map.entry(id).or_default().insert(source, external);
+    }
+    Ok(map)
+}
+
+/// Turns rows into API clients with two queries in all, whatever the number of rows.
+pub fn to_clients(conn: &mut DbConn, rows: Vec<ClientRow>) -> QueryResult<Vec<Client>> {
+    let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+    let mut ext = external_ids_of(conn, &ids)?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let e = ext.remove(&r.id).unwrap_or_default();
+            Client::from_row(r, e)
+        })
+        .collect())
+}
+
+pub fn get(conn: &mut DbConn, id: i64, owner_only: Option<i64>) -> Result<Client, ApiError> {
+    let row = get_row(conn, id, owner_only)?;
+    Ok(to_clients(conn, vec![row])?.remove(0))
+}
+
+pub fn list(
+    conn: &mut DbConn,
+    filter: &ClientFilter,
+    sort: Sort<ClientSort>,
+    cursor: Option<&str>,
+    limit: i64,
+) -> Result<Page<Client>, ApiError> {
+    let tag = sort.tag(CLIENT_SORTS);
+    let mut q = apply_filter(visible(filter.owner_only), filter);
+    if let Some(raw) = cursor {
+        let c = Cursor::decode(raw, &tag)?;
+        q = match sort.field {
+            ClientSort::Name => keyset!(q, clients::name, clients::id, c.text()?.to_string(), c.id, sort.desc),
+            ClientSort::CreatedAt => keyset!(q, clients::created_at, clients::id, c.timestamp()?, c.id, sort.desc),
+            ClientSort::UpdatedAt => keyset!(q, clients::updated_at, clients::id, c.timestamp()?, c.id, sort.desc),
+        };
+    }
+    q = match sort.field {
+        ClientSort::Name => order_keyset!(q, clients::name, clients::id, sort.desc),
+        ClientSort::CreatedAt => order_keyset!(q, clients::created_at, clients::id, sort.desc),
+        ClientSort::UpdatedAt => order_keyset!(q, clients::updated_at, clients::id, sort.desc),
+    };
+    let rows: Vec<ClientRow> = q.limit(limit + 1).load(conn)?;
+    let page = page_from(rows, limit, |r| Cursor {
+        sort: tag.clone(),
+        key: match sort.field {
+            ClientSort::Name => KeyValue::Text(r.name.clone()),
+            ClientSort::CreatedAt => pagination::ts_key(r.created_at),
+            ClientSort::UpdatedAt => pagination::ts_key(r.updated_at),
+        },
+        id: r.id,
+    });
+    Ok(Page {
+        items: to_clients(conn, page.items)?,
+        next_cursor: page.next_cursor,
+    })
+}
+
+/// Checks what only the database can tell: the channel exists, the owner is an active user,
+/// external ids are not taken by another client.
+/// Only what changed is checked: a card whose owner was deactivated stays editable.
+pub fn check_references(
+    conn: &mut DbConn,
+    fields: &ClientFields,
+    previous: Option<(i64, &ClientFields)>,
+    errors: &mut FieldErrors,
+) -> QueryResult<()> {
+    let id = previous.map(|(id, _)| id);
+    let changed = |same: fn(&ClientFields, &ClientFields) -> bool| previous.is_none_or(|(_, p)| !same(p, fields));
+    if let Some(channel) = fields.channel.as_ref().filter(|_| changed(|a, b| a.channel == b.channel)) {
+        if !channels::is_active(conn, channel)? {
+            errors.add("channel", format!("'{channel}' is not an active channel (see /channels)"));
+        }
+    }
+    if let Some(owner) = fields.owner_id.filter(|_| changed(|a, b| a.owner_id == b.owner_id)) {
+        let active: Option<bool> = users::table.find(owner).select(users::active).first(conn).optional()?;
+        if active != Some(true) {
+            errors.add("owner_id", "is not an active user");
+        }
+    }
+    for (source, external) in &fields.external_ids {
+        let holder: Option<i64> = external_ids::table
+            .filter(external_ids::entity_type.eq(ENTITY))
+            .filter(external_ids::source.eq(source))
+            .filter(external_ids::external_id.eq(external))
+            .select(external_ids::entity_id)
+            .first(conn)
+            .optional()?;
+        if let Some(other) = holder.filter(|h| Some(*h) != id) {
+            errors.add(format!("external_ids.{source}"), format!("is already used by client {other}"));
+        }
+    }
+    Ok(())
+}
+
+#[derive(Insertable, AsChangeset)]
+#[diesel(table_name = clients, treat_none_as_null = true)]
+pub struct ClientWrite {
+    pub kind: String,
+    pub name: String,
+    pub legal_name: Option<String>,
+    pub inn: Option<String>,
+    pub status: String,
+    pub lost_reason: Option<String>,
+    pub channel: Option<String>,
+    pub region: Option<String>,
+    pub industry: Option<String>,
+    pub source: Option<String>,
+    pub owner_id: Option<i64>,
+    pub tags: String,
+    pub notes: Option<String>,
+    pub custom_fields: String,
+    pub phones: String,
+    pub emails: String,
+    pub addresses: String,
+    pub mailing_consent: bool,
+    pub estimated_potential: Option<i64>,
+    pub search_text: String,
+    pub updated_at: NaiveDateTime,
+}
+
+impl ClientWrite {
+    pub fn from_fields(f: &ClientFields, at: NaiveDateTime) -> ClientWrite {
+        ClientWrite {
+            kind: f.kind.as_str().into(),
+            name: f.name.clone(),
+            legal_name: f.legal_name.clone(),
+            inn: f.inn.clone(),
+            status: f.status.as_str().into(),
+            lost_reason: f.lost_reason.clone(),
+            channel: f.channel.clone(),
+            region: f.region.clone(),
+            industry: f.industry.clone(),
+            source: f.source.clone(),
+            owner_id: f.owner_id,
+            tags: json(&f.tags),
+            notes: f.notes.clone(),
+            custom_fields: json(&f.custom_fields),
+            phones: json(&f.phones),
+            emails: json(&f.emails),
+            addresses: json(&f.addresses),
+            mailing_consent: f.mailing_consent,
+            estimated_potential: f.estimated_potential,
+            search_text: f.search_text(),
+            updated_at: at,
+        }
+    }
+}
+
+fn json<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_default()
+}
+
+/// Rewrites the derived index rows of a client: tags, contact points, external ids.
+pub fn write_indexes(conn: &mut DbConn, id: i64, f: &ClientFields) -> QueryResult<()> {
+    diesel::delete(client_tags::table.filter(client_tags::client_id.eq(id))).execute(conn)?;
+    if !f.tags.is_empty() {
+        let rows: Vec<_> = f
+            .tags
+            .iter()
+            .map(|t| (client_tags::client_id.eq(id), client_tags::tag.eq(t.as_str())))
+            .collect();
+        with_backend!(conn, |c| diesel::insert_into(client_tags::table).values(&rows).execute(c))?;
+    }
+    contact_points::replace(conn, id, None, &f.phone_numbers(), &f.email_addresses())?;
+    diesel::delete(
+        external_ids::table
+            .filter(external_ids::entity_type.eq(ENTITY))
+            .filter(external_ids::entity_id.eq(id)),
+    )
+    .execute(conn)?;
+    if !f.external_ids.is_empty() {
+        let rows: Vec<_> = f
+            .external_ids
+            .iter()
+            .map(|(source, external)| {
+                (
+                    external_ids::entity_type.eq(ENTITY),
+                    external_ids::entity_id.eq(id),
+                    external_ids::source.eq(source.as_str()),
+                    external_ids::external_id.eq(external.as_str()),
+                )
+            })
+            .collect();
+        with_backend!(conn, |c| diesel::insert_into(external_ids::table).values(&rows).execute(c))?;
+    }
+    Ok(())
+}
+
+/// Inserts a validated card and records `client.created`.
+pub fn create(conn: &mut DbConn, fields: &ClientFields, origin: &Origin) -> Result<Client, ApiError> {
+    let at = now();
+    let row: ClientRow = diesel::insert_into(clients::table)
+        .values((
+            ClientWrite::from_fields(fields, at),
+            clients::version.eq(1i64),
+            clients::created_at.eq(at),
+        ))
+        .returning(clients::all_columns)
+        .get_result(conn)?;
+    write_indexes(conn, row.id, fields)?;
+    let client = Client::from_row(row, fields.external_ids.clone());
+    events::record(conn, origin, NewEvent {
+        event_type: "client.created",
+        entity_type: ENTITY,
+        entity_id: client.id,
+        payload: events::payload(&client),
+    })?;
+    Ok(client)
+}
+
+/// Writes `fields` over `current` if anything changed (an unchanged card keeps its version
+/// and `updated_at`, and emits nothing). Returns the card and whether it changed.
+pub fn update(conn: &mut DbConn, current: &Client, fields: &ClientFields, origin: &Origin) -> Result<(Client, bool), ApiError> {
+    if *fields == ClientFields::from_client(current) {
+        return Ok((current.clone(), false));
+    }
+    let row: ClientRow = diesel::update(
+        clients::table
+            .filter(clients::id.eq(current.id))
+            .filter(clients::version.eq(current.version)),
+    )
+    .set((ClientWrite::from_fields(fields, now()), clients::version.eq(current.version + 1)))
+    .returning(clients::all_columns)
+    .get_result(conn)
+    .optional()?
+    .ok_or(ApiError::PreconditionFailed)?;
+    write_indexes(conn, row.id, fields)?;
+    let client = Client::from_row(row, fields.external_ids.clone());
+    events::record(conn, origin, NewEvent {
+        event_type: "client.updated",
+        entity_type: ENTITY,
+        entity_id: client.id,
+        payload: events::payload(&client),
+    })?;
+    Ok((client, true))
+}
+
+/// Soft-deletes a visible client; it disappears from lists and reads until restored.
+pub fn soft_delete(
+    conn: &mut DbConn,
+    id: i64,
+    owner_only: Option<i64>,
+    expected_version: Option<i64>,
+    origin: &Origin,
+) -> Result<(), ApiError> {
+    let row = get_row(conn, id, owner_only)?;
+    if expected_version.is_some_and(|v| v != row.version) {
+        return Err(ApiError::PreconditionFailed);
+    }
+    let at = now();
+    diesel::update(clients::table.filter(clients::id.eq(id)).filter(clients::version.eq(row.version)))
+        .set((
+            clients::deleted_at.eq(Some(at)),
+            clients::updated_at.eq(at),
+            clients::version.eq(row.version + 1),
+        ))
+        .execute(conn)?;
+    events::record(conn, origin, NewEvent {
+        event_type: "client.deleted",
+        entity_type: ENTITY,
+        entity_id: id,
+        payload: serde_json::json!({ "id": id, "deleted_at": at.and_utc() }),
+    })?;
+    Ok(())
+}
+
+/// Brings a soft-deleted client back; restoring a live client changes nothing.
+pub fn restore(conn: &mut DbConn, id: i64, owner_only: Option<i64>, origin: &Origin) -> Result<Client, ApiError> {
+    let mut q = clients::table.filter(clients::id.eq(id)).into_boxed::<Db>();
+    if let Some(owner) = owner_only {
+        q = q.filter(clients::owner_id.eq(owner));
+    }
+    let row: ClientRow = q.select(clients::all_columns).first(conn)?;
+    if row.deleted_at.is_none() {
+        return Ok(to_clients(conn, vec![row])?.remove(0));
+    }
+    let row: ClientRow = diesel::update(clients::table.find(id))
+        .set((
+            clients::deleted_at.eq(None::<NaiveDateTime>),
+            clients::updated_at.eq(now()),
+            clients::version.eq(row.version + 1),
+        ))
+        .returning(clients::all_columns)
+        .get_result(conn)?;
+    let client = to_clients(conn, vec![row])?.remove(0);
+    events::record(conn, origin, NewEvent {
+        event_type: "client.restored",
+        entity_type: ENTITY,
+        entity_id: id,
+        payload: events::payload(&client),
+    })?;
+    Ok(client)
+}

@@ -1,0 +1,221 @@
+//! Every setting, its default and the environment variable it comes from. A bad value stops
+//! start-up with one line naming the variable.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+#[error("{var}: {message}")]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub message: String,
+}
+
+fn err(var: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        var,
+        message: message.into(),
+    }
+}
+
+#[derive(Clone)]
+pub struct Config {
+    pub bind: SocketAddr,
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    /// `None` means: use (or create) the secret file in the data directory.
+    pub jwt_secret: Option<String>,
+    pub jwt_issuer: String,
+    pub jwt_audience: String,
+    pub token_ttl_secs: u64,
+    pub pool_size: u32,
+    pub workers: usize,
+    pub phone_region: phonenumber::country::Id,
+    pub admin_email: Option<String>,
+    pub admin_password: Option<String>,
+    pub cors_origins: Vec<String>,
+    pub max_body_bytes: usize,
+    pub log_format: LogFormat,
+}
+
+impl std::fmt::Debug for Config {
+    // Hand-written so that secrets never reach a log line.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("bind", &self.bind)
+            .field("data_dir", &self.data_dir)
+            .field("database", &redact_url(&self.database_url))
+            .field("jwt_issuer", &self.jwt_issuer)
+            .field("jwt_audience", &self.jwt_audience)
+            .field("token_ttl_secs", &self.token_ttl_secs)
+            .field("pool_size", &self.pool_size)
+            .field("phone_region", &self.phone_region)
+            .field("cors_origins", &self.cors_origins)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// The database URL without its password, for logs.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let creds = &url[scheme_end + 3..at];
+            let user = creds.split(':').next().unwrap_or("");
+            format!("{}://{}:***@{}", &url[..scheme_end], user, &url[at + 1..])
+        }
+        _ => url.to_string(),
+    }
+}
+
+impl Config {
+    pub fn from_env() -> Result<Config, ConfigError> {
+        let vars: HashMap<String, String> = std::env::vars().collect();
+        Config::from_vars(&vars)
+    }
+
+    /// Reads the settings from a variable map (the process environment in `main`).
+    pub fn from_vars(vars: &HashMap<String, String>) -> Result<Config, ConfigError> {
+        let get = |name: &str| vars.get(name).map(|v| v.trim()).filter(|v| !v.is_empty());
+
+        let bind = match get("CLIENTBASE_BIND") {
+            Some(v) => v.parse().map_err(|_| {
+                err("CLIENTBASE_BIND", format!("'{v}' is not a socket address like 127.0.0.1:8080"))
+            })?,
+            None => SocketAddr::from(([127, 0, 0, 1], 8080)),
+        };
+        let data_dir = PathBuf::from(get("CLIENTBASE_DATA_DIR").unwrap_or("./data"));
+        let database_url = match get("DATABASE_URL") {
+            Some(v) if v.starts_with("postgres://") || v.starts_with("postgresql://") => v.to_string(),
+            Some(v) if v.starts_with("sqlite:") => v.to_string(),
+            Some(v) => {
+                return Err(err(
+                    "DATABASE_URL",
+                    format!("'{}' must start with postgres:// or sqlite://", redact_url(v)),
+                ))
+            }
+            None => format!("sqlite://{}", data_dir.join("clientbase.db").display()),
+        };
+        let jwt_secret = match get("CLIENTBASE_JWT_SECRET") {
+            Some(v) if v.len() < 32 => {
+                return Err(err("CLIENTBASE_JWT_SECRET", "must be at least 32 characters"))
+            }
+            v => v.map(str::to_string),
+        };
+        let number = |name: &'static str, default: u64, min: u64, max: u64| -> Result<u64, ConfigError> {
+            match get(name) {
+                None => Ok(default),
+                Some(v) => match v.parse::<u64>() {
+                    Ok(n) if (min..=max).contains(&n) => Ok(n),
+                    _ => Err(err(name, format!("'{v}' must be a whole number from {min} to {max}"))),
+                },
+            }
+        };
+        let token_ttl_secs = number("CLIENTBASE_TOKEN_TTL_SECS", 3600, 60, 86_400)?;
+        let pool_size = number("CLIENTBASE_DB_POOL_SIZE", 10, 1, 500)? as u32;
+        let default_workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        let workers = number("CLIENTBASE_WORKERS", default_workers as u64, 1, 256)? as usize;
+        let max_body_bytes = number("CLIENTBASE_MAX_BODY_BYTES", 4 * 1024 * 1024, 1024, 256 * 1024 * 1024)? as usize;
+        let phone_region = match get("CLIENTBASE_PHONE_REGION") {
+            None => phonenumber::country::Id::RU,
+            Some(v) => v.to_ascii_uppercase().parse().map_err(|_| {
+                err("CLIENTBASE_PHONE_REGION", format!("'{v}' is not a two-letter country code"))
+            })?,
+        };
+        let admin_email = match get("CLIENTBASE_ADMIN_EMAIL") {
+            Some(v) if !crate::contact_points::looks_like_email(v) => {
+                return Err(err("CLIENTBASE_ADMIN_EMAIL", format!("'{v}' is not an email address")))
+            }
+            v => v.map(|v| v.to_lowercase()),
+        };
+        let admin_password = match get("CLIENTBASE_ADMIN_PASSWORD") {
+            Some(v) if v.chars().count() < 10 => {
+                return Err(err("CLIENTBASE_ADMIN_PASSWORD", "must be at least 10 characters"))
+            }
+            v => v.map(str::to_string),
+        };
+        let cors_origins = match get("CLIENTBASE_CORS_ORIGINS") {
+            None => Vec::new(),
+            Some(v) => {
+                let origins: Vec<String> = v.split(',').map(|o| o.trim().to_string()).filter(|o| !o.is_empty()).collect();
+                if let Some(bad) = origins.iter().find(|o| !(o.starts_with("http://") || o.starts_with("https://"))) {
+                    return Err(err("CLIENTBASE_CORS_ORIGINS", format!("'{bad}' is not an http(s) origin")));
+                }
+                origins
+            }
+        };
+        let log_format = match get("CLIENTBASE_LOG_FORMAT") {
+            None | Some("text") => LogFormat::Text,
+            Some("json") => LogFormat::Json,
+            Some(v) => return Err(err("CLIENTBASE_LOG_FORMAT", format!("'{v}' must be text or json"))),
+        };
+        Ok(Config {
+            bind,
+            data_dir,
+            database_url,
+            jwt_secret,
+            jwt_issuer: get("CLIENTBASE_JWT_ISSUER").unwrap_or("clientbase").to_string(),
+            jwt_audience: get("CLIENTBASE_JWT_AUDIENCE").unwrap_or("clientbase-api").to_string(),
+            token_ttl_secs,
+            pool_size,
+            workers,
+            phone_region,
+            admin_email,
+            admin_password,
+            cors_origins,
+            max_body_bytes,
+            log_format,
+        })
+    }
+
+    pub fn backend(&self) -> crate::db::Backend {
+        crate::db::Backend::of_url(&self.database_url)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn defaults_use_sqlite_in_the_data_dir() {
+        let c = Config::from_vars(&vars(&[])).unwrap();
+        assert_eq!(c.bind.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.database_url, "sqlite://./data/clientbase.db");
+        assert_eq!(c.phone_region, phonenumber::country::Id::RU);
+    }
+
+    #[test]
+    fn a_bad_value_names_its_variable() {
+        for (var, value) in [
+            ("CLIENTBASE_BIND", "localhost"),
+            ("DATABASE_URL", "mysql://x"),
+            ("CLIENTBASE_JWT_SECRET", "short"),
+            ("CLIENTBASE_DB_POOL_SIZE", "0"),
+            ("CLIENTBASE_TOKEN_TTL_SECS", "abc"),
+            ("CLIENTBASE_PHONE_REGION", "XX1"),
+            ("CLIENTBASE_ADMIN_EMAIL", "nobody"),
+            ("CLIENTBASE_CORS_ORIGINS", "example.com"),
+        ] {
+            let e = Config::from_vars(&vars(&[(var, value)])).err().expect(var);
+            assert_eq!(e.var, var);
+            assert!(e.to_string().starts_with(var));
+        }
+    }
+
+    #[test]
+    fn database_password_is_redacted() {
+        assert_eq!(redact_url("postgres://u:secret@h:5432/db"), "postgres://u:***@h:5432/db");
+        assert_eq!(redact_url("sqlite://./data/x.db"), "sqlite://./data/x.db");
+    }
+}

@@ -1,0 +1,118 @@
+//! Phones and emails: normalisation (E.164, lowercase) and the `contact_points` index that
+//! telephony lookup, duplicate detection and search read.
+
+use diesel::prelude::*;
+use phonenumber::country::Id as Region;
+use validator::ValidateEmail;
+
+use crate::db::schema::contact_points;
+use crate::db::DbConn;
+use crate::with_backend;
+
+pub const PHONE: &str = "phone";
+pub const EMAIL: &str = "email";
+
+/// Normalises a phone written in any usual format to E.164, or says why it cannot.
+pub fn normalize_phone(raw: &str, region: Region) -> Result<String, &'static str> {
+    let trimmed = raw.trim();
+    if trimmed.is_empty() {
+        return Err("is empty");
+    }
+    if trimmed.chars().filter(|c| c.is_ascii_digit()).count() < 5 {
+        return Err("is too short to be a phone number");
+    }
+    let number = phonenumber::parse(Some(region), trimmed)
+        .or_else(|_| phonenumber::parse(None, format!("+{}", digits(trimmed))))
+        .map_err(|_| "is not a phone number")?;
+    if !phonenumber::is_valid(&number) {
+        // A national number written with the country code but no '+' (74852123456).
+        let plus = phonenumber::parse(None, format!("+{}", digits(trimmed))).ok();
+        return match plus.filter(phonenumber::is_valid) {
+            Some(n) => Ok(n.format().mode(phonenumber::Mode::E164).to_string()),
+            None => Err("is not a valid phone number"),
+        };
+    }
+    Ok(number.format().mode(phonenumber::Mode::E164).to_string())
+}
+
+pub fn digits(s: &str) -> String {
+    s.chars().filter(|c| c.is_ascii_digit()).collect()
+}
+
+/// The digits a phone-like search term stands for, in the form stored in search text
+/// (E.164 without '+'): `8 (4852) 12-34-56` → `74852123456`. `None` when `q` is not phone-like.
+pub fn phone_search_digits(q: &str, region: Region) -> Option<String> {
+    let phone_like = q.chars().all(|c| c.is_ascii_digit() || " +-()".contains(c));
+    let d = digits(q);
+    if !phone_like || d.len() < 3 {
+        return None;
+    }
+    match normalize_phone(q, region) {
+        Ok(e164) => Some(e164.trim_start_matches('+').to_string()),
+        Err(_) => Some(d),
+    }
+}
+
+pub fn looks_like_email(s: &str) -> bool {
+    s.validate_email()
+}
+
+pub fn normalize_email(s: &str) -> String {
+    s.trim().to_lowercase()
+}
+
+/// Replaces the indexed phones and emails of a client card (`contact_id = None`) or of one of
+/// its contact persons.
+pub fn replace(
+    conn: &mut DbConn,
+    client_id: i64,
+    contact_id: Option<i64>,
+    phones: &[String],
+    emails: &[String],
+) -> QueryResult<()> {
+    let of_client = contact_points::table.filter(contact_points::client_id.eq(client_id));
+    match contact_id {
+        Some(id) => diesel::delete(of_client.filter(contact_points::contact_id.eq(id))).execute(conn)?,
+        None => diesel::delete(of_client.filter(contact_points::contact_id.is_null())).execute(conn)?,
+    };
+    let rows: Vec<_> = phones
+        .iter()
+        .map(|p| (PHONE, p))
+        .chain(emails.iter().map(|e| (EMAIL, e)))
+        .map(|(kind, value)| {
+            (
+                contact_points::client_id.eq(client_id),
+                contact_points::contact_id.eq(contact_id),
+                contact_points::kind.eq(kind),
+                contact_points::value.eq(value.as_str()),
+            )
+        })
+        .collect();
+    if !rows.is_empty() {
+        with_backend!(conn, |c| diesel::insert_into(contact_points::table).values(&rows).execute(c))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phones_in_every_usual_format_normalise_alike() {
+        for raw in ["8 (4852) 12-34-56", "+74852123456", "74852123456", "+7 (4852) 123-456", "84852123456"] {
+            assert_eq!(normalize_phone(raw, Region::RU).unwrap(), "+74852123456", "{raw}");
+        }
+        assert_eq!(normalize_phone("8 916 123-45-67", Region::RU).unwrap(), "+79161234567");
+        assert_eq!(normalize_phone("+44 20 7946 0958", Region::RU).unwrap(), "+442079460958");
+        assert!(normalize_phone("12", Region::RU).is_err());
+        assert!(normalize_phone("call me", Region::RU).is_err());
+    }
+
+    #[test]
+    fn phone_like_queries_become_digits() {
+        assert_eq!(phone_search_digits("8 (4852) 12-34-56", Region::RU).as_deref(), Some("74852123456"));
+        assert_eq!(phone_search_digits("1234", Region::RU).as_deref(), Some("1234"));
+        assert_eq!(phone_search_digits("Ромашка", Region::RU), None);
+    }
+}

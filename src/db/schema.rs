@@ -1,0 +1,159 @@
+// Table definitions shared by both backends; types are limited to what the multi-backend
+// connection supports (JSON is stored as text, timestamps as UTC `TIMESTAMP`).
+
+diesel::table! {
+    users (id) {
+        id -> BigInt,
+        email -> Text,
+        name -> Text,
+        role -> Text,
+        password_hash -> Text,
+        active -> Bool,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        deactivated_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    api_clients (id) {
+        id -> BigInt,
+        client_id -> Text,
+        name -> Text,
+        secret_hash -> Text,
+        scopes -> Text,
+        created_by -> Nullable<BigInt>,
+        created_at -> Timestamp,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    channels (code) {
+        code -> Text,
+        name -> Text,
+        active -> Bool,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    clients (id) {
+        id -> BigInt,
+        kind -> Text,
+        name -> Text,
+        legal_name -> Nullable<Text>,
+        inn -> Nullable<Text>,
+        status -> Text,
+        lost_reason -> Nullable<Text>,
+        channel -> Nullable<Text>,
+        region -> Nullable<Text>,
+        industry -> Nullable<Text>,
+        source -> Nullable<Text>,
+        owner_id -> Nullable<BigInt>,
+        tags -> Text,
+        notes -> Nullable<Text>,
+        custom_fields -> Text,
+        phones -> Text,
+        emails -> Text,
+        addresses -> Text,
+        mailing_consent -> Bool,
+        estimated_potential -> Nullable<BigInt>,
+        search_text -> Text,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        deleted_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    client_tags (tag, client_id) {
+        client_id -> BigInt,
+        tag -> Text,
+    }
+}
+
+diesel::table! {
+    contacts (id) {
+        id -> BigInt,
+        client_id -> BigInt,
+        name -> Text,
+        position -> Nullable<Text>,
+        is_decision_maker -> Bool,
+        phones -> Text,
+        emails -> Text,
+        birthday -> Nullable<Date>,
+        preferences -> Nullable<Text>,
+        notes -> Nullable<Text>,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        deleted_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    contact_points (id) {
+        id -> BigInt,
+        client_id -> BigInt,
+        contact_id -> Nullable<BigInt>,
+        kind -> Text,
+        value -> Text,
+    }
+}
+
+diesel::table! {
+    external_ids (entity_type, source, external_id) {
+        entity_type -> Text,
+        entity_id -> BigInt,
+        source -> Text,
+        external_id -> Text,
+    }
+}
+
+diesel::table! {
+    events (id) {
+        id -> BigInt,
+        txid -> BigInt,
+        event_type -> Text,
+        entity_type -> Text,
+        entity_id -> BigInt,
+        source -> Text,
+        actor -> Nullable<Text>,
+        payload -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    idempotency_keys (principal, key) {
+        principal -> Text,
+        key -> Text,
+        request_path -> Text,
+        request_hash -> Text,
+        status_code -> Nullable<Integer>,
+        response_headers -> Nullable<Text>,
+        response_body -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(clients -> users (owner_id));
+diesel::joinable!(contacts -> clients (client_id));
+diesel::joinable!(client_tags -> clients (client_id));
+diesel::joinable!(contact_points -> clients (client_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    users,
+    api_clients,
+    channels,
+    clients,
+    client_tags,
+    contacts,
+    contact_points,
+    external_ids,
+    events,
+    idempotency_keys,
+);

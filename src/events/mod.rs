@@ -1,0 +1,74 @@
+//! The event log: every change to the base is recorded as an event in the same transaction as
+//! the change itself. It is the transactional outbox for webhooks and the source of the sync
+//! change feed.
+
+use diesel::prelude::*;
+use serde::Serialize;
+
+use crate::db::schema::events;
+use crate::db::{now, DbConn};
+use crate::with_backend;
+
+/// Who made a change and through which channel (`api`, `telephony`, a sync source like `1c`).
+#[derive(Debug, Clone)]
+pub struct Origin {
+    pub actor: Option<String>,
+    pub source: String,
+}
+
+impl Origin {
+    pub fn api(actor: String) -> Origin {
+        Origin {
+            actor: Some(actor),
+            source: "api".into(),
+        }
+    }
+
+    pub fn system() -> Origin {
+        Origin {
+            actor: None,
+            source: "system".into(),
+        }
+    }
+}
+
+/// An event about to be recorded.
+pub struct NewEvent<'a> {
+    pub event_type: &'a str,
+    pub entity_type: &'a str,
+    pub entity_id: i64,
+    pub payload: serde_json::Value,
+}
+
+pub fn record(conn: &mut DbConn, origin: &Origin, event: NewEvent<'_>) -> QueryResult<()> {
+    record_many(conn, origin, vec![event])
+}
+
+/// Records several events with one statement.
+pub fn record_many(conn: &mut DbConn, origin: &Origin, list: Vec<NewEvent<'_>>) -> QueryResult<()> {
+    if list.is_empty() {
+        return Ok(());
+    }
+    let at = now();
+    let rows: Vec<_> = list
+        .iter()
+        .map(|e| {
+            (
+                events::event_type.eq(e.event_type),
+                events::entity_type.eq(e.entity_type),
+                events::entity_id.eq(e.entity_id),
+                events::source.eq(&origin.source),
+                events::actor.eq(origin.actor.as_deref()),
+                events::payload.eq(e.payload.to_string()),
+                events::created_at.eq(at),
+            )
+        })
+        .collect();
+    with_backend!(conn, |c| diesel::insert_into(events::table).values(&rows).execute(c))?;
+    Ok(())
+}
+
+/// Serialises an entity for an event payload.
+pub fn payload(entity: &impl Serialize) -> serde_json::Value {
+    serde_json::to_value(entity).unwrap_or(serde_json::Value::Null)
+}

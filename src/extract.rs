@@ -1,0 +1,195 @@
+//! Request extractors that turn every malformed input into a precise problem: the JSON body
+//! (content type, size, syntax, field path of a type error) and the query string.
+
+use actix_web::dev::Payload;
+use actix_web::error::PayloadError;
+use actix_web::http::header;
+use actix_web::web::Bytes;
+use actix_web::{FromRequest, HttpRequest};
+use futures_util::future::LocalBoxFuture;
+use serde::de::DeserializeOwned;
+
+use crate::error::{ApiError, FieldError};
+
+/// A JSON request body. Rejects other content types (415), bodies over the configured limit
+/// (413), malformed JSON (400) and values of the wrong shape (422, naming the field).
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let content_type_ok = is_json(req);
+        let body = body_bytes(req, payload);
+        Box::pin(async move {
+            if !content_type_ok {
+                return Err(ApiError::UnsupportedMediaType(
+                    "the request body must be application/json".into(),
+                ));
+            }
+            let bytes = body.await?;
+            parse_json(&bytes).map(ApiJson)
+        })
+    }
+}
+
+/// Reads the body within the app's payload limit, mapping an oversized body to 413.
+pub fn body_bytes(req: &HttpRequest, payload: &mut Payload) -> LocalBoxFuture<'static, Result<Bytes, ApiError>> {
+    // The app registers a `PayloadConfig` with the same limit, so the read below stops there.
+    let limit = req.app_data::<BodyLimit>().map_or(DEFAULT_BODY_LIMIT, |l| l.0);
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    let fut = Bytes::from_request(req, payload);
+    Box::pin(async move {
+        if declared.is_some_and(|n| n > limit) {
+            return Err(too_large(limit));
+        }
+        match fut.await {
+            Ok(bytes) if bytes.len() > limit => Err(too_large(limit)),
+            Ok(bytes) => Ok(bytes),
+            Err(e) => match e.as_error::<PayloadError>() {
+                Some(PayloadError::Overflow) => Err(too_large(limit)),
+                _ => Err(ApiError::BadRequest(format!("could not read the request body: {e}"))),
+            },
+        }
+    })
+}
+
+/// The largest request body accepted, in bytes (set from `CLIENTBASE_MAX_BODY_BYTES`).
+#[derive(Clone, Copy)]
+pub struct BodyLimit(pub usize);
+
+const DEFAULT_BODY_LIMIT: usize = 4 * 1024 * 1024;
+
+fn too_large(limit: usize) -> ApiError {
+    ApiError::PayloadTooLarge(format!("the request body is larger than {limit} bytes"))
+}
+
+pub fn is_json(req: &HttpRequest) -> bool {
+    media_type(req).is_some_and(|m| m == "application/json" || m.ends_with("+json"))
+}
+
+pub fn media_type(req: &HttpRequest) -> Option<String> {
+    req.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+}
+
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        match inner.classify() {
+            serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
+                ApiError::BadRequest(format!("malformed JSON: {inner}"))
+            }
+            _ => ApiError::Validation(vec![FieldError {
+                field: if path == "." { "body".into() } else { path },
+                message: strip_position(&inner.to_string()),
+            }]),
+        }
+    })?;
+    de.end()
+        .map_err(|e| ApiError::BadRequest(format!("malformed JSON: {e}")))?;
+    Ok(value)
+}
+
+/// serde_json appends "at line 1 column 42"; the field path already says where.
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(i) => message[..i].to_string(),
+        None => message.to_string(),
+    }
+}
+
+/// Query parameters. An unknown parameter, a value of the wrong type or an unknown enum value is
+/// a 400 naming the parameter.
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest for ApiQuery<T> {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        std::future::ready(parse_query(req.query_string()).map(ApiQuery))
+    }
+}
+
+pub fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
+    let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let message = e.into_inner().to_string();
+        let field = if path == "." {
+            // serde names unknown fields in the message only.
+            message
+                .split('`')
+                .nth(1)
+                .filter(|_| message.starts_with("unknown field"))
+                .unwrap_or("query")
+                .to_string()
+        } else {
+            path
+        };
+        ApiError::BadQuery(vec![FieldError { field, message }])
+    })
+}
+
+/// Deserializes a present field (even `null`) as `Some(value)`, so PATCH bodies can tell
+/// "set to null" (`Some(None)`) from "not sent" (`None`).
+pub fn double_option<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    serde::Deserialize::deserialize(d).map(Some)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Deserialize, Debug)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Q {
+        limit: Option<u32>,
+        status: Option<Status>,
+    }
+
+    #[derive(Deserialize, Debug)]
+    #[serde(rename_all = "snake_case")]
+    enum Status {
+        Active,
+    }
+
+    fn fields(e: ApiError) -> Vec<String> {
+        match e {
+            ApiError::BadQuery(f) | ApiError::Validation(f) => f.into_iter().map(|f| f.field).collect(),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn query_errors_name_the_parameter() {
+        assert_eq!(fields(parse_query::<Q>("limit=abc").unwrap_err()), ["limit"]);
+        assert_eq!(fields(parse_query::<Q>("status=gone").unwrap_err()), ["status"]);
+        assert_eq!(fields(parse_query::<Q>("colour=red").unwrap_err()), ["colour"]);
+        assert!(parse_query::<Q>("limit=5&status=active").is_ok());
+    }
+
+    #[test]
+    fn json_errors_distinguish_syntax_from_shape() {
+        assert!(matches!(parse_json::<Q>(b"{\"limit\": "), Err(ApiError::BadRequest(_))));
+        assert!(matches!(parse_json::<Q>(b"{} trailing"), Err(ApiError::BadRequest(_))));
+        assert_eq!(fields(parse_json::<Q>(b"{\"status\": \"gone\"}").unwrap_err()), ["status"]);
+        assert_eq!(fields(parse_json::<Q>(b"{\"limit\": -1}").unwrap_err()), ["limit"]);
+    }
+}

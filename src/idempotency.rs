@@ -1,0 +1,207 @@
+//! `Idempotency-Key` on POST: the first response for a key is stored and replayed for every
+//! repeat of the same request; the same key with a different request is refused (422), and a
+//! repeat while the first is still running gets 409. Keys are per caller and kept for a day.
+
+use actix_web::body::{to_bytes, BoxBody, MessageBody};
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::http::{header, Method, StatusCode};
+use actix_web::middleware::Next;
+use actix_web::{web, HttpResponse, ResponseError};
+use chrono::TimeDelta;
+use diesel::prelude::*;
+use sha2::{Digest, Sha256};
+
+use crate::auth::verified_subject;
+use crate::db::schema::idempotency_keys;
+use crate::db::{self, now, DbConn};
+use crate::error::ApiError;
+use crate::extract::body_bytes;
+use crate::startup::AppState;
+
+pub const HEADER: &str = "Idempotency-Key";
+const REPLAYED: &str = "Idempotent-Replayed";
+const KEEP_HOURS: i64 = 24;
+/// Response headers worth replaying.
+const KEPT_HEADERS: [header::HeaderName; 3] = [header::CONTENT_TYPE, header::LOCATION, header::ETAG];
+
+enum Claim {
+    /// The key is new: this request runs and its response is stored.
+    Fresh,
+    Replay { status: u16, headers: String, body: String },
+}
+
+fn claim(conn: &mut DbConn, principal: &str, key: &str, path: &str, hash: &str) -> Result<Claim, ApiError> {
+    let existing: Option<(String, Option<i32>, Option<String>, Option<String>, chrono::NaiveDateTime)> = idempotency_keys::table
+        .filter(idempotency_keys::principal.eq(principal))
+        .filter(idempotency_keys::key.eq(key))
+        .select((
+            idempotency_keys::request_hash,
+            idempotency_keys::status_code,
+            idempotency_keys::response_headers,
+            idempotency_keys::response_body,
+            idempotency_keys::created_at,
+        ))
+        .first(conn)
+        .optional()?;
+    match existing {
+        Some((_, _, _, _, created)) if created < now() - TimeDelta::hours(KEEP_HOURS) => {
+            release(conn, principal, key)?;
+        }
+        Some((stored_hash, _, _, _, _)) if stored_hash != hash => {
+            return Err(ApiError::Unprocessable(format!(
+                "the {HEADER} was already used with a different request; use a new key"
+            )))
+        }
+        Some((_, None, _, _, _)) => {
+            return Err(ApiError::Conflict(format!(
+                "a request with this {HEADER} is still being processed; retry later"
+            )))
+        }
+        Some((_, Some(status), headers, body, _)) => {
+            return Ok(Claim::Replay {
+                status: status as u16,
+                headers: headers.unwrap_or_default(),
+                body: body.unwrap_or_default(),
+            })
+        }
+        None => {}
+    }
+    let inserted = diesel::insert_into(idempotency_keys::table)
+        .values((
+            idempotency_keys::principal.eq(principal),
+            idempotency_keys::key.eq(key),
+            idempotency_keys::request_path.eq(path),
+            idempotency_keys::request_hash.eq(hash),
+            idempotency_keys::created_at.eq(now()),
+        ))
+        .execute(conn);
+    match inserted {
+        Ok(_) => Ok(Claim::Fresh),
+        // A concurrent request with the same key won the insert.
+        Err(diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)) => Err(
+            ApiError::Conflict(format!("a request with this {HEADER} is still being processed; retry later")),
+        ),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn release(conn: &mut DbConn, principal: &str, key: &str) -> QueryResult<usize> {
+    diesel::delete(
+        idempotency_keys::table
+            .filter(idempotency_keys::principal.eq(principal))
+            .filter(idempotency_keys::key.eq(key)),
+    )
+    .execute(conn)
+}
+
+fn store(conn: &mut DbConn, principal: &str, key: &str, status: u16, headers: &str, body: &str) -> QueryResult<usize> {
+    diesel::update(
+        idempotency_keys::table
+            .filter(idempotency_keys::principal.eq(principal))
+            .filter(idempotency_keys::key.eq(key)),
+    )
+    .set((
+        idempotency_keys::status_code.eq(Some(status as i32)),
+        idempotency_keys::response_headers.eq(Some(headers)),
+        idempotency_keys::response_body.eq(Some(body)),
+    ))
+    .execute(conn)
+}
+
+/// Deletes keys older than a day; run periodically.
+pub fn purge_expired(conn: &mut DbConn) -> QueryResult<usize> {
+    diesel::delete(idempotency_keys::table.filter(idempotency_keys::created_at.lt(now() - TimeDelta::hours(KEEP_HOURS))))
+        .execute(conn)
+}
+
+fn request_hash(req: &ServiceRequest, body: &[u8]) -> String {
+    let mut h = Sha256::new();
+    h.update(req.method().as_str());
+    h.update(b" ");
+    h.update(req.path());
+    h.update(b"?");
+    h.update(req.query_string());
+    h.update(b"\n");
+    h.update(body);
+    format!("{:x}", h.finalize())
+}
+
+fn replay(req: ServiceRequest, status: u16, headers: &str, body: String) -> ServiceResponse<BoxBody> {
+    let mut res = HttpResponse::build(StatusCode::from_u16(status).unwrap_or(StatusCode::OK));
+    let stored: Vec<(String, String)> = serde_json::from_str(headers).unwrap_or_default();
+    for (name, value) in stored {
+        res.insert_header((name, value));
+    }
+    res.insert_header((REPLAYED, "true"));
+    req.into_response(res.body(body))
+}
+
+fn refuse(req: ServiceRequest, e: ApiError) -> ServiceResponse<BoxBody> {
+    req.into_response(e.error_response())
+}
+
+pub async fn middleware(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let key = match req.headers().get(HEADER) {
+        Some(v) if req.method() == Method::POST => v.to_str().map(|s| s.trim().to_string()),
+        _ => return next.call(req).await.map(|r| r.map_into_boxed_body()),
+    };
+    let key = match key {
+        Ok(k) if !k.is_empty() && k.len() <= 200 => k,
+        _ => return Ok(refuse(req, ApiError::BadRequest(format!("{HEADER} must be 1 to 200 visible characters")))),
+    };
+    let (Some(state), Some(principal)) = (req.app_data::<web::Data<AppState>>().cloned(), verified_subject(req.request()))
+    else {
+        // Without a valid token the handler answers 401; there is nothing to remember.
+        return next.call(req).await.map(|r| r.map_into_boxed_body());
+    };
+    let body = {
+        let (http_req, payload) = req.parts_mut();
+        match body_bytes(http_req, payload).await {
+            Ok(b) => b,
+            Err(e) => return Ok(refuse(req, e)),
+        }
+    };
+    let hash = request_hash(&req, &body);
+    let path = req.path().to_string();
+    let (p, k) = (principal.clone(), key.clone());
+    let claimed = db::run(&state.pool, move |conn| claim(conn, &p, &k, &path, &hash)).await;
+    match claimed {
+        Err(e) => return Ok(refuse(req, e)),
+        Ok(Claim::Replay { status, headers, body }) => return Ok(replay(req, status, &headers, body)),
+        Ok(Claim::Fresh) => {}
+    }
+    req.set_payload(Payload::from(body));
+    let res = next.call(req).await?;
+    let status = res.status();
+    let (http_req, res) = res.into_parts();
+    let (head, body) = res.into_parts();
+    let bytes = to_bytes(body).await.map_err(|_| ApiError::internal("response body could not be read"))?;
+    let (p, k) = (principal, key);
+    if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::UNAUTHORIZED {
+        // Transient outcomes are not remembered: the client may retry with the same key.
+        if let Err(e) = db::run(&state.pool, move |conn| Ok(release(conn, &p, &k)?)).await {
+            tracing::warn!(error = %e, "could not release an idempotency key");
+        }
+    } else {
+        let headers: Vec<(String, String)> = KEPT_HEADERS
+            .iter()
+            .filter_map(|name| {
+                head.headers()
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .map(|v| (name.to_string(), v.to_string()))
+            })
+            .collect();
+        let headers = serde_json::to_string(&headers).unwrap_or_default();
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        // The change is committed whatever happens here; a lost record only means a repeat
+        // of the key will be refused as still in progress until it expires.
+        if let Err(e) = db::run(&state.pool, move |conn| Ok(store(conn, &p, &k, status.as_u16(), &headers, &text)?)).await {
+            tracing::warn!(error = %e, "could not store an idempotent response");
+        }
+    }
+    Ok(ServiceResponse::new(http_req, head.set_body(bytes).map_into_boxed_body()))
+}

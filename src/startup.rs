@@ -1,0 +1,247 @@
+//! `Application::build(config)`: everything `main` and the tests share to bring the server up —
+//! data directory, secret, pool, migrations, first administrator, routes and middleware.
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::time::Duration;
+
+use actix_cors::Cors;
+use actix_web::dev::Server;
+use actix_web::http::header;
+use actix_web::middleware::{from_fn, Condition};
+use actix_web::web::{self, PayloadConfig};
+use actix_web::{App, HttpResponse, HttpServer};
+use tracing_actix_web::TracingLogger;
+use utoipa_actix_web::{scope, AppExt};
+
+use crate::auth::jwt::JwtKeys;
+use crate::auth::password;
+use crate::auth::scopes::Role;
+use crate::auth::throttle::LoginThrottle;
+use crate::auth::PrincipalCache;
+use crate::config::Config;
+use crate::db::{self, Pool};
+use crate::error::ApiError;
+use crate::extract::BodyLimit;
+use crate::metrics::Metrics;
+use crate::{api_clients, auth, channels, clients, contacts, idempotency, ops, openapi, users};
+
+/// What every handler can reach.
+pub struct AppState {
+    pub pool: Pool,
+    pub config: Config,
+    pub jwt: JwtKeys,
+    pub principals: PrincipalCache,
+    pub throttle: LoginThrottle,
+    pub metrics: Metrics,
+    pub openapi_json: String,
+}
+
+/// Registers every documented route; used by the server and by the OpenAPI generator alike.
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.configure(ops::routes).service(
+        scope::scope("/api/v1")
+            .wrap(from_fn(idempotency::middleware))
+            .configure(auth::api::routes)
+            .configure(users::api::routes)
+            .configure(api_clients::api::routes)
+            .configure(channels::routes)
+            .configure(clients::api::routes)
+            .configure(contacts::api::routes),
+    );
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: web::Data<AppState>,
+}
+
+impl Application {
+    /// Prepares storage and binds the listener; the server runs when [`Application::run`] is awaited.
+    pub async fn build(config: Config) -> Result<Application, String> {
+        let state = web::Data::new(prepare(config)?);
+        let listener = TcpListener::bind(state.config.bind)
+            .map_err(|e| format!("CLIENTBASE_BIND: cannot listen on {}: {e}", state.config.bind))?;
+        let port = listener.local_addr().map_err(|e| e.to_string())?.port();
+        let server = server(state.clone(), listener)?;
+        Ok(Application { port, server, state })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn state(&self) -> web::Data<AppState> {
+        self.state.clone()
+    }
+
+    /// Serves until SIGTERM or Ctrl-C, letting in-flight requests finish.
+    pub async fn run(self) -> std::io::Result<()> {
+        let housekeeping = tokio::spawn(housekeeping(self.state.clone()));
+        let result = self.server.await;
+        housekeeping.abort();
+        result
+    }
+}
+
+/// Opens the database (migrating it), resolves the signing secret and creates the first
+/// administrator if there are no users yet.
+pub fn prepare(config: Config) -> Result<AppState, String> {
+    if config.backend() == db::Backend::Sqlite {
+        let path = Path::new(db::sqlite_path(&config.database_url));
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| format!("DATABASE_URL: cannot create {}: {e}", dir.display()))?;
+        }
+    }
+    let pool = db::build_pool(&config.database_url, config.pool_size)
+        .map_err(|e| format!("DATABASE_URL: cannot connect to {}: {e}", crate::config::redact_url(&config.database_url)))?;
+    {
+        let mut conn = pool.get().map_err(|e| format!("DATABASE_URL: {e}"))?;
+        db::run_migrations(&mut conn)?;
+        bootstrap_admin(&mut conn, &config)?;
+    }
+    let secret = jwt_secret(&config)?;
+    let jwt = JwtKeys::new(secret.as_bytes(), &config.jwt_issuer, &config.jwt_audience, config.token_ttl_secs);
+    Ok(AppState {
+        pool,
+        jwt,
+        principals: PrincipalCache::new(Duration::from_secs(5)),
+        throttle: LoginThrottle::new(Duration::from_secs(15 * 60), 5, 30),
+        metrics: Metrics::default(),
+        openapi_json: openapi::to_json(&openapi::document()),
+        config,
+    })
+}
+
+/// The configured secret, or the one kept in the data directory (created on first start,
+/// readable by the owner only).
+fn jwt_secret(config: &Config) -> Result<String, String> {
+    if let Some(secret) = &config.jwt_secret {
+        return Ok(secret.clone());
+    }
+    let path = config.data_dir.join("jwt.secret");
+    if let Ok(existing) = std::fs::read_to_string(&path) {
+        let existing = existing.trim().to_string();
+        if existing.len() >= 32 {
+            return Ok(existing);
+        }
+    }
+    std::fs::create_dir_all(&config.data_dir)
+        .map_err(|e| format!("CLIENTBASE_DATA_DIR: cannot create {}: {e}", config.data_dir.display()))?;
+    let secret = password::random_token(64);
+    write_private(&path, &secret).map_err(|e| format!("CLIENTBASE_DATA_DIR: cannot write {}: {e}", path.display()))?;
+    tracing::info!(path = %path.display(), "generated a JWT signing secret");
+    Ok(secret)
+}
+
+fn write_private(path: &Path, content: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(content.as_bytes())
+}
+
+fn bootstrap_admin(conn: &mut db::DbConn, config: &Config) -> Result<(), String> {
+    if users::repo::count(conn).map_err(|e| e.to_string())? > 0 {
+        return Ok(());
+    }
+    let email = config.admin_email.clone().unwrap_or_else(|| "admin@clientbase.local".into());
+    let (password, generated) = match &config.admin_password {
+        Some(p) => (p.clone(), false),
+        None => (password::random_token(20), true),
+    };
+    let input = users::model::NewUser {
+        email: email.clone(),
+        name: "Administrator".into(),
+        role: Role::Admin,
+        password: password.clone(),
+    };
+    match users::repo::create(conn, &input) {
+        Ok(_) => {}
+        // Another replica starting at the same moment created it.
+        Err(ApiError::Conflict(_)) => return Ok(()),
+        Err(e) => return Err(format!("cannot create the first administrator: {e}")),
+    }
+    if generated {
+        // Printed once, to the console only: it is never written to the logs.
+        println!("Created the administrator {email} with the password {password}");
+        println!("Sign in with it and change it; set CLIENTBASE_ADMIN_PASSWORD to choose it yourself.");
+    } else {
+        tracing::info!(%email, "created the first administrator");
+    }
+    Ok(())
+}
+
+fn server(state: web::Data<AppState>, listener: TcpListener) -> Result<Server, String> {
+    let workers = state.config.workers;
+    let server = HttpServer::new(move || {
+        let limit = state.config.max_body_bytes;
+        let cors_enabled = !state.config.cors_origins.is_empty();
+        let cors = state.config.cors_origins.iter().fold(Cors::default(), |c, origin| c.allowed_origin(origin));
+        let cors = cors
+            .allowed_methods(["GET", "POST", "PATCH", "DELETE", "OPTIONS"])
+            .allowed_headers([
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                header::IF_MATCH,
+                header::HeaderName::from_static("idempotency-key"),
+            ])
+            .expose_headers([header::ETAG, header::LOCATION, header::RETRY_AFTER, header::HeaderName::from_static("x-request-id")])
+            .max_age(3600);
+        let (app, _) = App::new()
+            .into_utoipa_app()
+            .app_data(state.clone())
+            .app_data(BodyLimit(limit))
+            .app_data(PayloadConfig::new(limit))
+            .app_data(web::PathConfig::default().error_handler(|_, _| ApiError::NotFound.into()))
+            .configure(routes)
+            .split_for_parts();
+        app.service(
+            utoipa_swagger_ui::SwaggerUi::new("/docs/{_:.*}").config(utoipa_swagger_ui::Config::from("/openapi.json")),
+        )
+        .route("/docs", web::get().to(|| async { HttpResponse::PermanentRedirect().insert_header((header::LOCATION, "/docs/")).finish() }))
+        .default_service(web::to(|| async { Err::<HttpResponse, _>(ApiError::NotFound) }))
+        .wrap(Condition::new(cors_enabled, cors))
+        .wrap(from_fn(crate::metrics::middleware))
+        .wrap(from_fn(request_id_header))
+        .wrap(TracingLogger::default())
+    })
+    .workers(workers)
+    .shutdown_timeout(30)
+    .listen(listener)
+    .map_err(|e| e.to_string())?
+    .run();
+    Ok(server)
+}
+
+/// Returns the request id the tracing span carries, so a caller can quote it.
+async fn request_id_header(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
+) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    use actix_web::HttpMessage;
+    let id = req.extensions().get::<tracing_actix_web::RequestId>().map(|id| id.to_string());
+    let mut res = next.call(req).await?;
+    if let Some(value) = id.and_then(|id| header::HeaderValue::from_str(&id).ok()) {
+        res.headers_mut().insert(header::HeaderName::from_static("x-request-id"), value);
+    }
+    Ok(res)
+}
+
+/// Periodic clean-up: expired idempotency keys.
+async fn housekeeping(state: web::Data<AppState>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        tick.tick().await;
+        if let Err(e) = db::run(&state.pool, |conn| Ok(idempotency::purge_expired(conn)?)).await {
+            tracing::warn!(error = %e, "idempotency key clean-up failed");
+        }
+    }
+}

@@ -1,0 +1,154 @@
+use actix_web::{get, patch, post, web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use super::model::{NewUser, User, UserPatch};
+use super::repo::{self, UserFilter, UserSort, USER_SORTS};
+use crate::auth::jwt::Subject;
+use crate::auth::scopes::{Role, Scope};
+use crate::auth::AuthContext;
+use crate::db;
+use crate::error::{validate, ApiError};
+use crate::extract::{ApiJson, ApiQuery};
+use crate::http::{created, if_match, ok_tagged};
+use crate::pagination::{self, Page, Sort};
+use crate::startup::AppState;
+
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(list_users)
+        .service(create_user)
+        .service(get_user)
+        .service(update_user)
+        .service(deactivate_user);
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct UserListQuery {
+    /// Page size, 1 to 200 (default 50).
+    pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// `created_at` (default) or `name`; prefix `-` for descending.
+    pub sort: Option<String>,
+    pub role: Option<Role>,
+    pub active: Option<bool>,
+}
+
+#[utoipa::path(
+    tag = "users",
+    operation_id = "list_users",
+    params(UserListQuery),
+    responses((status = 200, description = "A page of users", body = Page<User>)),
+    security(("oauth2" = ["users:manage"]))
+)]
+#[get("/users")]
+async fn list_users(
+    state: web::Data<AppState>,
+    auth: AuthContext,
+    ApiQuery(q): ApiQuery<UserListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(Scope::UsersManage)?;
+    let limit = pagination::limit(q.limit)?;
+    let sort = Sort::parse(q.sort.as_deref(), USER_SORTS, Sort { field: UserSort::CreatedAt, desc: false })?;
+    let filter = UserFilter {
+        role: q.role,
+        active: q.active,
+    };
+    let page = db::run(&state.pool, move |conn| repo::list(conn, &filter, sort, q.cursor.as_deref(), limit)).await?;
+    Ok(HttpResponse::Ok().json(page.map(User::from)))
+}
+
+#[utoipa::path(
+    tag = "users",
+    operation_id = "create_user",
+    request_body = NewUser,
+    responses(
+        (status = 201, description = "The user was created", body = User),
+        (status = 409, description = "The email is taken", body = crate::error::Problem, content_type = "application/problem+json"),
+    ),
+    security(("oauth2" = ["users:manage"]))
+)]
+#[post("/users")]
+async fn create_user(
+    state: web::Data<AppState>,
+    auth: AuthContext,
+    ApiJson(input): ApiJson<NewUser>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(Scope::UsersManage)?;
+    validate(&input)?;
+    let row = db::run(&state.pool, move |conn| repo::create(conn, &input)).await?;
+    let (id, version) = (row.id, row.version);
+    Ok(created(&User::from(row), format!("/api/v1/users/{id}"), id, version))
+}
+
+#[utoipa::path(
+    tag = "users",
+    operation_id = "get_user",
+    params(("id" = i64, Path, description = "User id")),
+    responses((status = 200, description = "The user", body = User, headers(("ETag" = String)))),
+    security(("oauth2" = ["users:manage"]))
+)]
+#[get("/users/{id}")]
+async fn get_user(state: web::Data<AppState>, auth: AuthContext, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
+    auth.require(Scope::UsersManage)?;
+    let id = id.into_inner();
+    let row = db::run(&state.pool, move |conn| repo::get(conn, id)).await?;
+    Ok(ok_tagged(&User::from(row.clone()), row.id, row.version))
+}
+
+#[utoipa::path(
+    tag = "users",
+    operation_id = "update_user",
+    params(
+        ("id" = i64, Path, description = "User id"),
+        ("If-Match" = Option<String>, Header, description = "The ETag last read; 412 if the user changed since"),
+    ),
+    request_body = UserPatch,
+    responses(
+        (status = 200, description = "The updated user", body = User, headers(("ETag" = String))),
+        (status = 409, description = "The email is taken, or the last administrator would be demoted", body = crate::error::Problem, content_type = "application/problem+json"),
+    ),
+    security(("oauth2" = ["users:manage"]))
+)]
+#[patch("/users/{id}")]
+async fn update_user(
+    state: web::Data<AppState>,
+    auth: AuthContext,
+    req: HttpRequest,
+    id: web::Path<i64>,
+    ApiJson(patch): ApiJson<UserPatch>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(Scope::UsersManage)?;
+    validate(&patch)?;
+    let id = id.into_inner();
+    let expected = if_match(&req, id)?;
+    let row = db::run_tx(&state.pool, move |conn| repo::update(conn, id, &patch, expected)).await?;
+    state.principals.evict(&Subject::User(id));
+    Ok(ok_tagged(&User::from(row.clone()), row.id, row.version))
+}
+
+#[utoipa::path(
+    tag = "users",
+    operation_id = "deactivate_user",
+    params(("id" = i64, Path, description = "User id")),
+    responses(
+        (status = 200, description = "The user is deactivated; their tokens stop working", body = User),
+        (status = 409, description = "Own account, or the last administrator", body = crate::error::Problem, content_type = "application/problem+json"),
+    ),
+    security(("oauth2" = ["users:manage"]))
+)]
+#[post("/users/{id}/deactivate")]
+async fn deactivate_user(
+    state: web::Data<AppState>,
+    auth: AuthContext,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(Scope::UsersManage)?;
+    let id = id.into_inner();
+    let by = auth.user_id;
+    let row = db::run_tx(&state.pool, move |conn| repo::deactivate(conn, id, by)).await?;
+    state.principals.evict(&Subject::User(id));
+    Ok(ok_tagged(&User::from(row.clone()), row.id, row.version))
+}
