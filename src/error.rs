@@ -105,7 +105,9 @@ impl ApiError {
             ApiError::Conflict(_) => ("conflict", "Conflict"),
             ApiError::PreconditionFailed => ("precondition-failed", "Precondition failed"),
             ApiError::PayloadTooLarge(_) => ("payload-too-large", "Payload too large"),
-            ApiError::UnsupportedMediaType(_) => ("unsupported-media-type", "Unsupported media type"),
+            ApiError::UnsupportedMediaType(_) => {
+                ("unsupported-media-type", "Unsupported media type")
+            }
             ApiError::Unprocessable(_) => ("unprocessable", "Unprocessable request"),
             ApiError::TooManyRequests { .. } => ("too-many-requests", "Too many requests"),
             ApiError::Unavailable => ("unavailable", "Service unavailable"),
@@ -170,10 +172,15 @@ impl ResponseError for ApiError {
         res.insert_header((header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON)));
         match self {
             ApiError::Unauthorized(detail) => {
-                res.insert_header((header::WWW_AUTHENTICATE, bearer_challenge("invalid_token", detail)));
+                res.insert_header((
+                    header::WWW_AUTHENTICATE,
+                    bearer_challenge("invalid_token", detail),
+                ));
             }
             ApiError::MissingScope(scope) => {
-                let value = format!("Bearer realm=\"clientbase\", error=\"insufficient_scope\", scope=\"{scope}\"");
+                let value = format!(
+                    "Bearer realm=\"clientbase\", error=\"insufficient_scope\", scope=\"{scope}\""
+                );
                 res.insert_header((header::WWW_AUTHENTICATE, value));
             }
             ApiError::OAuth { status, .. } if *status == StatusCode::UNAUTHORIZED => {
@@ -201,7 +208,9 @@ impl From<diesel::result::Error> for ApiError {
             Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
                 ApiError::Conflict("a record with these unique values already exists".into())
             }
-            Error::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => ApiError::Unavailable,
+            Error::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => {
+                ApiError::Unavailable
+            }
             other => ApiError::Internal(other.to_string()),
         }
     }
@@ -326,7 +335,10 @@ mod tests {
             ApiError::BadRequest("x".into()),
             ApiError::NotFound,
             ApiError::Merged { id: 1, survivor: 2 },
-            ApiError::TooManyRequests { detail: "x".into(), retry_after: 3 },
+            ApiError::TooManyRequests {
+                detail: "x".into(),
+                retry_after: 3,
+            },
         ];
         for e in samples {
             let p = e.problem();

@@ -22,16 +22,37 @@ pub const HEADER: &str = "Idempotency-Key";
 const REPLAYED: &str = "Idempotent-Replayed";
 const KEEP_HOURS: i64 = 24;
 /// Response headers worth replaying.
-const KEPT_HEADERS: [header::HeaderName; 3] = [header::CONTENT_TYPE, header::LOCATION, header::ETAG];
+const KEPT_HEADERS: [header::HeaderName; 3] =
+    [header::CONTENT_TYPE, header::LOCATION, header::ETAG];
 
 enum Claim {
     /// The key is new: this request runs and its response is stored.
     Fresh,
-    Replay { status: u16, headers: String, body: String },
+    Replay {
+        status: u16,
+        headers: String,
+        body: String,
+    },
 }
 
-fn claim(conn: &mut DbConn, principal: &str, key: &str, path: &str, hash: &str) -> Result<Claim, ApiError> {
-    let existing: Option<(String, Option<i32>, Option<String>, Option<String>, chrono::NaiveDateTime)> = idempotency_keys::table
+/// A key already seen: its request hash and, once the first request finished, its response.
+#[derive(Queryable)]
+struct Seen {
+    request_hash: String,
+    status_code: Option<i32>,
+    response_headers: Option<String>,
+    response_body: Option<String>,
+    created_at: chrono::NaiveDateTime,
+}
+
+fn claim(
+    conn: &mut DbConn,
+    principal: &str,
+    key: &str,
+    path: &str,
+    hash: &str,
+) -> Result<Claim, ApiError> {
+    let existing: Option<Seen> = idempotency_keys::table
         .filter(idempotency_keys::principal.eq(principal))
         .filter(idempotency_keys::key.eq(key))
         .select((
@@ -44,24 +65,31 @@ fn claim(conn: &mut DbConn, principal: &str, key: &str, path: &str, hash: &str) 
         .first(conn)
         .optional()?;
     match existing {
-        Some((_, _, _, _, created)) if created < now() - TimeDelta::hours(KEEP_HOURS) => {
+        Some(seen) if seen.created_at < now() - TimeDelta::hours(KEEP_HOURS) => {
             release(conn, principal, key)?;
         }
-        Some((stored_hash, _, _, _, _)) if stored_hash != hash => {
+        Some(seen) if seen.request_hash != hash => {
             return Err(ApiError::Unprocessable(format!(
                 "the {HEADER} was already used with a different request; use a new key"
             )))
         }
-        Some((_, None, _, _, _)) => {
+        Some(Seen {
+            status_code: None, ..
+        }) => {
             return Err(ApiError::Conflict(format!(
                 "a request with this {HEADER} is still being processed; retry later"
             )))
         }
-        Some((_, Some(status), headers, body, _)) => {
+        Some(Seen {
+            status_code: Some(status),
+            response_headers,
+            response_body,
+            ..
+        }) => {
             return Ok(Claim::Replay {
                 status: status as u16,
-                headers: headers.unwrap_or_default(),
-                body: body.unwrap_or_default(),
+                headers: response_headers.unwrap_or_default(),
+                body: response_body.unwrap_or_default(),
             })
         }
         None => {}
@@ -78,9 +106,12 @@ fn claim(conn: &mut DbConn, principal: &str, key: &str, path: &str, hash: &str) 
     match inserted {
         Ok(_) => Ok(Claim::Fresh),
         // A concurrent request with the same key won the insert.
-        Err(diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)) => Err(
-            ApiError::Conflict(format!("a request with this {HEADER} is still being processed; retry later")),
-        ),
+        Err(diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::UniqueViolation,
+            _,
+        )) => Err(ApiError::Conflict(format!(
+            "a request with this {HEADER} is still being processed; retry later"
+        ))),
         Err(e) => Err(e.into()),
     }
 }
@@ -94,7 +125,14 @@ fn release(conn: &mut DbConn, principal: &str, key: &str) -> QueryResult<usize> 
     .execute(conn)
 }
 
-fn store(conn: &mut DbConn, principal: &str, key: &str, status: u16, headers: &str, body: &str) -> QueryResult<usize> {
+fn store(
+    conn: &mut DbConn,
+    principal: &str,
+    key: &str,
+    status: u16,
+    headers: &str,
+    body: &str,
+) -> QueryResult<usize> {
     diesel::update(
         idempotency_keys::table
             .filter(idempotency_keys::principal.eq(principal))
@@ -110,8 +148,11 @@ fn store(conn: &mut DbConn, principal: &str, key: &str, status: u16, headers: &s
 
 /// Deletes keys older than a day; run periodically.
 pub fn purge_expired(conn: &mut DbConn) -> QueryResult<usize> {
-    diesel::delete(idempotency_keys::table.filter(idempotency_keys::created_at.lt(now() - TimeDelta::hours(KEEP_HOURS))))
-        .execute(conn)
+    diesel::delete(
+        idempotency_keys::table
+            .filter(idempotency_keys::created_at.lt(now() - TimeDelta::hours(KEEP_HOURS))),
+    )
+    .execute(conn)
 }
 
 fn request_hash(req: &ServiceRequest, body: &[u8]) -> String {
@@ -126,7 +167,12 @@ fn request_hash(req: &ServiceRequest, body: &[u8]) -> String {
     format!("{:x}", h.finalize())
 }
 
-fn replay(req: ServiceRequest, status: u16, headers: &str, body: String) -> ServiceResponse<BoxBody> {
+fn replay(
+    req: ServiceRequest,
+    status: u16,
+    headers: &str,
+    body: String,
+) -> ServiceResponse<BoxBody> {
     let mut res = HttpResponse::build(StatusCode::from_u16(status).unwrap_or(StatusCode::OK));
     let stored: Vec<(String, String)> = serde_json::from_str(headers).unwrap_or_default();
     for (name, value) in stored {
@@ -150,10 +196,17 @@ pub async fn middleware(
     };
     let key = match key {
         Ok(k) if !k.is_empty() && k.len() <= 200 => k,
-        _ => return Ok(refuse(req, ApiError::BadRequest(format!("{HEADER} must be 1 to 200 visible characters")))),
+        _ => {
+            return Ok(refuse(
+                req,
+                ApiError::BadRequest(format!("{HEADER} must be 1 to 200 visible characters")),
+            ))
+        }
     };
-    let (Some(state), Some(principal)) = (req.app_data::<web::Data<AppState>>().cloned(), verified_subject(req.request()))
-    else {
+    let (Some(state), Some(principal)) = (
+        req.app_data::<web::Data<AppState>>().cloned(),
+        verified_subject(req.request()),
+    ) else {
         // Without a valid token the handler answers 401; there is nothing to remember.
         return next.call(req).await.map(|r| r.map_into_boxed_body());
     };
@@ -170,7 +223,11 @@ pub async fn middleware(
     let claimed = db::run(&state.pool, move |conn| claim(conn, &p, &k, &path, &hash)).await;
     match claimed {
         Err(e) => return Ok(refuse(req, e)),
-        Ok(Claim::Replay { status, headers, body }) => return Ok(replay(req, status, &headers, body)),
+        Ok(Claim::Replay {
+            status,
+            headers,
+            body,
+        }) => return Ok(replay(req, status, &headers, body)),
         Ok(Claim::Fresh) => {}
     }
     req.set_payload(Payload::from(body));
@@ -178,9 +235,14 @@ pub async fn middleware(
     let status = res.status();
     let (http_req, res) = res.into_parts();
     let (head, body) = res.into_parts();
-    let bytes = to_bytes(body).await.map_err(|_| ApiError::internal("response body could not be read"))?;
+    let bytes = to_bytes(body)
+        .await
+        .map_err(|_| ApiError::internal("response body could not be read"))?;
     let (p, k) = (principal, key);
-    if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::UNAUTHORIZED {
+    if status.is_server_error()
+        || status == StatusCode::TOO_MANY_REQUESTS
+        || status == StatusCode::UNAUTHORIZED
+    {
         // Transient outcomes are not remembered: the client may retry with the same key.
         if let Err(e) = db::run(&state.pool, move |conn| Ok(release(conn, &p, &k)?)).await {
             tracing::warn!(error = %e, "could not release an idempotency key");
@@ -199,9 +261,16 @@ pub async fn middleware(
         let text = String::from_utf8_lossy(&bytes).into_owned();
         // The change is committed whatever happens here; a lost record only means a repeat
         // of the key will be refused as still in progress until it expires.
-        if let Err(e) = db::run(&state.pool, move |conn| Ok(store(conn, &p, &k, status.as_u16(), &headers, &text)?)).await {
+        if let Err(e) = db::run(&state.pool, move |conn| {
+            Ok(store(conn, &p, &k, status.as_u16(), &headers, &text)?)
+        })
+        .await
+        {
             tracing::warn!(error = %e, "could not store an idempotent response");
         }
     }
-    Ok(ServiceResponse::new(http_req, head.set_body(bytes).map_into_boxed_body()))
+    Ok(ServiceResponse::new(
+        http_req,
+        head.set_body(bytes).map_into_boxed_body(),
+    ))
 }

@@ -2,7 +2,9 @@
 //! problem responses every operation can give.
 
 use utoipa::openapi::path::{Operation, ParameterIn};
-use utoipa::openapi::security::{ClientCredentials, Flow, OAuth2, Password, Scopes, SecurityScheme};
+use utoipa::openapi::security::{
+    ClientCredentials, Flow, OAuth2, Password, Scopes, SecurityScheme,
+};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
@@ -56,7 +58,12 @@ fn problem(description: &str) -> RefOr<utoipa::openapi::Response> {
     RefOr::T(
         ResponseBuilder::new()
             .description(description)
-            .content(PROBLEM_JSON, ContentBuilder::new().schema(Some(Ref::from_schema_name("Problem"))).build())
+            .content(
+                PROBLEM_JSON,
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("Problem")))
+                    .build(),
+            )
             .build(),
     )
 }
@@ -74,8 +81,14 @@ fn add_common_responses(path: &str, op: &mut Operation) {
         })
     };
     let mut extra: Vec<(&str, &str)> = vec![
-        ("400", "Malformed request: bad JSON syntax or invalid query parameters"),
-        ("500", "Unexpected error (logged; the body carries no detail)"),
+        (
+            "400",
+            "Malformed request: bad JSON syntax or invalid query parameters",
+        ),
+        (
+            "500",
+            "Unexpected error (logged; the body carries no detail)",
+        ),
         ("503", "The database is unavailable"),
     ];
     if secured {
@@ -94,8 +107,14 @@ fn add_common_responses(path: &str, op: &mut Operation) {
         extra.push(("412", "If-Match does not match the current ETag"));
     }
     if has_param("Idempotency-Key", ParameterIn::Header) {
-        extra.push(("409", "A request with this Idempotency-Key is still being processed"));
-        extra.push(("422", "The Idempotency-Key was used with a different request"));
+        extra.push((
+            "409",
+            "A request with this Idempotency-Key is still being processed",
+        ));
+        extra.push((
+            "422",
+            "The Idempotency-Key was used with a different request",
+        ));
     }
     for (status, description) in extra {
         op.responses
@@ -109,7 +128,11 @@ fn add_common_responses(path: &str, op: &mut Operation) {
 fn add_idempotency_header(op: &mut Operation) {
     use utoipa::openapi::path::ParameterBuilder;
     use utoipa::openapi::schema::{ObjectBuilder, Type};
-    let present = op.parameters.iter().flatten().any(|p| matches!(p, RefOr::T(p) if p.name == "Idempotency-Key"));
+    let present = op
+        .parameters
+        .iter()
+        .flatten()
+        .any(|p| matches!(p, RefOr::T(p) if p.name == "Idempotency-Key"));
     if present {
         return;
     }
@@ -131,9 +154,15 @@ pub fn finish(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
                 add_idempotency_header(op);
             }
         }
-        for op in [&mut item.get, &mut item.post, &mut item.put, &mut item.patch, &mut item.delete]
-            .into_iter()
-            .flatten()
+        for op in [
+            &mut item.get,
+            &mut item.post,
+            &mut item.put,
+            &mut item.patch,
+            &mut item.delete,
+        ]
+        .into_iter()
+        .flatten()
         {
             add_common_responses(path, op);
         }

@@ -71,7 +71,12 @@ impl Cursor {
 
     /// Decodes `raw` and checks it was issued for `sort`.
     pub fn decode(raw: &str, sort: &str) -> Result<Cursor, ApiError> {
-        let invalid = || bad("cursor", "is not a cursor issued by this list; start again without it");
+        let invalid = || {
+            bad(
+                "cursor",
+                "is not a cursor issued by this list; start again without it",
+            )
+        };
         let bytes = URL_SAFE_NO_PAD.decode(raw.trim()).map_err(|_| invalid())?;
         let cursor: Cursor = serde_json::from_slice(&bytes).map_err(|_| invalid())?;
         if cursor.sort != sort {
@@ -95,7 +100,8 @@ impl Cursor {
     }
 
     pub fn timestamp(&self) -> Result<NaiveDateTime, ApiError> {
-        NaiveDateTime::parse_from_str(self.text()?, TS_FORMAT).map_err(|_| bad("cursor", "is malformed"))
+        NaiveDateTime::parse_from_str(self.text()?, TS_FORMAT)
+            .map_err(|_| bad("cursor", "is malformed"))
     }
 }
 
@@ -114,7 +120,11 @@ pub struct Sort<F> {
 
 impl<F: Copy + PartialEq> Sort<F> {
     /// Parses `raw` against the allowed `(name, field)` pairs.
-    pub fn parse(raw: Option<&str>, allowed: &[(&str, F)], default: Sort<F>) -> Result<Sort<F>, ApiError> {
+    pub fn parse(
+        raw: Option<&str>,
+        allowed: &[(&str, F)],
+        default: Sort<F>,
+    ) -> Result<Sort<F>, ApiError> {
         let Some(raw) = raw else { return Ok(default) };
         let (desc, name) = match raw.strip_prefix('-') {
             Some(rest) => (true, rest),
@@ -123,16 +133,28 @@ impl<F: Copy + PartialEq> Sort<F> {
         allowed
             .iter()
             .find(|(n, _)| *n == name)
-            .map(|(_, field)| Sort { field: *field, desc })
+            .map(|(_, field)| Sort {
+                field: *field,
+                desc,
+            })
             .ok_or_else(|| {
                 let names: Vec<&str> = allowed.iter().map(|(n, _)| *n).collect();
-                bad("sort", format!("must be one of {} (prefix - for descending)", names.join(", ")))
+                bad(
+                    "sort",
+                    format!(
+                        "must be one of {} (prefix - for descending)",
+                        names.join(", ")
+                    ),
+                )
             })
     }
 
     /// The name the cursor is tagged with, e.g. `-updated_at`.
     pub fn tag(&self, allowed: &[(&str, F)]) -> String {
-        let name = allowed.iter().find(|(_, f)| *f == self.field).map_or("", |(n, _)| *n);
+        let name = allowed
+            .iter()
+            .find(|(_, f)| *f == self.field)
+            .map_or("", |(n, _)| *n);
         if self.desc {
             format!("-{name}")
         } else {
@@ -145,7 +167,11 @@ impl<F: Copy + PartialEq> Sort<F> {
 pub fn page_from<T>(mut rows: Vec<T>, limit: i64, cursor_of: impl Fn(&T) -> Cursor) -> Page<T> {
     let has_more = rows.len() as i64 > limit;
     rows.truncate(limit as usize);
-    let next_cursor = if has_more { rows.last().map(|r| cursor_of(r).encode()) } else { None };
+    let next_cursor = if has_more {
+        rows.last().map(|r| cursor_of(r).encode())
+    } else {
+        None
+    };
     Page {
         items: rows,
         next_cursor,
@@ -160,9 +186,17 @@ macro_rules! keyset {
         let value = $value;
         let last_id = $last_id;
         if $desc {
-            $query.filter($column.lt(value.clone()).or($column.eq(value).and($id.lt(last_id))))
+            $query.filter(
+                $column
+                    .lt(value.clone())
+                    .or($column.eq(value).and($id.lt(last_id))),
+            )
         } else {
-            $query.filter($column.gt(value.clone()).or($column.eq(value).and($id.gt(last_id))))
+            $query.filter(
+                $column
+                    .gt(value.clone())
+                    .or($column.eq(value).and($id.gt(last_id))),
+            )
         }
     }};
 }
@@ -208,8 +242,17 @@ mod tests {
     #[test]
     fn sort_parses_direction() {
         let allowed = [("name", 1), ("created_at", 2)];
-        let default = Sort { field: 1, desc: false };
-        assert_eq!(Sort::parse(Some("-created_at"), &allowed, default).unwrap(), Sort { field: 2, desc: true });
+        let default = Sort {
+            field: 1,
+            desc: false,
+        };
+        assert_eq!(
+            Sort::parse(Some("-created_at"), &allowed, default).unwrap(),
+            Sort {
+                field: 2,
+                desc: true
+            }
+        );
         assert!(Sort::parse(Some("colour"), &allowed, default).is_err());
     }
 }

@@ -23,7 +23,10 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     security(("oauth2" = ["users:manage"]))
 )]
 #[get("/api-clients")]
-async fn list_api_clients(state: web::Data<AppState>, auth: AuthContext) -> Result<HttpResponse, ApiError> {
+async fn list_api_clients(
+    state: web::Data<AppState>,
+    auth: AuthContext,
+) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::UsersManage)?;
     let rows = db::run(&state.pool, |conn| Ok(repo::list(conn)?)).await?;
     Ok(HttpResponse::Ok().json(rows.into_iter().map(ApiClient::from).collect::<Vec<_>>()))
@@ -63,7 +66,11 @@ async fn create_api_client(
     security(("oauth2" = ["users:manage"]))
 )]
 #[get("/api-clients/{id}")]
-async fn get_api_client(state: web::Data<AppState>, auth: AuthContext, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
+async fn get_api_client(
+    state: web::Data<AppState>,
+    auth: AuthContext,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::UsersManage)?;
     let id = id.into_inner();
     let row = db::run(&state.pool, move |conn| repo::get(conn, id)).await?;
@@ -78,10 +85,16 @@ async fn get_api_client(state: web::Data<AppState>, auth: AuthContext, id: web::
     security(("oauth2" = ["users:manage"]))
 )]
 #[post("/api-clients/{id}/revoke")]
-async fn revoke_api_client(state: web::Data<AppState>, auth: AuthContext, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
+async fn revoke_api_client(
+    state: web::Data<AppState>,
+    auth: AuthContext,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::UsersManage)?;
     let id = id.into_inner();
     let row = db::run(&state.pool, move |conn| repo::revoke(conn, id)).await?;
-    state.principals.evict(&Subject::ApiClient(row.client_id.clone()));
+    state
+        .principals
+        .evict(&Subject::ApiClient(row.client_id.clone()));
     Ok(HttpResponse::Ok().json(ApiClient::from(row)))
 }

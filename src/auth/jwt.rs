@@ -70,7 +70,11 @@ impl JwtKeys {
         }
     }
 
-    pub fn issue(&self, subject: &Subject, scopes: ScopeSet) -> Result<String, jsonwebtoken::errors::Error> {
+    pub fn issue(
+        &self,
+        subject: &Subject,
+        scopes: ScopeSet,
+    ) -> Result<String, jsonwebtoken::errors::Error> {
         let now = jsonwebtoken::get_current_timestamp();
         let claims = Claims {
             sub: subject.to_claim(),
@@ -95,7 +99,9 @@ impl JwtKeys {
                     ErrorKind::InvalidAudience => "the token is for another audience",
                     ErrorKind::InvalidIssuer => "the token is from another issuer",
                     ErrorKind::InvalidSignature => "the token signature is invalid",
-                    ErrorKind::InvalidAlgorithm => "the token is not signed with the expected algorithm",
+                    ErrorKind::InvalidAlgorithm => {
+                        "the token is not signed with the expected algorithm"
+                    }
                     ErrorKind::MissingRequiredClaim(_) => "the token lacks a required claim",
                     _ => "the token is malformed",
                 }
@@ -111,7 +117,12 @@ mod tests {
     use base64::Engine;
 
     fn keys() -> JwtKeys {
-        JwtKeys::new(b"0123456789abcdef0123456789abcdef", "clientbase", "clientbase-api", 60)
+        JwtKeys::new(
+            b"0123456789abcdef0123456789abcdef",
+            "clientbase",
+            "clientbase-api",
+            60,
+        )
     }
 
     #[test]
@@ -135,8 +146,18 @@ mod tests {
                 .unwrap()
                 .replace("user:7", "user:1"),
         );
-        assert!(k.verify(&format!("{}.{forged}.{}", parts[0], parts[2])).is_err());
-        let other = JwtKeys::new(b"0123456789abcdef0123456789abcdef", "clientbase", "someone-else", 60);
-        assert_eq!(other.verify(&token).unwrap_err(), "the token is for another audience");
+        assert!(k
+            .verify(&format!("{}.{forged}.{}", parts[0], parts[2]))
+            .is_err());
+        let other = JwtKeys::new(
+            b"0123456789abcdef0123456789abcdef",
+            "clientbase",
+            "someone-else",
+            60,
+        );
+        assert_eq!(
+            other.verify(&token).unwrap_err(),
+            "the token is for another audience"
+        );
     }
 }

@@ -107,7 +107,11 @@ impl PrincipalCache {
     }
 }
 
-async fn standing(pool: &Pool, cache: &PrincipalCache, subject: &Subject) -> Result<Option<Standing>, ApiError> {
+async fn standing(
+    pool: &Pool,
+    cache: &PrincipalCache,
+    subject: &Subject,
+) -> Result<Option<Standing>, ApiError> {
     if let Some(hit) = cache.get(subject) {
         return Ok(hit);
     }
@@ -152,7 +156,9 @@ fn bearer_token(req: &HttpRequest) -> Result<String, ApiError> {
         .split_once(' ')
         .ok_or_else(|| ApiError::Unauthorized("use Authorization: Bearer <token>".into()))?;
     if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
-        return Err(ApiError::Unauthorized("use Authorization: Bearer <token>".into()));
+        return Err(ApiError::Unauthorized(
+            "use Authorization: Bearer <token>".into(),
+        ));
     }
     Ok(token.trim().to_string())
 }
@@ -175,14 +181,18 @@ impl FromRequest for AuthContext {
         Box::pin(async move {
             let state = state.ok_or_else(|| ApiError::internal("application state missing"))?;
             let claims = state.jwt.verify(&token?).map_err(ApiError::Unauthorized)?;
-            let subject = Subject::parse(&claims.sub)
-                .ok_or_else(|| ApiError::Unauthorized("the token subject is not recognised".into()))?;
-            let token_scopes = ScopeSet::parse_claim(&claims.scope)
-                .map_err(|s| ApiError::Unauthorized(format!("the token carries an unknown scope {s}")))?;
+            let subject = Subject::parse(&claims.sub).ok_or_else(|| {
+                ApiError::Unauthorized("the token subject is not recognised".into())
+            })?;
+            let token_scopes = ScopeSet::parse_claim(&claims.scope).map_err(|s| {
+                ApiError::Unauthorized(format!("the token carries an unknown scope {s}"))
+            })?;
             let standing = standing(&state.pool, &state.principals, &subject)
                 .await?
                 .filter(|s| s.active)
-                .ok_or_else(|| ApiError::Unauthorized("the account is deactivated or revoked".into()))?;
+                .ok_or_else(|| {
+                    ApiError::Unauthorized("the account is deactivated or revoked".into())
+                })?;
             // A user's scopes follow their current role, so a demotion takes effect at once.
             let scopes = match standing.role {
                 Some(role) => token_scopes.intersect(role.scopes()),

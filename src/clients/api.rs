@@ -88,7 +88,10 @@ async fn list_clients(
     let limit = pagination::limit(q.limit)?;
     let sort = Sort::parse(q.sort.as_deref(), CLIENT_SORTS, DEFAULT_SORT)?;
     let filter = q.filter(&auth, state.config.phone_region);
-    let page = db::run(&state.pool, move |conn| repo::list(conn, &filter, sort, q.cursor.as_deref(), limit)).await?;
+    let page = db::run(&state.pool, move |conn| {
+        repo::list(conn, &filter, sort, q.cursor.as_deref(), limit)
+    })
+    .await?;
     Ok(HttpResponse::Ok().json(page))
 }
 
@@ -108,8 +111,16 @@ async fn create_client(
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::ClientsWrite)?;
     let caller = Caller::of(&auth, state.config.phone_region);
-    let client = db::run_tx(&state.pool, move |conn| service::create(conn, input, &caller)).await?;
-    Ok(created(&client, format!("/api/v1/clients/{}", client.id), client.id, client.version))
+    let client = db::run_tx(&state.pool, move |conn| {
+        service::create(conn, input, &caller)
+    })
+    .await?;
+    Ok(created(
+        &client,
+        format!("/api/v1/clients/{}", client.id),
+        client.id,
+        client.version,
+    ))
 }
 
 #[utoipa::path(
@@ -120,7 +131,11 @@ async fn create_client(
     security(("oauth2" = ["clients:read"]))
 )]
 #[get("/clients/{id}")]
-async fn get_client(state: web::Data<AppState>, auth: AuthContext, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
+async fn get_client(
+    state: web::Data<AppState>,
+    auth: AuthContext,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::ClientsRead)?;
     let (id, owner_only) = (id.into_inner(), auth.own_clients_only());
     let client = db::run(&state.pool, move |conn| repo::get(conn, id, owner_only)).await?;
@@ -150,7 +165,10 @@ async fn update_client(
     let id = id.into_inner();
     let expected = if_match(&req, id)?;
     let caller = Caller::of(&auth, state.config.phone_region);
-    let client = db::run_tx(&state.pool, move |conn| service::update(conn, id, patch, expected, &caller)).await?;
+    let client = db::run_tx(&state.pool, move |conn| {
+        service::update(conn, id, patch, expected, &caller)
+    })
+    .await?;
     Ok(ok_tagged(&client, client.id, client.version))
 }
 
@@ -175,7 +193,10 @@ async fn delete_client(
     let id = id.into_inner();
     let expected = if_match(&req, id)?;
     let (owner_only, origin) = (auth.own_clients_only(), Origin::api(auth.actor()));
-    db::run_tx(&state.pool, move |conn| repo::soft_delete(conn, id, owner_only, expected, &origin)).await?;
+    db::run_tx(&state.pool, move |conn| {
+        repo::soft_delete(conn, id, owner_only, expected, &origin)
+    })
+    .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -187,10 +208,17 @@ async fn delete_client(
     security(("oauth2" = ["clients:delete"]))
 )]
 #[post("/clients/{id}/restore")]
-async fn restore_client(state: web::Data<AppState>, auth: AuthContext, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
+async fn restore_client(
+    state: web::Data<AppState>,
+    auth: AuthContext,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::ClientsDelete)?;
     let id = id.into_inner();
     let (owner_only, origin) = (auth.own_clients_only(), Origin::api(auth.actor()));
-    let client = db::run_tx(&state.pool, move |conn| repo::restore(conn, id, owner_only, &origin)).await?;
+    let client = db::run_tx(&state.pool, move |conn| {
+        repo::restore(conn, id, owner_only, &origin)
+    })
+    .await?;
     Ok(ok_tagged(&client, client.id, client.version))
 }

@@ -53,7 +53,9 @@ type Boxed<'a> = clients::BoxedQuery<'a, Db>;
 
 /// Live (not deleted) clients the caller may see.
 fn visible<'a>(owner_only: Option<i64>) -> Boxed<'a> {
-    let mut q = clients::table.filter(clients::deleted_at.is_null()).into_boxed();
+    let mut q = clients::table
+        .filter(clients::deleted_at.is_null())
+        .into_boxed();
     if let Some(owner) = owner_only {
         q = q.filter(clients::owner_id.eq(owner));
     }
@@ -62,7 +64,10 @@ fn visible<'a>(owner_only: Option<i64>) -> Boxed<'a> {
 
 /// Escapes `%`, `_` and `\` so a search term matches literally inside `LIKE`.
 pub fn like_pattern(term: &str) -> String {
-    let escaped = term.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+    let escaped = term
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
     format!("%{escaped}%")
 }
 
@@ -91,7 +96,9 @@ pub fn apply_filter<'a>(mut q: Boxed<'a>, f: &ClientFilter) -> Boxed<'a> {
     if let Some((text, digits)) = &f.q {
         let by_text = clients::search_text.like(like_pattern(text)).escape('\\');
         q = match digits {
-            Some(d) => q.filter(by_text.or(clients::search_text.like(like_pattern(d)).escape('\\'))),
+            Some(d) => {
+                q.filter(by_text.or(clients::search_text.like(like_pattern(d)).escape('\\')))
+            }
             None => q.filter(by_text),
         };
     }
@@ -106,11 +113,18 @@ pub fn get_row(conn: &mut DbConn, id: i64, owner_only: Option<i64>) -> Result<Cl
 }
 
 /// External ids of several clients in one query.
-pub fn external_ids_of(conn: &mut DbConn, ids: &[i64]) -> QueryResult<HashMap<i64, BTreeMap<String, String>>> {
+pub fn external_ids_of(
+    conn: &mut DbConn,
+    ids: &[i64],
+) -> QueryResult<HashMap<i64, BTreeMap<String, String>>> {
     let rows: Vec<(i64, String, String)> = external_ids::table
         .filter(external_ids::entity_type.eq(ENTITY))
         .filter(external_ids::entity_id.eq_any(ids))
-        .select((external_ids::entity_id, external_ids::source, external_ids::external_id))
+        .select((
+            external_ids::entity_id,
+            external_ids::source,
+            external_ids::external_id,
+        ))
         .load(conn)?;
     let mut map: HashMap<i64, BTreeMap<String, String>> = HashMap::new();
     for (id, source, external) in rows {
@@ -149,9 +163,30 @@ pub fn list(
     if let Some(raw) = cursor {
         let c = Cursor::decode(raw, &tag)?;
         q = match sort.field {
-            ClientSort::Name => keyset!(q, clients::name, clients::id, c.text()?.to_string(), c.id, sort.desc),
-            ClientSort::CreatedAt => keyset!(q, clients::created_at, clients::id, c.timestamp()?, c.id, sort.desc),
-            ClientSort::UpdatedAt => keyset!(q, clients::updated_at, clients::id, c.timestamp()?, c.id, sort.desc),
+            ClientSort::Name => keyset!(
+                q,
+                clients::name,
+                clients::id,
+                c.text()?.to_string(),
+                c.id,
+                sort.desc
+            ),
+            ClientSort::CreatedAt => keyset!(
+                q,
+                clients::created_at,
+                clients::id,
+                c.timestamp()?,
+                c.id,
+                sort.desc
+            ),
+            ClientSort::UpdatedAt => keyset!(
+                q,
+                clients::updated_at,
+                clients::id,
+                c.timestamp()?,
+                c.id,
+                sort.desc
+            ),
         };
     }
     q = match sort.field {
@@ -185,14 +220,30 @@ pub fn check_references(
     errors: &mut FieldErrors,
 ) -> QueryResult<()> {
     let id = previous.map(|(id, _)| id);
-    let changed = |same: fn(&ClientFields, &ClientFields) -> bool| previous.is_none_or(|(_, p)| !same(p, fields));
-    if let Some(channel) = fields.channel.as_ref().filter(|_| changed(|a, b| a.channel == b.channel)) {
+    let changed = |same: fn(&ClientFields, &ClientFields) -> bool| {
+        previous.is_none_or(|(_, p)| !same(p, fields))
+    };
+    if let Some(channel) = fields
+        .channel
+        .as_ref()
+        .filter(|_| changed(|a, b| a.channel == b.channel))
+    {
         if !channels::is_active(conn, channel)? {
-            errors.add("channel", format!("'{channel}' is not an active channel (see /channels)"));
+            errors.add(
+                "channel",
+                format!("'{channel}' is not an active channel (see /channels)"),
+            );
         }
     }
-    if let Some(owner) = fields.owner_id.filter(|_| changed(|a, b| a.owner_id == b.owner_id)) {
-        let active: Option<bool> = users::table.find(owner).select(users::active).first(conn).optional()?;
+    if let Some(owner) = fields
+        .owner_id
+        .filter(|_| changed(|a, b| a.owner_id == b.owner_id))
+    {
+        let active: Option<bool> = users::table
+            .find(owner)
+            .select(users::active)
+            .first(conn)
+            .optional()?;
         if active != Some(true) {
             errors.add("owner_id", "is not an active user");
         }
@@ -206,7 +257,10 @@ pub fn check_references(
             .first(conn)
             .optional()?;
         if let Some(other) = holder.filter(|h| Some(*h) != id) {
-            errors.add(format!("external_ids.{source}"), format!("is already used by client {other}"));
+            errors.add(
+                format!("external_ids.{source}"),
+                format!("is already used by client {other}"),
+            );
         }
     }
     Ok(())
@@ -277,9 +331,16 @@ pub fn write_indexes(conn: &mut DbConn, id: i64, f: &ClientFields) -> QueryResul
         let rows: Vec<_> = f
             .tags
             .iter()
-            .map(|t| (client_tags::client_id.eq(id), client_tags::tag.eq(t.as_str())))
+            .map(|t| {
+                (
+                    client_tags::client_id.eq(id),
+                    client_tags::tag.eq(t.as_str()),
+                )
+            })
             .collect();
-        with_backend!(conn, |c| diesel::insert_into(client_tags::table).values(&rows).execute(c))?;
+        with_backend!(conn, |c| diesel::insert_into(client_tags::table)
+            .values(&rows)
+            .execute(c))?;
     }
     contact_points::replace(conn, id, None, &f.phone_numbers(), &f.email_addresses())?;
     diesel::delete(
@@ -301,13 +362,19 @@ pub fn write_indexes(conn: &mut DbConn, id: i64, f: &ClientFields) -> QueryResul
                 )
             })
             .collect();
-        with_backend!(conn, |c| diesel::insert_into(external_ids::table).values(&rows).execute(c))?;
+        with_backend!(conn, |c| diesel::insert_into(external_ids::table)
+            .values(&rows)
+            .execute(c))?;
     }
     Ok(())
 }
 
 /// Inserts a validated card and records `client.created`.
-pub fn create(conn: &mut DbConn, fields: &ClientFields, origin: &Origin) -> Result<Client, ApiError> {
+pub fn create(
+    conn: &mut DbConn,
+    fields: &ClientFields,
+    origin: &Origin,
+) -> Result<Client, ApiError> {
     let at = now();
     let row: ClientRow = diesel::insert_into(clients::table)
         .values((
@@ -319,18 +386,27 @@ pub fn create(conn: &mut DbConn, fields: &ClientFields, origin: &Origin) -> Resu
         .get_result(conn)?;
     write_indexes(conn, row.id, fields)?;
     let client = Client::from_row(row, fields.external_ids.clone());
-    events::record(conn, origin, NewEvent {
-        event_type: "client.created",
-        entity_type: ENTITY,
-        entity_id: client.id,
-        payload: events::payload(&client),
-    })?;
+    events::record(
+        conn,
+        origin,
+        NewEvent {
+            event_type: "client.created",
+            entity_type: ENTITY,
+            entity_id: client.id,
+            payload: events::payload(&client),
+        },
+    )?;
     Ok(client)
 }
 
 /// Writes `fields` over `current` if anything changed (an unchanged card keeps its version
 /// and `updated_at`, and emits nothing). Returns the card and whether it changed.
-pub fn update(conn: &mut DbConn, current: &Client, fields: &ClientFields, origin: &Origin) -> Result<(Client, bool), ApiError> {
+pub fn update(
+    conn: &mut DbConn,
+    current: &Client,
+    fields: &ClientFields,
+    origin: &Origin,
+) -> Result<(Client, bool), ApiError> {
     if *fields == ClientFields::from_client(current) {
         return Ok((current.clone(), false));
     }
@@ -339,19 +415,26 @@ pub fn update(conn: &mut DbConn, current: &Client, fields: &ClientFields, origin
             .filter(clients::id.eq(current.id))
             .filter(clients::version.eq(current.version)),
     )
-    .set((ClientWrite::from_fields(fields, now()), clients::version.eq(current.version + 1)))
+    .set((
+        ClientWrite::from_fields(fields, now()),
+        clients::version.eq(current.version + 1),
+    ))
     .returning(clients::all_columns)
     .get_result(conn)
     .optional()?
     .ok_or(ApiError::PreconditionFailed)?;
     write_indexes(conn, row.id, fields)?;
     let client = Client::from_row(row, fields.external_ids.clone());
-    events::record(conn, origin, NewEvent {
-        event_type: "client.updated",
-        entity_type: ENTITY,
-        entity_id: client.id,
-        payload: events::payload(&client),
-    })?;
+    events::record(
+        conn,
+        origin,
+        NewEvent {
+            event_type: "client.updated",
+            entity_type: ENTITY,
+            entity_id: client.id,
+            payload: events::payload(&client),
+        },
+    )?;
     Ok((client, true))
 }
 
@@ -368,24 +451,37 @@ pub fn soft_delete(
         return Err(ApiError::PreconditionFailed);
     }
     let at = now();
-    diesel::update(clients::table.filter(clients::id.eq(id)).filter(clients::version.eq(row.version)))
-        .set((
-            clients::deleted_at.eq(Some(at)),
-            clients::updated_at.eq(at),
-            clients::version.eq(row.version + 1),
-        ))
-        .execute(conn)?;
-    events::record(conn, origin, NewEvent {
-        event_type: "client.deleted",
-        entity_type: ENTITY,
-        entity_id: id,
-        payload: serde_json::json!({ "id": id, "deleted_at": at.and_utc() }),
-    })?;
+    diesel::update(
+        clients::table
+            .filter(clients::id.eq(id))
+            .filter(clients::version.eq(row.version)),
+    )
+    .set((
+        clients::deleted_at.eq(Some(at)),
+        clients::updated_at.eq(at),
+        clients::version.eq(row.version + 1),
+    ))
+    .execute(conn)?;
+    events::record(
+        conn,
+        origin,
+        NewEvent {
+            event_type: "client.deleted",
+            entity_type: ENTITY,
+            entity_id: id,
+            payload: serde_json::json!({ "id": id, "deleted_at": at.and_utc() }),
+        },
+    )?;
     Ok(())
 }
 
 /// Brings a soft-deleted client back; restoring a live client changes nothing.
-pub fn restore(conn: &mut DbConn, id: i64, owner_only: Option<i64>, origin: &Origin) -> Result<Client, ApiError> {
+pub fn restore(
+    conn: &mut DbConn,
+    id: i64,
+    owner_only: Option<i64>,
+    origin: &Origin,
+) -> Result<Client, ApiError> {
     let mut q = clients::table.filter(clients::id.eq(id)).into_boxed::<Db>();
     if let Some(owner) = owner_only {
         q = q.filter(clients::owner_id.eq(owner));
@@ -403,11 +499,15 @@ pub fn restore(conn: &mut DbConn, id: i64, owner_only: Option<i64>, origin: &Ori
         .returning(clients::all_columns)
         .get_result(conn)?;
     let client = to_clients(conn, vec![row])?.remove(0);
-    events::record(conn, origin, NewEvent {
-        event_type: "client.restored",
-        entity_type: ENTITY,
-        entity_id: id,
-        payload: events::payload(&client),
-    })?;
+    events::record(
+        conn,
+        origin,
+        NewEvent {
+            event_type: "client.restored",
+            entity_type: ENTITY,
+            entity_id: id,
+            payload: events::payload(&client),
+        },
+    )?;
     Ok(client)
 }

@@ -9,13 +9,13 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::clients::model::{normalise_emails, normalise_phones, Email, Phone};
+use crate::contact_points;
 use crate::db::schema::{clients, contacts};
 use crate::db::{now, Db, DbConn};
 use crate::error::{ApiError, FieldErrors};
 use crate::events::{self, NewEvent, Origin};
 use crate::extract::double_option;
 use crate::pagination::{page_from, Cursor, KeyValue, Page};
-use crate::contact_points;
 
 pub const ENTITY: &str = "contact";
 
@@ -150,9 +150,21 @@ impl ContactFields {
     fn validated(mut self, region: phonenumber::country::Id) -> Result<ContactFields, ApiError> {
         let mut errors = FieldErrors::new();
         self.name = self.name.trim().to_string();
-        errors.check(!self.name.is_empty() && self.name.chars().count() <= 300, "name", "is required (at most 300 characters)");
-        for (field, value) in [("position", &self.position), ("preferences", &self.preferences), ("notes", &self.notes)] {
-            errors.check(value.as_ref().is_none_or(|v| v.chars().count() <= 5000), field, "is too long");
+        errors.check(
+            !self.name.is_empty() && self.name.chars().count() <= 300,
+            "name",
+            "is required (at most 300 characters)",
+        );
+        for (field, value) in [
+            ("position", &self.position),
+            ("preferences", &self.preferences),
+            ("notes", &self.notes),
+        ] {
+            errors.check(
+                value.as_ref().is_none_or(|v| v.chars().count() <= 5000),
+                field,
+                "is too long",
+            );
         }
         normalise_phones(&mut self.phones, "phones", region, &mut errors);
         normalise_emails(&mut self.emails, "emails", &mut errors);
@@ -209,7 +221,13 @@ pub fn get(conn: &mut DbConn, id: i64, owner_only: Option<i64>) -> Result<Contac
     Ok(row.into())
 }
 
-pub fn list(conn: &mut DbConn, client_id: i64, owner_only: Option<i64>, cursor: Option<&str>, limit: i64) -> Result<Page<Contact>, ApiError> {
+pub fn list(
+    conn: &mut DbConn,
+    client_id: i64,
+    owner_only: Option<i64>,
+    cursor: Option<&str>,
+    limit: i64,
+) -> Result<Page<Contact>, ApiError> {
     crate::clients::repo::get_row(conn, client_id, owner_only)?;
     let mut q = contacts::table
         .filter(contacts::client_id.eq(client_id))
@@ -261,12 +279,16 @@ pub fn create(
         .get_result(conn)?;
     fields.index(conn, client_id, row.id)?;
     let contact = Contact::from(row);
-    events::record(conn, origin, NewEvent {
-        event_type: "contact.created",
-        entity_type: ENTITY,
-        entity_id: contact.id,
-        payload: events::payload(&contact),
-    })?;
+    events::record(
+        conn,
+        origin,
+        NewEvent {
+            event_type: "contact.created",
+            entity_type: ENTITY,
+            entity_id: contact.id,
+            payload: events::payload(&contact),
+        },
+    )?;
     Ok(contact)
 }
 
@@ -313,38 +335,64 @@ pub fn update(
     if f == before {
         return Ok(current);
     }
-    let row: ContactRow = diesel::update(contacts::table.filter(contacts::id.eq(id)).filter(contacts::version.eq(current.version)))
-        .set((f.write(), contacts::version.eq(current.version + 1), contacts::updated_at.eq(now())))
-        .returning(contacts::all_columns)
-        .get_result(conn)
-        .optional()?
-        .ok_or(ApiError::PreconditionFailed)?;
+    let row: ContactRow = diesel::update(
+        contacts::table
+            .filter(contacts::id.eq(id))
+            .filter(contacts::version.eq(current.version)),
+    )
+    .set((
+        f.write(),
+        contacts::version.eq(current.version + 1),
+        contacts::updated_at.eq(now()),
+    ))
+    .returning(contacts::all_columns)
+    .get_result(conn)
+    .optional()?
+    .ok_or(ApiError::PreconditionFailed)?;
     f.index(conn, row.client_id, row.id)?;
     let contact = Contact::from(row);
-    events::record(conn, origin, NewEvent {
-        event_type: "contact.updated",
-        entity_type: ENTITY,
-        entity_id: contact.id,
-        payload: events::payload(&contact),
-    })?;
+    events::record(
+        conn,
+        origin,
+        NewEvent {
+            event_type: "contact.updated",
+            entity_type: ENTITY,
+            entity_id: contact.id,
+            payload: events::payload(&contact),
+        },
+    )?;
     Ok(contact)
 }
 
-pub fn delete(conn: &mut DbConn, id: i64, expected_version: Option<i64>, owner_only: Option<i64>, origin: &Origin) -> Result<(), ApiError> {
+pub fn delete(
+    conn: &mut DbConn,
+    id: i64,
+    expected_version: Option<i64>,
+    owner_only: Option<i64>,
+    origin: &Origin,
+) -> Result<(), ApiError> {
     let current = get(conn, id, owner_only)?;
     if expected_version.is_some_and(|v| v != current.version) {
         return Err(ApiError::PreconditionFailed);
     }
     let at = now();
     diesel::update(contacts::table.find(id))
-        .set((contacts::deleted_at.eq(Some(at)), contacts::updated_at.eq(at), contacts::version.eq(current.version + 1)))
+        .set((
+            contacts::deleted_at.eq(Some(at)),
+            contacts::updated_at.eq(at),
+            contacts::version.eq(current.version + 1),
+        ))
         .execute(conn)?;
     contact_points::replace(conn, current.client_id, Some(id), &[], &[])?;
-    events::record(conn, origin, NewEvent {
-        event_type: "contact.deleted",
-        entity_type: ENTITY,
-        entity_id: id,
-        payload: serde_json::json!({ "id": id, "client_id": current.client_id, "deleted_at": at.and_utc() }),
-    })?;
+    events::record(
+        conn,
+        origin,
+        NewEvent {
+            event_type: "contact.deleted",
+            entity_type: ENTITY,
+            entity_id: id,
+            payload: serde_json::json!({ "id": id, "client_id": current.client_id, "deleted_at": at.and_utc() }),
+        },
+    )?;
     Ok(())
 }

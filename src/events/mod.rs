@@ -64,7 +64,9 @@ pub fn record_many(conn: &mut DbConn, origin: &Origin, list: Vec<NewEvent<'_>>) 
             )
         })
         .collect();
-    with_backend!(conn, |c| diesel::insert_into(events::table).values(&rows).execute(c))?;
+    with_backend!(conn, |c| diesel::insert_into(events::table)
+        .values(&rows)
+        .execute(c))?;
     Ok(())
 }
 

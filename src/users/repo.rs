@@ -15,7 +15,10 @@ pub enum UserSort {
     Name,
 }
 
-pub const USER_SORTS: &[(&str, UserSort)] = &[("created_at", UserSort::CreatedAt), ("name", UserSort::Name)];
+pub const USER_SORTS: &[(&str, UserSort)] = &[
+    ("created_at", UserSort::CreatedAt),
+    ("name", UserSort::Name),
+];
 
 #[derive(Debug, Default)]
 pub struct UserFilter {
@@ -50,7 +53,10 @@ pub fn create(conn: &mut DbConn, input: &NewUser) -> Result<UserRow, ApiError> {
 }
 
 pub fn get(conn: &mut DbConn, id: i64) -> Result<UserRow, ApiError> {
-    Ok(users::table.find(id).select(users::all_columns).first(conn)?)
+    Ok(users::table
+        .find(id)
+        .select(users::all_columns)
+        .first(conn)?)
 }
 
 pub fn find_by_email(conn: &mut DbConn, email: &str) -> QueryResult<Option<UserRow>> {
@@ -91,8 +97,22 @@ pub fn list(
     if let Some(raw) = cursor {
         let c = Cursor::decode(raw, &tag)?;
         q = match sort.field {
-            UserSort::CreatedAt => keyset!(q, users::created_at, users::id, c.timestamp()?, c.id, sort.desc),
-            UserSort::Name => keyset!(q, users::name, users::id, c.text()?.to_string(), c.id, sort.desc),
+            UserSort::CreatedAt => keyset!(
+                q,
+                users::created_at,
+                users::id,
+                c.timestamp()?,
+                c.id,
+                sort.desc
+            ),
+            UserSort::Name => keyset!(
+                q,
+                users::name,
+                users::id,
+                c.text()?.to_string(),
+                c.id,
+                sort.desc
+            ),
         };
     }
     q = match sort.field {
@@ -137,7 +157,9 @@ pub fn update(
         && current.active
         && active_admins(conn)? <= 1
     {
-        return Err(ApiError::Conflict("the last active administrator cannot be demoted".into()));
+        return Err(ApiError::Conflict(
+            "the last active administrator cannot be demoted".into(),
+        ));
     }
     let changes = UserChanges {
         email: patch.email.as_ref().map(|e| e.trim().to_lowercase()),
@@ -155,13 +177,17 @@ pub fn update(
 pub fn deactivate(conn: &mut DbConn, id: i64, by_user: Option<i64>) -> Result<UserRow, ApiError> {
     let current = get(conn, id)?;
     if by_user == Some(id) {
-        return Err(ApiError::Conflict("you cannot deactivate your own account".into()));
+        return Err(ApiError::Conflict(
+            "you cannot deactivate your own account".into(),
+        ));
     }
     if !current.active {
         return Ok(current);
     }
     if current.role == Role::Admin.as_str() && active_admins(conn)? <= 1 {
-        return Err(ApiError::Conflict("the last active administrator cannot be deactivated".into()));
+        return Err(ApiError::Conflict(
+            "the last active administrator cannot be deactivated".into(),
+        ));
     }
     let changes = UserChanges {
         active: Some(false),
@@ -172,19 +198,23 @@ pub fn deactivate(conn: &mut DbConn, id: i64, by_user: Option<i64>) -> Result<Us
 }
 
 fn apply(conn: &mut DbConn, current: &UserRow, changes: UserChanges) -> Result<UserRow, ApiError> {
-    diesel::update(users::table.filter(users::id.eq(current.id)).filter(users::version.eq(current.version)))
-        .set((
-            changes,
-            users::version.eq(current.version + 1),
-            users::updated_at.eq(now()),
-        ))
-        .returning(users::all_columns)
-        .get_result(conn)
-        .optional()
-        .map_err(|e| match ApiError::from(e) {
-            ApiError::Conflict(_) => email_taken(),
-            other => other,
-        })?
-        // Someone else changed the row between our read and write.
-        .ok_or(ApiError::PreconditionFailed)
+    diesel::update(
+        users::table
+            .filter(users::id.eq(current.id))
+            .filter(users::version.eq(current.version)),
+    )
+    .set((
+        changes,
+        users::version.eq(current.version + 1),
+        users::updated_at.eq(now()),
+    ))
+    .returning(users::all_columns)
+    .get_result(conn)
+    .optional()
+    .map_err(|e| match ApiError::from(e) {
+        ApiError::Conflict(_) => email_taken(),
+        other => other,
+    })?
+    // Someone else changed the row between our read and write.
+    .ok_or(ApiError::PreconditionFailed)
 }

@@ -1,0 +1,247 @@
+//! Spawns the real server on a free port over a database of its own: a fresh SQLite file, or a
+//! fresh PostgreSQL database when `TEST_DATABASE_URL` is set. The database is dropped with the app.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use actix_web::web;
+use clientbase::auth::jwt::Subject;
+use clientbase::auth::scopes::{Role, ScopeSet};
+use clientbase::config::Config;
+use clientbase::db::DbConn;
+use clientbase::startup::{AppState, Application};
+use diesel::connection::SimpleConnection;
+use diesel::Connection;
+use reqwest::{Method, RequestBuilder, Response};
+use serde_json::Value;
+
+pub const ADMIN_EMAIL: &str = "admin@example.ru";
+pub const ADMIN_PASSWORD: &str = "admin-password-1";
+pub const JWT_SECRET: &str = "test-secret-test-secret-test-secret-0123";
+pub const PASSWORD: &str = "password-12345";
+
+pub struct TestApp {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub state: web::Data<AppState>,
+    pub admin_id: i64,
+    pub admin_token: String,
+    handle: actix_web::dev::ServerHandle,
+    // Dropped after the server is told to stop: the database goes with the app.
+    _db: TestDb,
+}
+
+enum TestDb {
+    Sqlite(PathBuf),
+    Postgres { admin_url: String, name: String },
+}
+
+impl TestDb {
+    fn create() -> (TestDb, String) {
+        let unique = uuid::Uuid::new_v4().simple().to_string();
+        match std::env::var("TEST_DATABASE_URL")
+            .ok()
+            .filter(|u| u.starts_with("postgres"))
+        {
+            Some(admin_url) => {
+                let name = format!("clientbase_test_{unique}");
+                let mut conn = diesel::PgConnection::establish(&admin_url)
+                    .expect("connect to TEST_DATABASE_URL");
+                conn.batch_execute(&format!("CREATE DATABASE {name}"))
+                    .expect("create test database");
+                let url = match admin_url.rfind('/') {
+                    Some(i)
+                        if admin_url[..i].contains("://")
+                            && i > admin_url.find("://").unwrap() + 2 =>
+                    {
+                        format!("{}/{name}", &admin_url[..i])
+                    }
+                    _ => format!("{admin_url}/{name}"),
+                };
+                (TestDb::Postgres { admin_url, name }, url)
+            }
+            None => {
+                let dir = std::env::temp_dir().join(format!("clientbase-test-{unique}"));
+                std::fs::create_dir_all(&dir).expect("temp dir");
+                let url = format!("sqlite://{}", dir.join("test.db").display());
+                (TestDb::Sqlite(dir), url)
+            }
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        match self {
+            TestDb::Sqlite(dir) => {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+            TestDb::Postgres { admin_url, name } => {
+                if let Ok(mut conn) = diesel::PgConnection::establish(admin_url) {
+                    let _ =
+                        conn.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+                }
+            }
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        // Sends the stop command at once; the database goes when `db` drops after this.
+        drop(self.handle.stop(false));
+    }
+}
+
+pub fn test_config(database_url: &str, data_dir: PathBuf) -> Config {
+    let vars: HashMap<String, String> = [
+        ("CLIENTBASE_BIND", "127.0.0.1:0"),
+        ("CLIENTBASE_JWT_SECRET", JWT_SECRET),
+        ("CLIENTBASE_ADMIN_EMAIL", ADMIN_EMAIL),
+        ("CLIENTBASE_ADMIN_PASSWORD", ADMIN_PASSWORD),
+        ("CLIENTBASE_WORKERS", "2"),
+        ("CLIENTBASE_DB_POOL_SIZE", "4"),
+        ("CLIENTBASE_MAX_BODY_BYTES", "262144"),
+        ("DATABASE_URL", database_url),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let mut config = Config::from_vars(&vars).expect("test config");
+    config.data_dir = data_dir;
+    config
+}
+
+impl TestApp {
+    pub async fn spawn() -> TestApp {
+        TestApp::spawn_with(|_| {}).await
+    }
+
+    pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
+        let (db, url) = TestDb::create();
+        let data_dir =
+            std::env::temp_dir().join(format!("clientbase-data-{}", uuid::Uuid::new_v4().simple()));
+        let mut config = test_config(&url, data_dir);
+        adjust(&mut config);
+        let app = Application::build(config).await.expect("build app");
+        let base = format!("http://127.0.0.1:{}", app.port());
+        let state = app.state();
+        let handle = app.handle();
+        tokio::spawn(app.run());
+        let admin_id = {
+            let mut conn = state.pool.get().unwrap();
+            clientbase::users::repo::find_by_email(&mut conn, ADMIN_EMAIL)
+                .unwrap()
+                .unwrap()
+                .id
+        };
+        let admin_token = state
+            .jwt
+            .issue(&Subject::User(admin_id), ScopeSet::all())
+            .unwrap();
+        TestApp {
+            base,
+            http: reqwest::Client::new(),
+            state,
+            admin_id,
+            admin_token,
+            handle,
+            _db: db,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub fn conn(&self) -> diesel::r2d2::PooledConnection<clientbase::db::Manager> {
+        self.state.pool.get().unwrap()
+    }
+
+    /// A request with the given bearer token.
+    pub fn req(&self, method: Method, path: &str, token: &str) -> RequestBuilder {
+        self.http.request(method, self.url(path)).bearer_auth(token)
+    }
+
+    /// A request as the administrator.
+    pub fn admin(&self, method: Method, path: &str) -> RequestBuilder {
+        self.req(method, path, &self.admin_token)
+    }
+
+    /// A token for `subject` with `scopes`, signed like the server's own.
+    pub fn token(&self, subject: Subject, scopes: ScopeSet) -> String {
+        self.state.jwt.issue(&subject, scopes).unwrap()
+    }
+
+    /// Creates a user with the role and returns its id and a token with the role's scopes.
+    pub fn user(&self, role: Role, email: &str) -> (i64, String) {
+        let mut conn = self.conn();
+        let input = clientbase::users::model::NewUser {
+            email: email.into(),
+            name: format!("User {email}"),
+            role,
+            password: PASSWORD.into(),
+        };
+        let user = clientbase::users::repo::create(&mut conn, &input).unwrap();
+        (user.id, self.token(Subject::User(user.id), role.scopes()))
+    }
+
+    /// Creates a client as the administrator and returns its JSON.
+    pub async fn client(&self, body: Value) -> Value {
+        let res = self
+            .admin(Method::POST, "/api/v1/clients")
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 201, "creating client {body}");
+        res.json().await.unwrap()
+    }
+}
+
+/// Reads a JSON body, failing the test with the status and text if it is not JSON.
+pub async fn json(res: Response) -> Value {
+    let status = res.status();
+    let text = res.text().await.unwrap();
+    serde_json::from_str(&text).unwrap_or_else(|_| panic!("status {status}, body not JSON: {text}"))
+}
+
+/// Asserts a problem+json response with `status` and returns the problem.
+pub async fn problem(res: Response, status: u16) -> Value {
+    assert_eq!(res.status().as_u16(), status, "unexpected status");
+    let content_type = res
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    assert_eq!(content_type, "application/problem+json");
+    let body = json(res).await;
+    assert_eq!(body["status"], status);
+    assert!(body["type"].as_str().unwrap().starts_with("/problems/"));
+    body
+}
+
+/// The field names listed in a validation problem.
+pub fn fields(problem: &Value) -> Vec<String> {
+    problem["errors"]
+        .as_array()
+        .map(|errors| {
+            errors
+                .iter()
+                .map(|e| e["field"].as_str().unwrap().to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Counts rows with a raw SQL `COUNT(*)` query.
+pub fn count(conn: &mut DbConn, sql: &str) -> i64 {
+    use diesel::sql_types::BigInt;
+    use diesel::RunQueryDsl;
+    #[derive(diesel::QueryableByName)]
+    struct N {
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+    }
+    diesel::sql_query(sql).get_result::<N>(conn).unwrap().n
+}

@@ -1,0 +1,10 @@
+//! Integration tests: the real server over HTTP against a real database (SQLite by default,
+//! PostgreSQL when `TEST_DATABASE_URL` is set).
+
+mod auth;
+mod cli;
+mod clients;
+mod contacts;
+mod helpers;
+mod ops;
+mod users;
