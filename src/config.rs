@@ -13,10 +13,7 @@ pub struct ConfigError {
 }
 
 fn err(var: &'static str, message: impl Into<String>) -> ConfigError {
-    ConfigError {
-        var,
-        message: message.into(),
-    }
+    ConfigError { var, message: message.into() }
 }
 
 #[derive(Clone)]
@@ -85,108 +82,67 @@ impl Config {
         let get = |name: &str| vars.get(name).map(|v| v.trim()).filter(|v| !v.is_empty());
 
         let bind = match get("CLIENTBASE_BIND") {
-            Some(v) => v.parse().map_err(|_| {
-                err(
-                    "CLIENTBASE_BIND",
-                    format!("'{v}' is not a socket address like 127.0.0.1:8080"),
-                )
-            })?,
+            Some(v) => v
+                .parse()
+                .map_err(|_| err("CLIENTBASE_BIND", format!("'{v}' is not a socket address like 127.0.0.1:8080")))?,
             None => SocketAddr::from(([127, 0, 0, 1], 8080)),
         };
         let data_dir = PathBuf::from(get("CLIENTBASE_DATA_DIR").unwrap_or("./data"));
         let database_url = match get("DATABASE_URL") {
-            Some(v) if v.starts_with("postgres://") || v.starts_with("postgresql://") => {
-                v.to_string()
-            }
+            Some(v) if v.starts_with("postgres://") || v.starts_with("postgresql://") => v.to_string(),
             Some(v) if v.starts_with("sqlite:") => v.to_string(),
             Some(v) => {
                 return Err(err(
                     "DATABASE_URL",
-                    format!(
-                        "'{}' must start with postgres:// or sqlite://",
-                        redact_url(v)
-                    ),
+                    format!("'{}' must start with postgres:// or sqlite://", redact_url(v)),
                 ))
             }
             None => format!("sqlite://{}", data_dir.join("clientbase.db").display()),
         };
         let jwt_secret = match get("CLIENTBASE_JWT_SECRET") {
-            Some(v) if v.len() < 32 => {
-                return Err(err(
-                    "CLIENTBASE_JWT_SECRET",
-                    "must be at least 32 characters",
-                ))
-            }
+            Some(v) if v.len() < 32 => return Err(err("CLIENTBASE_JWT_SECRET", "must be at least 32 characters")),
             v => v.map(str::to_string),
         };
-        let number =
-            |name: &'static str, default: u64, min: u64, max: u64| -> Result<u64, ConfigError> {
-                match get(name) {
-                    None => Ok(default),
-                    Some(v) => match v.parse::<u64>() {
-                        Ok(n) if (min..=max).contains(&n) => Ok(n),
-                        _ => Err(err(
-                            name,
-                            format!("'{v}' must be a whole number from {min} to {max}"),
-                        )),
-                    },
-                }
-            };
+        let number = |name: &'static str, default: u64, min: u64, max: u64| -> Result<u64, ConfigError> {
+            match get(name) {
+                None => Ok(default),
+                Some(v) => match v.parse::<u64>() {
+                    Ok(n) if (min..=max).contains(&n) => Ok(n),
+                    _ => Err(err(name, format!("'{v}' must be a whole number from {min} to {max}"))),
+                },
+            }
+        };
         let token_ttl_secs = number("CLIENTBASE_TOKEN_TTL_SECS", 3600, 60, 86_400)?;
         let pool_size = number("CLIENTBASE_DB_POOL_SIZE", 10, 1, 500)? as u32;
-        let default_workers = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(2);
+        let default_workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
         let workers = number("CLIENTBASE_WORKERS", default_workers as u64, 1, 256)? as usize;
-        let max_body_bytes = number(
-            "CLIENTBASE_MAX_BODY_BYTES",
-            4 * 1024 * 1024,
-            1024,
-            256 * 1024 * 1024,
-        )? as usize;
+        let max_body_bytes = number("CLIENTBASE_MAX_BODY_BYTES", 4 * 1024 * 1024, 1024, 256 * 1024 * 1024)? as usize;
         let phone_region = match get("CLIENTBASE_PHONE_REGION") {
             None => phonenumber::country::Id::RU,
-            Some(v) => v.to_ascii_uppercase().parse().map_err(|_| {
-                err(
-                    "CLIENTBASE_PHONE_REGION",
-                    format!("'{v}' is not a two-letter country code"),
-                )
-            })?,
+            Some(v) => v
+                .to_ascii_uppercase()
+                .parse()
+                .map_err(|_| err("CLIENTBASE_PHONE_REGION", format!("'{v}' is not a two-letter country code")))?,
         };
         let admin_email = match get("CLIENTBASE_ADMIN_EMAIL") {
             Some(v) if !crate::contact_points::looks_like_email(v) => {
-                return Err(err(
-                    "CLIENTBASE_ADMIN_EMAIL",
-                    format!("'{v}' is not an email address"),
-                ))
+                return Err(err("CLIENTBASE_ADMIN_EMAIL", format!("'{v}' is not an email address")))
             }
             v => v.map(|v| v.to_lowercase()),
         };
         let admin_password = match get("CLIENTBASE_ADMIN_PASSWORD") {
             Some(v) if v.chars().count() < 10 => {
-                return Err(err(
-                    "CLIENTBASE_ADMIN_PASSWORD",
-                    "must be at least 10 characters",
-                ))
+                return Err(err("CLIENTBASE_ADMIN_PASSWORD", "must be at least 10 characters"))
             }
             v => v.map(str::to_string),
         };
         let cors_origins = match get("CLIENTBASE_CORS_ORIGINS") {
             None => Vec::new(),
             Some(v) => {
-                let origins: Vec<String> = v
-                    .split(',')
-                    .map(|o| o.trim().to_string())
-                    .filter(|o| !o.is_empty())
-                    .collect();
-                if let Some(bad) = origins
-                    .iter()
-                    .find(|o| !(o.starts_with("http://") || o.starts_with("https://")))
-                {
-                    return Err(err(
-                        "CLIENTBASE_CORS_ORIGINS",
-                        format!("'{bad}' is not an http(s) origin"),
-                    ));
+                let origins: Vec<String> =
+                    v.split(',').map(|o| o.trim().to_string()).filter(|o| !o.is_empty()).collect();
+                if let Some(bad) = origins.iter().find(|o| !(o.starts_with("http://") || o.starts_with("https://"))) {
+                    return Err(err("CLIENTBASE_CORS_ORIGINS", format!("'{bad}' is not an http(s) origin")));
                 }
                 origins
             }
@@ -194,24 +150,15 @@ impl Config {
         let log_format = match get("CLIENTBASE_LOG_FORMAT") {
             None | Some("text") => LogFormat::Text,
             Some("json") => LogFormat::Json,
-            Some(v) => {
-                return Err(err(
-                    "CLIENTBASE_LOG_FORMAT",
-                    format!("'{v}' must be text or json"),
-                ))
-            }
+            Some(v) => return Err(err("CLIENTBASE_LOG_FORMAT", format!("'{v}' must be text or json"))),
         };
         Ok(Config {
             bind,
             data_dir,
             database_url,
             jwt_secret,
-            jwt_issuer: get("CLIENTBASE_JWT_ISSUER")
-                .unwrap_or("clientbase")
-                .to_string(),
-            jwt_audience: get("CLIENTBASE_JWT_AUDIENCE")
-                .unwrap_or("clientbase-api")
-                .to_string(),
+            jwt_issuer: get("CLIENTBASE_JWT_ISSUER").unwrap_or("clientbase").to_string(),
+            jwt_audience: get("CLIENTBASE_JWT_AUDIENCE").unwrap_or("clientbase-api").to_string(),
             token_ttl_secs,
             pool_size,
             workers,
@@ -234,10 +181,7 @@ mod tests {
     use super::*;
 
     fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     #[test]
@@ -268,10 +212,7 @@ mod tests {
 
     #[test]
     fn database_password_is_redacted() {
-        assert_eq!(
-            redact_url("postgres://u:secret@h:5432/db"),
-            "postgres://u:***@h:5432/db"
-        );
+        assert_eq!(redact_url("postgres://u:secret@h:5432/db"), "postgres://u:***@h:5432/db");
         assert_eq!(redact_url("sqlite://./data/x.db"), "sqlite://./data/x.db");
     }
 }

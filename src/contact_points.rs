@@ -72,12 +72,8 @@ pub fn replace(
 ) -> QueryResult<()> {
     let of_client = contact_points::table.filter(contact_points::client_id.eq(client_id));
     match contact_id {
-        Some(id) => {
-            diesel::delete(of_client.filter(contact_points::contact_id.eq(id))).execute(conn)?
-        }
-        None => {
-            diesel::delete(of_client.filter(contact_points::contact_id.is_null())).execute(conn)?
-        }
+        Some(id) => diesel::delete(of_client.filter(contact_points::contact_id.eq(id))).execute(conn)?,
+        None => diesel::delete(of_client.filter(contact_points::contact_id.is_null())).execute(conn)?,
     };
     let rows: Vec<_> = phones
         .iter()
@@ -93,9 +89,7 @@ pub fn replace(
         })
         .collect();
     if !rows.is_empty() {
-        with_backend!(conn, |c| diesel::insert_into(contact_points::table)
-            .values(&rows)
-            .execute(c))?;
+        with_backend!(conn, |c| diesel::insert_into(contact_points::table).values(&rows).execute(c))?;
     }
     Ok(())
 }
@@ -106,41 +100,19 @@ mod tests {
 
     #[test]
     fn phones_in_every_usual_format_normalise_alike() {
-        for raw in [
-            "8 (4852) 12-34-56",
-            "+74852123456",
-            "74852123456",
-            "+7 (4852) 123-456",
-            "84852123456",
-        ] {
-            assert_eq!(
-                normalize_phone(raw, Region::RU).unwrap(),
-                "+74852123456",
-                "{raw}"
-            );
+        for raw in ["8 (4852) 12-34-56", "+74852123456", "74852123456", "+7 (4852) 123-456", "84852123456"] {
+            assert_eq!(normalize_phone(raw, Region::RU).unwrap(), "+74852123456", "{raw}");
         }
-        assert_eq!(
-            normalize_phone("8 916 123-45-67", Region::RU).unwrap(),
-            "+79161234567"
-        );
-        assert_eq!(
-            normalize_phone("+44 20 7946 0958", Region::RU).unwrap(),
-            "+442079460958"
-        );
+        assert_eq!(normalize_phone("8 916 123-45-67", Region::RU).unwrap(), "+79161234567");
+        assert_eq!(normalize_phone("+44 20 7946 0958", Region::RU).unwrap(), "+442079460958");
         assert!(normalize_phone("12", Region::RU).is_err());
         assert!(normalize_phone("call me", Region::RU).is_err());
     }
 
     #[test]
     fn phone_like_queries_become_digits() {
-        assert_eq!(
-            phone_search_digits("8 (4852) 12-34-56", Region::RU).as_deref(),
-            Some("74852123456")
-        );
-        assert_eq!(
-            phone_search_digits("1234", Region::RU).as_deref(),
-            Some("1234")
-        );
+        assert_eq!(phone_search_digits("8 (4852) 12-34-56", Region::RU).as_deref(), Some("74852123456"));
+        assert_eq!(phone_search_digits("1234", Region::RU).as_deref(), Some("1234"));
         assert_eq!(phone_search_digits("Ромашка", Region::RU), None);
     }
 }

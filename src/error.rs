@@ -48,11 +48,7 @@ pub enum ApiError {
     #[error("{0}")]
     Unauthorized(String),
     #[error("{detail}")]
-    OAuth {
-        status: StatusCode,
-        error: &'static str,
-        detail: String,
-    },
+    OAuth { status: StatusCode, error: &'static str, detail: String },
     #[error("{0}")]
     Forbidden(String),
     #[error("this token lacks the scope {0}")]
@@ -85,10 +81,7 @@ impl ApiError {
     }
 
     pub fn field(field: impl Into<String>, message: impl Into<String>) -> ApiError {
-        ApiError::Validation(vec![FieldError {
-            field: field.into(),
-            message: message.into(),
-        }])
+        ApiError::Validation(vec![FieldError { field: field.into(), message: message.into() }])
     }
 
     fn slug_and_title(&self) -> (&'static str, &'static str) {
@@ -105,9 +98,7 @@ impl ApiError {
             ApiError::Conflict(_) => ("conflict", "Conflict"),
             ApiError::PreconditionFailed => ("precondition-failed", "Precondition failed"),
             ApiError::PayloadTooLarge(_) => ("payload-too-large", "Payload too large"),
-            ApiError::UnsupportedMediaType(_) => {
-                ("unsupported-media-type", "Unsupported media type")
-            }
+            ApiError::UnsupportedMediaType(_) => ("unsupported-media-type", "Unsupported media type"),
             ApiError::Unprocessable(_) => ("unprocessable", "Unprocessable request"),
             ApiError::TooManyRequests { .. } => ("too-many-requests", "Too many requests"),
             ApiError::Unavailable => ("unavailable", "Service unavailable"),
@@ -172,15 +163,10 @@ impl ResponseError for ApiError {
         res.insert_header((header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON)));
         match self {
             ApiError::Unauthorized(detail) => {
-                res.insert_header((
-                    header::WWW_AUTHENTICATE,
-                    bearer_challenge("invalid_token", detail),
-                ));
+                res.insert_header((header::WWW_AUTHENTICATE, bearer_challenge("invalid_token", detail)));
             }
             ApiError::MissingScope(scope) => {
-                let value = format!(
-                    "Bearer realm=\"clientbase\", error=\"insufficient_scope\", scope=\"{scope}\""
-                );
+                let value = format!("Bearer realm=\"clientbase\", error=\"insufficient_scope\", scope=\"{scope}\"");
                 res.insert_header((header::WWW_AUTHENTICATE, value));
             }
             ApiError::OAuth { status, .. } if *status == StatusCode::UNAUTHORIZED => {
@@ -208,9 +194,7 @@ impl From<diesel::result::Error> for ApiError {
             Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
                 ApiError::Conflict("a record with these unique values already exists".into())
             }
-            Error::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => {
-                ApiError::Unavailable
-            }
+            Error::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => ApiError::Unavailable,
             other => ApiError::Internal(other.to_string()),
         }
     }
@@ -232,10 +216,7 @@ impl FieldErrors {
     }
 
     pub fn add(&mut self, field: impl Into<String>, message: impl Into<String>) {
-        self.0.push(FieldError {
-            field: field.into(),
-            message: message.into(),
-        });
+        self.0.push(FieldError { field: field.into(), message: message.into() });
     }
 
     pub fn check(&mut self, ok: bool, field: impl Into<String>, message: impl Into<String>) {
@@ -248,19 +229,12 @@ impl FieldErrors {
     pub fn extend_validator(&mut self, prefix: &str, errors: &validator::ValidationErrors) {
         use validator::ValidationErrorsKind;
         for (field, kind) in errors.errors() {
-            let path = if prefix.is_empty() {
-                field.to_string()
-            } else {
-                format!("{prefix}.{field}")
-            };
+            let path = if prefix.is_empty() { field.to_string() } else { format!("{prefix}.{field}") };
             match kind {
                 ValidationErrorsKind::Field(list) => {
                     for e in list {
-                        let message = e
-                            .message
-                            .as_ref()
-                            .map(|m| m.to_string())
-                            .unwrap_or_else(|| describe_validator_code(e));
+                        let message =
+                            e.message.as_ref().map(|m| m.to_string()).unwrap_or_else(|| describe_validator_code(e));
                         self.add(path.clone(), message);
                     }
                 }
@@ -335,10 +309,7 @@ mod tests {
             ApiError::BadRequest("x".into()),
             ApiError::NotFound,
             ApiError::Merged { id: 1, survivor: 2 },
-            ApiError::TooManyRequests {
-                detail: "x".into(),
-                retry_after: 3,
-            },
+            ApiError::TooManyRequests { detail: "x".into(), retry_after: 3 },
         ];
         for e in samples {
             let p = e.problem();

@@ -24,9 +24,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
         let body = body_bytes(req, payload);
         Box::pin(async move {
             if !content_type_ok {
-                return Err(ApiError::UnsupportedMediaType(
-                    "the request body must be application/json".into(),
-                ));
+                return Err(ApiError::UnsupportedMediaType("the request body must be application/json".into()));
             }
             let bytes = body.await?;
             parse_json(&bytes).map(ApiJson)
@@ -35,19 +33,11 @@ impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
 }
 
 /// Reads the body within the app's payload limit, mapping an oversized body to 413.
-pub fn body_bytes(
-    req: &HttpRequest,
-    payload: &mut Payload,
-) -> LocalBoxFuture<'static, Result<Bytes, ApiError>> {
+pub fn body_bytes(req: &HttpRequest, payload: &mut Payload) -> LocalBoxFuture<'static, Result<Bytes, ApiError>> {
     // The app registers a `PayloadConfig` with the same limit, so the read below stops there.
-    let limit = req
-        .app_data::<BodyLimit>()
-        .map_or(DEFAULT_BODY_LIMIT, |l| l.0);
-    let declared = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
+    let limit = req.app_data::<BodyLimit>().map_or(DEFAULT_BODY_LIMIT, |l| l.0);
+    let declared =
+        req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
     let fut = Bytes::from_request(req, payload);
     Box::pin(async move {
         if declared.is_some_and(|n| n > limit) {
@@ -58,9 +48,7 @@ pub fn body_bytes(
             Ok(bytes) => Ok(bytes),
             Err(e) => match e.as_error::<PayloadError>() {
                 Some(PayloadError::Overflow) => Err(too_large(limit)),
-                _ => Err(ApiError::BadRequest(format!(
-                    "could not read the request body: {e}"
-                ))),
+                _ => Err(ApiError::BadRequest(format!("could not read the request body: {e}"))),
             },
         }
     })
@@ -84,13 +72,7 @@ pub fn media_type(req: &HttpRequest) -> Option<String> {
     req.headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .map(|v| {
-            v.split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_ascii_lowercase()
-        })
+        .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
 }
 
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
@@ -108,8 +90,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             }]),
         }
     })?;
-    de.end()
-        .map_err(|e| ApiError::BadRequest(format!("malformed JSON: {e}")))?;
+    de.end().map_err(|e| ApiError::BadRequest(format!("malformed JSON: {e}")))?;
     Ok(value)
 }
 
@@ -141,12 +122,7 @@ pub fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
         let message = e.into_inner().to_string();
         let field = if path == "." {
             // serde names unknown fields in the message only.
-            message
-                .split('`')
-                .nth(1)
-                .filter(|_| message.starts_with("unknown field"))
-                .unwrap_or("query")
-                .to_string()
+            message.split('`').nth(1).filter(|_| message.starts_with("unknown field")).unwrap_or("query").to_string()
         } else {
             path
         };
@@ -185,47 +161,24 @@ mod tests {
 
     fn fields(e: ApiError) -> Vec<String> {
         match e {
-            ApiError::BadQuery(f) | ApiError::Validation(f) => {
-                f.into_iter().map(|f| f.field).collect()
-            }
+            ApiError::BadQuery(f) | ApiError::Validation(f) => f.into_iter().map(|f| f.field).collect(),
             other => panic!("unexpected {other:?}"),
         }
     }
 
     #[test]
     fn query_errors_name_the_parameter() {
-        assert_eq!(
-            fields(parse_query::<Q>("limit=abc").unwrap_err()),
-            ["limit"]
-        );
-        assert_eq!(
-            fields(parse_query::<Q>("status=gone").unwrap_err()),
-            ["status"]
-        );
-        assert_eq!(
-            fields(parse_query::<Q>("colour=red").unwrap_err()),
-            ["colour"]
-        );
+        assert_eq!(fields(parse_query::<Q>("limit=abc").unwrap_err()), ["limit"]);
+        assert_eq!(fields(parse_query::<Q>("status=gone").unwrap_err()), ["status"]);
+        assert_eq!(fields(parse_query::<Q>("colour=red").unwrap_err()), ["colour"]);
         assert!(parse_query::<Q>("limit=5&status=active").is_ok());
     }
 
     #[test]
     fn json_errors_distinguish_syntax_from_shape() {
-        assert!(matches!(
-            parse_json::<Q>(b"{\"limit\": "),
-            Err(ApiError::BadRequest(_))
-        ));
-        assert!(matches!(
-            parse_json::<Q>(b"{} trailing"),
-            Err(ApiError::BadRequest(_))
-        ));
-        assert_eq!(
-            fields(parse_json::<Q>(b"{\"status\": \"gone\"}").unwrap_err()),
-            ["status"]
-        );
-        assert_eq!(
-            fields(parse_json::<Q>(b"{\"limit\": -1}").unwrap_err()),
-            ["limit"]
-        );
+        assert!(matches!(parse_json::<Q>(b"{\"limit\": "), Err(ApiError::BadRequest(_))));
+        assert!(matches!(parse_json::<Q>(b"{} trailing"), Err(ApiError::BadRequest(_))));
+        assert_eq!(fields(parse_json::<Q>(b"{\"status\": \"gone\"}").unwrap_err()), ["status"]);
+        assert_eq!(fields(parse_json::<Q>(b"{\"limit\": -1}").unwrap_err()), ["limit"]);
     }
 }

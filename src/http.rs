@@ -17,10 +17,7 @@ pub fn if_match(req: &HttpRequest, id: i64) -> Result<Option<i64>, ApiError> {
     let Some(value) = req.headers().get(header::IF_MATCH) else {
         return Ok(None);
     };
-    let value = value
-        .to_str()
-        .map_err(|_| ApiError::PreconditionFailed)?
-        .trim();
+    let value = value.to_str().map_err(|_| ApiError::PreconditionFailed)?.trim();
     if value == "*" {
         return Ok(None);
     }
@@ -39,9 +36,7 @@ pub fn if_match(req: &HttpRequest, id: i64) -> Result<Option<i64>, ApiError> {
 
 /// 200 with the body and its ETag.
 pub fn ok_tagged(body: &impl Serialize, id: i64, version: i64) -> HttpResponse {
-    HttpResponse::Ok()
-        .insert_header((header::ETAG, etag(id, version)))
-        .json(body)
+    HttpResponse::Ok().insert_header((header::ETAG, etag(id, version))).json(body)
 }
 
 /// 201 with the body, its ETag and `Location`.
@@ -59,20 +54,14 @@ mod tests {
 
     #[test]
     fn if_match_parses_our_tags_only() {
-        let req = TestRequest::default()
-            .insert_header((header::IF_MATCH, "\"5-3\""))
-            .to_http_request();
+        let req = TestRequest::default().insert_header((header::IF_MATCH, "\"5-3\"")).to_http_request();
         assert_eq!(if_match(&req, 5).unwrap(), Some(3));
         assert!(if_match(&req, 6).is_err());
-        let any = TestRequest::default()
-            .insert_header((header::IF_MATCH, "*"))
-            .to_http_request();
+        let any = TestRequest::default().insert_header((header::IF_MATCH, "*")).to_http_request();
         assert_eq!(if_match(&any, 5).unwrap(), None);
         let none = TestRequest::default().to_http_request();
         assert_eq!(if_match(&none, 5).unwrap(), None);
-        let junk = TestRequest::default()
-            .insert_header((header::IF_MATCH, "\"abc\""))
-            .to_http_request();
+        let junk = TestRequest::default().insert_header((header::IF_MATCH, "\"abc\"")).to_http_request();
         assert!(if_match(&junk, 5).is_err());
     }
 }

@@ -22,8 +22,7 @@ pub const HEADER: &str = "Idempotency-Key";
 const REPLAYED: &str = "Idempotent-Replayed";
 const KEEP_HOURS: i64 = 24;
 /// Response headers worth replaying.
-const KEPT_HEADERS: [header::HeaderName; 3] =
-    [header::CONTENT_TYPE, header::LOCATION, header::ETAG];
+const KEPT_HEADERS: [header::HeaderName; 3] = [header::CONTENT_TYPE, header::LOCATION, header::ETAG];
 
 enum Claim {
     /// The key is new: this request runs and its response is stored.
@@ -45,13 +44,7 @@ struct Seen {
     created_at: chrono::NaiveDateTime,
 }
 
-fn claim(
-    conn: &mut DbConn,
-    principal: &str,
-    key: &str,
-    path: &str,
-    hash: &str,
-) -> Result<Claim, ApiError> {
+fn claim(conn: &mut DbConn, principal: &str, key: &str, path: &str, hash: &str) -> Result<Claim, ApiError> {
     let existing: Option<Seen> = idempotency_keys::table
         .filter(idempotency_keys::principal.eq(principal))
         .filter(idempotency_keys::key.eq(key))
@@ -73,19 +66,12 @@ fn claim(
                 "the {HEADER} was already used with a different request; use a new key"
             )))
         }
-        Some(Seen {
-            status_code: None, ..
-        }) => {
+        Some(Seen { status_code: None, .. }) => {
             return Err(ApiError::Conflict(format!(
                 "a request with this {HEADER} is still being processed; retry later"
             )))
         }
-        Some(Seen {
-            status_code: Some(status),
-            response_headers,
-            response_body,
-            ..
-        }) => {
+        Some(Seen { status_code: Some(status), response_headers, response_body, .. }) => {
             return Ok(Claim::Replay {
                 status: status as u16,
                 headers: response_headers.unwrap_or_default(),
@@ -106,37 +92,23 @@ fn claim(
     match inserted {
         Ok(_) => Ok(Claim::Fresh),
         // A concurrent request with the same key won the insert.
-        Err(diesel::result::Error::DatabaseError(
-            diesel::result::DatabaseErrorKind::UniqueViolation,
-            _,
-        )) => Err(ApiError::Conflict(format!(
-            "a request with this {HEADER} is still being processed; retry later"
-        ))),
+        Err(diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)) => {
+            Err(ApiError::Conflict(format!("a request with this {HEADER} is still being processed; retry later")))
+        }
         Err(e) => Err(e.into()),
     }
 }
 
 fn release(conn: &mut DbConn, principal: &str, key: &str) -> QueryResult<usize> {
     diesel::delete(
-        idempotency_keys::table
-            .filter(idempotency_keys::principal.eq(principal))
-            .filter(idempotency_keys::key.eq(key)),
+        idempotency_keys::table.filter(idempotency_keys::principal.eq(principal)).filter(idempotency_keys::key.eq(key)),
     )
     .execute(conn)
 }
 
-fn store(
-    conn: &mut DbConn,
-    principal: &str,
-    key: &str,
-    status: u16,
-    headers: &str,
-    body: &str,
-) -> QueryResult<usize> {
+fn store(conn: &mut DbConn, principal: &str, key: &str, status: u16, headers: &str, body: &str) -> QueryResult<usize> {
     diesel::update(
-        idempotency_keys::table
-            .filter(idempotency_keys::principal.eq(principal))
-            .filter(idempotency_keys::key.eq(key)),
+        idempotency_keys::table.filter(idempotency_keys::principal.eq(principal)).filter(idempotency_keys::key.eq(key)),
     )
     .set((
         idempotency_keys::status_code.eq(Some(status as i32)),
@@ -149,8 +121,7 @@ fn store(
 /// Deletes keys older than a day; run periodically.
 pub fn purge_expired(conn: &mut DbConn) -> QueryResult<usize> {
     diesel::delete(
-        idempotency_keys::table
-            .filter(idempotency_keys::created_at.lt(now() - TimeDelta::hours(KEEP_HOURS))),
+        idempotency_keys::table.filter(idempotency_keys::created_at.lt(now() - TimeDelta::hours(KEEP_HOURS))),
     )
     .execute(conn)
 }
@@ -167,12 +138,7 @@ fn request_hash(req: &ServiceRequest, body: &[u8]) -> String {
     format!("{:x}", h.finalize())
 }
 
-fn replay(
-    req: ServiceRequest,
-    status: u16,
-    headers: &str,
-    body: String,
-) -> ServiceResponse<BoxBody> {
+fn replay(req: ServiceRequest, status: u16, headers: &str, body: String) -> ServiceResponse<BoxBody> {
     let mut res = HttpResponse::build(StatusCode::from_u16(status).unwrap_or(StatusCode::OK));
     let stored: Vec<(String, String)> = serde_json::from_str(headers).unwrap_or_default();
     for (name, value) in stored {
@@ -196,17 +162,11 @@ pub async fn middleware(
     };
     let key = match key {
         Ok(k) if !k.is_empty() && k.len() <= 200 => k,
-        _ => {
-            return Ok(refuse(
-                req,
-                ApiError::BadRequest(format!("{HEADER} must be 1 to 200 visible characters")),
-            ))
-        }
+        _ => return Ok(refuse(req, ApiError::BadRequest(format!("{HEADER} must be 1 to 200 visible characters")))),
     };
-    let (Some(state), Some(principal)) = (
-        req.app_data::<web::Data<AppState>>().cloned(),
-        verified_subject(req.request()),
-    ) else {
+    let (Some(state), Some(principal)) =
+        (req.app_data::<web::Data<AppState>>().cloned(), verified_subject(req.request()))
+    else {
         // Without a valid token the handler answers 401; there is nothing to remember.
         return next.call(req).await.map(|r| r.map_into_boxed_body());
     };
@@ -223,11 +183,7 @@ pub async fn middleware(
     let claimed = db::run(&state.pool, move |conn| claim(conn, &p, &k, &path, &hash)).await;
     match claimed {
         Err(e) => return Ok(refuse(req, e)),
-        Ok(Claim::Replay {
-            status,
-            headers,
-            body,
-        }) => return Ok(replay(req, status, &headers, body)),
+        Ok(Claim::Replay { status, headers, body }) => return Ok(replay(req, status, &headers, body)),
         Ok(Claim::Fresh) => {}
     }
     req.set_payload(Payload::from(body));
@@ -235,14 +191,9 @@ pub async fn middleware(
     let status = res.status();
     let (http_req, res) = res.into_parts();
     let (head, body) = res.into_parts();
-    let bytes = to_bytes(body)
-        .await
-        .map_err(|_| ApiError::internal("response body could not be read"))?;
+    let bytes = to_bytes(body).await.map_err(|_| ApiError::internal("response body could not be read"))?;
     let (p, k) = (principal, key);
-    if status.is_server_error()
-        || status == StatusCode::TOO_MANY_REQUESTS
-        || status == StatusCode::UNAUTHORIZED
-    {
+    if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::UNAUTHORIZED {
         // Transient outcomes are not remembered: the client may retry with the same key.
         if let Err(e) = db::run(&state.pool, move |conn| Ok(release(conn, &p, &k)?)).await {
             tracing::warn!(error = %e, "could not release an idempotency key");
@@ -251,26 +202,18 @@ pub async fn middleware(
         let headers: Vec<(String, String)> = KEPT_HEADERS
             .iter()
             .filter_map(|name| {
-                head.headers()
-                    .get(name)
-                    .and_then(|v| v.to_str().ok())
-                    .map(|v| (name.to_string(), v.to_string()))
+                head.headers().get(name).and_then(|v| v.to_str().ok()).map(|v| (name.to_string(), v.to_string()))
             })
             .collect();
         let headers = serde_json::to_string(&headers).unwrap_or_default();
         let text = String::from_utf8_lossy(&bytes).into_owned();
         // The change is committed whatever happens here; a lost record only means a repeat
         // of the key will be refused as still in progress until it expires.
-        if let Err(e) = db::run(&state.pool, move |conn| {
-            Ok(store(conn, &p, &k, status.as_u16(), &headers, &text)?)
-        })
-        .await
+        if let Err(e) =
+            db::run(&state.pool, move |conn| Ok(store(conn, &p, &k, status.as_u16(), &headers, &text)?)).await
         {
             tracing::warn!(error = %e, "could not store an idempotent response");
         }
     }
-    Ok(ServiceResponse::new(
-        http_req,
-        head.set_body(bytes).map_into_boxed_body(),
-    ))
+    Ok(ServiceResponse::new(http_req, head.set_body(bytes).map_into_boxed_body()))
 }

@@ -8,11 +8,7 @@ use clientbase::startup::{self, Application};
 use clientbase::{api_clients, db, openapi, telemetry, users};
 
 #[derive(Parser)]
-#[command(
-    name = "clientbase",
-    version,
-    about = "A self-hosted CRM backend for a company's client base"
-)]
+#[command(name = "clientbase", version, about = "A self-hosted CRM backend for a company's client base")]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -96,46 +92,27 @@ fn main() {
             startup::prepare(config).unwrap_or_else(|e| fail(e));
             println!("migrations are up to date");
         }
-        Command::User {
-            action:
-                UserAction::Create {
-                    email,
-                    name,
-                    role,
-                    password,
-                },
-        } => {
+        Command::User { action: UserAction::Create { email, name, role, password } } => {
             let state = startup::prepare(config).unwrap_or_else(|e| fail(e));
             let generated = password.is_none();
             let password = password.unwrap_or_else(|| clientbase::auth::password::random_token(20));
-            let input = users::model::NewUser {
-                email,
-                name,
-                role,
-                password: password.clone(),
-            };
+            let input = users::model::NewUser { email, name, role, password: password.clone() };
             clientbase::error::validate(&input).unwrap_or_else(|e| fail(describe(&e)));
             let mut conn = state.pool.get().unwrap_or_else(|e| fail(e));
-            let user =
-                users::repo::create(&mut conn, &input).unwrap_or_else(|e| fail(describe(&e)));
-            println!(
-                "created user {} ({}) with id {}",
-                user.email, user.role, user.id
-            );
+            let user = users::repo::create(&mut conn, &input).unwrap_or_else(|e| fail(describe(&e)));
+            println!("created user {} ({}) with id {}", user.email, user.role, user.id);
             if generated {
                 println!("password: {password}");
             }
         }
-        Command::ApiClient {
-            action: ApiClientAction::Create { name, scopes },
-        } => {
+        Command::ApiClient { action: ApiClientAction::Create { name, scopes } } => {
             let state = startup::prepare(config).unwrap_or_else(|e| fail(e));
             let scopes = parse_scopes(&scopes).unwrap_or_else(|e| fail(e));
             let input = api_clients::NewApiClient { name, scopes };
             clientbase::error::validate(&input).unwrap_or_else(|e| fail(describe(&e)));
             let mut conn = state.pool.get().unwrap_or_else(|e| fail(e));
-            let (client, secret) = api_clients::repo::create(&mut conn, &input, None)
-                .unwrap_or_else(|e| fail(describe(&e)));
+            let (client, secret) =
+                api_clients::repo::create(&mut conn, &input, None).unwrap_or_else(|e| fail(describe(&e)));
             println!("client_id: {}", client.client_id);
             println!("client_secret: {secret}");
             println!("scopes: {}", client.scopes);

@@ -12,9 +12,7 @@ use actix_web::web;
 
 use crate::startup::AppState;
 
-const BUCKETS: [f64; 11] = [
-    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-];
+const BUCKETS: [f64; 11] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
 
 #[derive(Default)]
 struct Series {
@@ -32,9 +30,7 @@ pub struct Metrics {
 impl Metrics {
     pub fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {
         let mut map = self.requests.lock().unwrap_or_else(|e| e.into_inner());
-        let s = map
-            .entry((method.to_string(), route.to_string(), status))
-            .or_default();
+        let s = map.entry((method.to_string(), route.to_string(), status)).or_default();
         s.count += 1;
         s.sum += seconds;
         for (i, le) in BUCKETS.iter().enumerate() {
@@ -47,35 +43,25 @@ impl Metrics {
     pub fn render(&self, pool: &crate::db::Pool) -> String {
         let mut out = String::new();
         let map = self.requests.lock().unwrap_or_else(|e| e.into_inner());
-        out.push_str("# HELP http_requests_total HTTP requests by route and status.\n# TYPE http_requests_total counter\n");
+        out.push_str(
+            "# HELP http_requests_total HTTP requests by route and status.\n# TYPE http_requests_total counter\n",
+        );
         for ((method, route, status), s) in map.iter() {
-            let _ = writeln!(out, "http_requests_total{{method=\"{method}\",route=\"{route}\",status=\"{status}\"}} {}", s.count);
+            let _ = writeln!(
+                out,
+                "http_requests_total{{method=\"{method}\",route=\"{route}\",status=\"{status}\"}} {}",
+                s.count
+            );
         }
         out.push_str("# HELP http_request_duration_seconds Request latency by route and status.\n# TYPE http_request_duration_seconds histogram\n");
         for ((method, route, status), s) in map.iter() {
             let labels = format!("method=\"{method}\",route=\"{route}\",status=\"{status}\"");
             for (i, le) in BUCKETS.iter().enumerate() {
-                let _ = writeln!(
-                    out,
-                    "http_request_duration_seconds_bucket{{{labels},le=\"{le}\"}} {}",
-                    s.buckets[i]
-                );
+                let _ = writeln!(out, "http_request_duration_seconds_bucket{{{labels},le=\"{le}\"}} {}", s.buckets[i]);
             }
-            let _ = writeln!(
-                out,
-                "http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}",
-                s.count
-            );
-            let _ = writeln!(
-                out,
-                "http_request_duration_seconds_sum{{{labels}}} {}",
-                s.sum
-            );
-            let _ = writeln!(
-                out,
-                "http_request_duration_seconds_count{{{labels}}} {}",
-                s.count
-            );
+            let _ = writeln!(out, "http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}", s.count);
+            let _ = writeln!(out, "http_request_duration_seconds_sum{{{labels}}} {}", s.sum);
+            let _ = writeln!(out, "http_request_duration_seconds_count{{{labels}}} {}", s.count);
         }
         let state = pool.state();
         let _ = write!(
@@ -102,16 +88,8 @@ pub async fn middleware(
     let method = req.method().to_string();
     let res = next.call(req).await?;
     if let Some(state) = state {
-        let route = res
-            .request()
-            .match_pattern()
-            .unwrap_or_else(|| "unmatched".into());
-        state.metrics.observe(
-            &method,
-            &route,
-            res.status().as_u16(),
-            started.elapsed().as_secs_f64(),
-        );
+        let route = res.request().match_pattern().unwrap_or_else(|| "unmatched".into());
+        state.metrics.observe(&method, &route, res.status().as_u16(), started.elapsed().as_secs_f64());
     }
     Ok(res)
 }

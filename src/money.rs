@@ -10,10 +10,7 @@ pub fn parse_minor(s: &str) -> Result<i64, String> {
         None => (false, s),
     };
     let (whole, fraction) = digits.split_once('.').unwrap_or((digits, ""));
-    if whole.is_empty()
-        || !whole.bytes().all(|b| b.is_ascii_digit())
-        || !fraction.bytes().all(|b| b.is_ascii_digit())
-    {
+    if whole.is_empty() || !whole.bytes().all(|b| b.is_ascii_digit()) || !fraction.bytes().all(|b| b.is_ascii_digit()) {
         return Err(invalid());
     }
     if fraction.len() > 2 || (digits.contains('.') && fraction.is_empty()) {
@@ -44,27 +41,12 @@ mod tests {
 
     #[test]
     fn parses_and_formats_exactly() {
-        for (text, minor) in [
-            ("0", 0),
-            ("1234.5", 123450),
-            ("-10.05", -1005),
-            ("0.99", 99),
-            ("7.00", 700),
-        ] {
+        for (text, minor) in [("0", 0), ("1234.5", 123450), ("-10.05", -1005), ("0.99", 99), ("7.00", 700)] {
             assert_eq!(parse_minor(text).unwrap(), minor, "{text}");
         }
         assert_eq!(format_minor(123450), "1234.50");
         assert_eq!(format_minor(-5), "-0.05");
-        for bad in [
-            "",
-            "1.234",
-            "abc",
-            "1,5",
-            "1.",
-            ".5",
-            "--1",
-            "99999999999999999999",
-        ] {
+        for bad in ["", "1.234", "abc", "1,5", "1.", ".5", "--1", "99999999999999999999"] {
             assert!(parse_minor(bad).is_err(), "{bad}");
         }
     }

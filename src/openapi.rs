@@ -2,9 +2,7 @@
 //! problem responses every operation can give.
 
 use utoipa::openapi::path::{Operation, ParameterIn};
-use utoipa::openapi::security::{
-    ClientCredentials, Flow, OAuth2, Password, Scopes, SecurityScheme,
-};
+use utoipa::openapi::security::{ClientCredentials, Flow, OAuth2, Password, Scopes, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
@@ -58,12 +56,7 @@ fn problem(description: &str) -> RefOr<utoipa::openapi::Response> {
     RefOr::T(
         ResponseBuilder::new()
             .description(description)
-            .content(
-                PROBLEM_JSON,
-                ContentBuilder::new()
-                    .schema(Some(Ref::from_schema_name("Problem")))
-                    .build(),
-            )
+            .content(PROBLEM_JSON, ContentBuilder::new().schema(Some(Ref::from_schema_name("Problem"))).build())
             .build(),
     )
 }
@@ -71,9 +64,10 @@ fn problem(description: &str) -> RefOr<utoipa::openapi::Response> {
 /// Adds the problem responses an operation can give but its handler does not list: they come
 /// from extractors and shared rules (auth, JSON parsing, `If-Match`, the database being down).
 fn add_common_responses(path: &str, op: &mut Operation) {
-    let secured = op.security.as_ref().is_some_and(|s| {
-        !s.is_empty() && serde_json::to_value(s).is_ok_and(|v| v != serde_json::json!([{}]))
-    });
+    let secured = op
+        .security
+        .as_ref()
+        .is_some_and(|s| !s.is_empty() && serde_json::to_value(s).is_ok_and(|v| v != serde_json::json!([{}])));
     let has_param = |name: &str, place: ParameterIn| {
         op.parameters.iter().flatten().any(|p| match p {
             RefOr::T(p) => p.name == name && p.parameter_in == place,
@@ -81,14 +75,8 @@ fn add_common_responses(path: &str, op: &mut Operation) {
         })
     };
     let mut extra: Vec<(&str, &str)> = vec![
-        (
-            "400",
-            "Malformed request: bad JSON syntax or invalid query parameters",
-        ),
-        (
-            "500",
-            "Unexpected error (logged; the body carries no detail)",
-        ),
+        ("400", "Malformed request: bad JSON syntax or invalid query parameters"),
+        ("500", "Unexpected error (logged; the body carries no detail)"),
         ("503", "The database is unavailable"),
     ];
     if secured {
@@ -107,20 +95,11 @@ fn add_common_responses(path: &str, op: &mut Operation) {
         extra.push(("412", "If-Match does not match the current ETag"));
     }
     if has_param("Idempotency-Key", ParameterIn::Header) {
-        extra.push((
-            "409",
-            "A request with this Idempotency-Key is still being processed",
-        ));
-        extra.push((
-            "422",
-            "The Idempotency-Key was used with a different request",
-        ));
+        extra.push(("409", "A request with this Idempotency-Key is still being processed"));
+        extra.push(("422", "The Idempotency-Key was used with a different request"));
     }
     for (status, description) in extra {
-        op.responses
-            .responses
-            .entry(status.to_string())
-            .or_insert_with(|| problem(description));
+        op.responses.responses.entry(status.to_string()).or_insert_with(|| problem(description));
     }
 }
 
@@ -128,11 +107,7 @@ fn add_common_responses(path: &str, op: &mut Operation) {
 fn add_idempotency_header(op: &mut Operation) {
     use utoipa::openapi::path::ParameterBuilder;
     use utoipa::openapi::schema::{ObjectBuilder, Type};
-    let present = op
-        .parameters
-        .iter()
-        .flatten()
-        .any(|p| matches!(p, RefOr::T(p) if p.name == "Idempotency-Key"));
+    let present = op.parameters.iter().flatten().any(|p| matches!(p, RefOr::T(p) if p.name == "Idempotency-Key"));
     if present {
         return;
     }
@@ -154,15 +129,8 @@ pub fn finish(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
                 add_idempotency_header(op);
             }
         }
-        for op in [
-            &mut item.get,
-            &mut item.post,
-            &mut item.put,
-            &mut item.patch,
-            &mut item.delete,
-        ]
-        .into_iter()
-        .flatten()
+        for op in
+            [&mut item.get, &mut item.post, &mut item.put, &mut item.patch, &mut item.delete].into_iter().flatten()
         {
             add_common_responses(path, op);
         }

@@ -12,10 +12,7 @@ use crate::error::ApiError;
 use crate::startup::AppState;
 
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.service(live)
-        .service(ready)
-        .service(metrics)
-        .service(openapi_json);
+    cfg.service(live).service(ready).service(metrics).service(openapi_json);
 }
 
 #[derive(Serialize, ToSchema)]
@@ -32,9 +29,7 @@ pub struct Health {
 )]
 #[get("/health/live")]
 async fn live() -> HttpResponse {
-    HttpResponse::Ok().json(Health {
-        status: "ok".into(),
-    })
+    HttpResponse::Ok().json(Health { status: "ok".into() })
 }
 
 #[utoipa::path(
@@ -48,14 +43,8 @@ async fn live() -> HttpResponse {
 )]
 #[get("/health/ready")]
 async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    db::run(&state.pool, |conn| {
-        conn.batch_execute("SELECT 1")
-            .map_err(|_| ApiError::Unavailable)
-    })
-    .await?;
-    Ok(HttpResponse::Ok().json(Health {
-        status: "ok".into(),
-    }))
+    db::run(&state.pool, |conn| conn.batch_execute("SELECT 1").map_err(|_| ApiError::Unavailable)).await?;
+    Ok(HttpResponse::Ok().json(Health { status: "ok".into() }))
 }
 
 #[utoipa::path(
@@ -67,10 +56,7 @@ async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
 #[get("/metrics")]
 async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
-        .insert_header((
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        ))
+        .insert_header((header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8"))
         .body(state.metrics.render(&state.pool))
 }
 
@@ -82,7 +68,5 @@ async fn metrics(state: web::Data<AppState>) -> HttpResponse {
 )]
 #[get("/openapi.json")]
 async fn openapi_json(state: web::Data<AppState>) -> HttpResponse {
-    HttpResponse::Ok()
-        .insert_header((header::CONTENT_TYPE, "application/json"))
-        .body(state.openapi_json.clone())
+    HttpResponse::Ok().insert_header((header::CONTENT_TYPE, "application/json")).body(state.openapi_json.clone())
 }

@@ -21,10 +21,7 @@ pub struct Page<T> {
 
 impl<T> Page<T> {
     pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
-        Page {
-            items: self.items.into_iter().map(f).collect(),
-            next_cursor: self.next_cursor,
-        }
+        Page { items: self.items.into_iter().map(f).collect(), next_cursor: self.next_cursor }
     }
 }
 
@@ -38,10 +35,7 @@ pub fn limit(value: Option<i64>) -> Result<i64, ApiError> {
 }
 
 fn bad(field: &str, message: impl Into<String>) -> ApiError {
-    ApiError::BadQuery(vec![FieldError {
-        field: field.into(),
-        message: message.into(),
-    }])
+    ApiError::BadQuery(vec![FieldError { field: field.into(), message: message.into() }])
 }
 
 /// The position after the last row of a page: the sort key's value and the row id (the
@@ -71,12 +65,7 @@ impl Cursor {
 
     /// Decodes `raw` and checks it was issued for `sort`.
     pub fn decode(raw: &str, sort: &str) -> Result<Cursor, ApiError> {
-        let invalid = || {
-            bad(
-                "cursor",
-                "is not a cursor issued by this list; start again without it",
-            )
-        };
+        let invalid = || bad("cursor", "is not a cursor issued by this list; start again without it");
         let bytes = URL_SAFE_NO_PAD.decode(raw.trim()).map_err(|_| invalid())?;
         let cursor: Cursor = serde_json::from_slice(&bytes).map_err(|_| invalid())?;
         if cursor.sort != sort {
@@ -100,8 +89,7 @@ impl Cursor {
     }
 
     pub fn timestamp(&self) -> Result<NaiveDateTime, ApiError> {
-        NaiveDateTime::parse_from_str(self.text()?, TS_FORMAT)
-            .map_err(|_| bad("cursor", "is malformed"))
+        NaiveDateTime::parse_from_str(self.text()?, TS_FORMAT).map_err(|_| bad("cursor", "is malformed"))
     }
 }
 
@@ -120,41 +108,21 @@ pub struct Sort<F> {
 
 impl<F: Copy + PartialEq> Sort<F> {
     /// Parses `raw` against the allowed `(name, field)` pairs.
-    pub fn parse(
-        raw: Option<&str>,
-        allowed: &[(&str, F)],
-        default: Sort<F>,
-    ) -> Result<Sort<F>, ApiError> {
+    pub fn parse(raw: Option<&str>, allowed: &[(&str, F)], default: Sort<F>) -> Result<Sort<F>, ApiError> {
         let Some(raw) = raw else { return Ok(default) };
         let (desc, name) = match raw.strip_prefix('-') {
             Some(rest) => (true, rest),
             None => (false, raw),
         };
-        allowed
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, field)| Sort {
-                field: *field,
-                desc,
-            })
-            .ok_or_else(|| {
-                let names: Vec<&str> = allowed.iter().map(|(n, _)| *n).collect();
-                bad(
-                    "sort",
-                    format!(
-                        "must be one of {} (prefix - for descending)",
-                        names.join(", ")
-                    ),
-                )
-            })
+        allowed.iter().find(|(n, _)| *n == name).map(|(_, field)| Sort { field: *field, desc }).ok_or_else(|| {
+            let names: Vec<&str> = allowed.iter().map(|(n, _)| *n).collect();
+            bad("sort", format!("must be one of {} (prefix - for descending)", names.join(", ")))
+        })
     }
 
     /// The name the cursor is tagged with, e.g. `-updated_at`.
     pub fn tag(&self, allowed: &[(&str, F)]) -> String {
-        let name = allowed
-            .iter()
-            .find(|(_, f)| *f == self.field)
-            .map_or("", |(n, _)| *n);
+        let name = allowed.iter().find(|(_, f)| *f == self.field).map_or("", |(n, _)| *n);
         if self.desc {
             format!("-{name}")
         } else {
@@ -167,15 +135,8 @@ impl<F: Copy + PartialEq> Sort<F> {
 pub fn page_from<T>(mut rows: Vec<T>, limit: i64, cursor_of: impl Fn(&T) -> Cursor) -> Page<T> {
     let has_more = rows.len() as i64 > limit;
     rows.truncate(limit as usize);
-    let next_cursor = if has_more {
-        rows.last().map(|r| cursor_of(r).encode())
-    } else {
-        None
-    };
-    Page {
-        items: rows,
-        next_cursor,
-    }
+    let next_cursor = if has_more { rows.last().map(|r| cursor_of(r).encode()) } else { None };
+    Page { items: rows, next_cursor }
 }
 
 /// Adds the keyset condition for `(column, id)` after a cursor, ascending or descending.
@@ -186,17 +147,9 @@ macro_rules! keyset {
         let value = $value;
         let last_id = $last_id;
         if $desc {
-            $query.filter(
-                $column
-                    .lt(value.clone())
-                    .or($column.eq(value).and($id.lt(last_id))),
-            )
+            $query.filter($column.lt(value.clone()).or($column.eq(value).and($id.lt(last_id))))
         } else {
-            $query.filter(
-                $column
-                    .gt(value.clone())
-                    .or($column.eq(value).and($id.gt(last_id))),
-            )
+            $query.filter($column.gt(value.clone()).or($column.eq(value).and($id.gt(last_id))))
         }
     }};
 }
@@ -220,11 +173,7 @@ mod tests {
 
     #[test]
     fn cursors_round_trip_and_reject_garbage() {
-        let c = Cursor {
-            sort: "name".into(),
-            key: KeyValue::Text("Ромашка".into()),
-            id: 42,
-        };
+        let c = Cursor { sort: "name".into(), key: KeyValue::Text("Ромашка".into()), id: 42 };
         assert_eq!(Cursor::decode(&c.encode(), "name").unwrap(), c);
         assert!(Cursor::decode(&c.encode(), "-name").is_err());
         assert!(Cursor::decode("!!!", "name").is_err());
@@ -242,17 +191,8 @@ mod tests {
     #[test]
     fn sort_parses_direction() {
         let allowed = [("name", 1), ("created_at", 2)];
-        let default = Sort {
-            field: 1,
-            desc: false,
-        };
-        assert_eq!(
-            Sort::parse(Some("-created_at"), &allowed, default).unwrap(),
-            Sort {
-                field: 2,
-                desc: true
-            }
-        );
+        let default = Sort { field: 1, desc: false };
+        assert_eq!(Sort::parse(Some("-created_at"), &allowed, default).unwrap(), Sort { field: 2, desc: true });
         assert!(Sort::parse(Some("colour"), &allowed, default).is_err());
     }
 }

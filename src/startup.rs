@@ -61,19 +61,11 @@ impl Application {
     /// Prepares storage and binds the listener; the server runs when [`Application::run`] is awaited.
     pub async fn build(config: Config) -> Result<Application, String> {
         let state = web::Data::new(prepare(config)?);
-        let listener = TcpListener::bind(state.config.bind).map_err(|e| {
-            format!(
-                "CLIENTBASE_BIND: cannot listen on {}: {e}",
-                state.config.bind
-            )
-        })?;
+        let listener = TcpListener::bind(state.config.bind)
+            .map_err(|e| format!("CLIENTBASE_BIND: cannot listen on {}: {e}", state.config.bind))?;
         let port = listener.local_addr().map_err(|e| e.to_string())?.port();
         let server = server(state.clone(), listener)?;
-        Ok(Application {
-            port,
-            server,
-            state,
-        })
+        Ok(Application { port, server, state })
     }
 
     pub fn port(&self) -> u16 {
@@ -104,15 +96,11 @@ pub fn prepare(config: Config) -> Result<AppState, String> {
     if config.backend() == db::Backend::Sqlite {
         let path = Path::new(db::sqlite_path(&config.database_url));
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| format!("DATABASE_URL: cannot create {}: {e}", dir.display()))?;
+            std::fs::create_dir_all(dir).map_err(|e| format!("DATABASE_URL: cannot create {}: {e}", dir.display()))?;
         }
     }
     let pool = db::build_pool(&config.database_url, config.pool_size).map_err(|e| {
-        format!(
-            "DATABASE_URL: cannot connect to {}: {e}",
-            crate::config::redact_url(&config.database_url)
-        )
+        format!("DATABASE_URL: cannot connect to {}: {e}", crate::config::redact_url(&config.database_url))
     })?;
     {
         let mut conn = pool.get().map_err(|e| format!("DATABASE_URL: {e}"))?;
@@ -120,12 +108,7 @@ pub fn prepare(config: Config) -> Result<AppState, String> {
         bootstrap_admin(&mut conn, &config)?;
     }
     let secret = jwt_secret(&config)?;
-    let jwt = JwtKeys::new(
-        secret.as_bytes(),
-        &config.jwt_issuer,
-        &config.jwt_audience,
-        config.token_ttl_secs,
-    );
+    let jwt = JwtKeys::new(secret.as_bytes(), &config.jwt_issuer, &config.jwt_audience, config.token_ttl_secs);
     Ok(AppState {
         pool,
         jwt,
@@ -150,15 +133,10 @@ fn jwt_secret(config: &Config) -> Result<String, String> {
             return Ok(existing);
         }
     }
-    std::fs::create_dir_all(&config.data_dir).map_err(|e| {
-        format!(
-            "CLIENTBASE_DATA_DIR: cannot create {}: {e}",
-            config.data_dir.display()
-        )
-    })?;
+    std::fs::create_dir_all(&config.data_dir)
+        .map_err(|e| format!("CLIENTBASE_DATA_DIR: cannot create {}: {e}", config.data_dir.display()))?;
     let secret = password::random_token(64);
-    write_private(&path, &secret)
-        .map_err(|e| format!("CLIENTBASE_DATA_DIR: cannot write {}: {e}", path.display()))?;
+    write_private(&path, &secret).map_err(|e| format!("CLIENTBASE_DATA_DIR: cannot write {}: {e}", path.display()))?;
     tracing::info!(path = %path.display(), "generated a JWT signing secret");
     Ok(secret)
 }
@@ -180,10 +158,7 @@ fn bootstrap_admin(conn: &mut db::DbConn, config: &Config) -> Result<(), String>
     if users::repo::count(conn).map_err(|e| e.to_string())? > 0 {
         return Ok(());
     }
-    let email = config
-        .admin_email
-        .clone()
-        .unwrap_or_else(|| "admin@clientbase.local".into());
+    let email = config.admin_email.clone().unwrap_or_else(|| "admin@clientbase.local".into());
     let (password, generated) = match &config.admin_password {
         Some(p) => (p.clone(), false),
         None => (password::random_token(20), true),
@@ -203,9 +178,7 @@ fn bootstrap_admin(conn: &mut db::DbConn, config: &Config) -> Result<(), String>
     if generated {
         // Printed once, to the console only: it is never written to the logs.
         println!("Created the administrator {email} with the password {password}");
-        println!(
-            "Sign in with it and change it; set CLIENTBASE_ADMIN_PASSWORD to choose it yourself."
-        );
+        println!("Sign in with it and change it; set CLIENTBASE_ADMIN_PASSWORD to choose it yourself.");
     } else {
         tracing::info!(%email, "created the first administrator");
     }
@@ -217,11 +190,7 @@ fn server(state: web::Data<AppState>, listener: TcpListener) -> Result<Server, S
     let server = HttpServer::new(move || {
         let limit = state.config.max_body_bytes;
         let cors_enabled = !state.config.cors_origins.is_empty();
-        let cors = state
-            .config
-            .cors_origins
-            .iter()
-            .fold(Cors::default(), |c, origin| c.allowed_origin(origin));
+        let cors = state.config.cors_origins.iter().fold(Cors::default(), |c, origin| c.allowed_origin(origin));
         let cors = cors
             .allowed_methods(["GET", "POST", "PATCH", "DELETE", "OPTIONS"])
             .allowed_headers([
@@ -246,20 +215,15 @@ fn server(state: web::Data<AppState>, listener: TcpListener) -> Result<Server, S
             .configure(routes)
             .split_for_parts();
         app.service(
-            utoipa_swagger_ui::SwaggerUi::new("/docs/{_:.*}")
-                .config(utoipa_swagger_ui::Config::from("/openapi.json")),
+            utoipa_swagger_ui::SwaggerUi::new("/docs/{_:.*}").config(utoipa_swagger_ui::Config::from("/openapi.json")),
         )
         .route(
             "/docs",
             web::get().to(|| async {
-                HttpResponse::PermanentRedirect()
-                    .insert_header((header::LOCATION, "/docs/"))
-                    .finish()
+                HttpResponse::PermanentRedirect().insert_header((header::LOCATION, "/docs/")).finish()
             }),
         )
-        .default_service(web::to(|| async {
-            Err::<HttpResponse, _>(ApiError::NotFound)
-        }))
+        .default_service(web::to(|| async { Err::<HttpResponse, _>(ApiError::NotFound) }))
         .wrap(Condition::new(cors_enabled, cors))
         .wrap(from_fn(crate::metrics::middleware))
         .wrap(from_fn(request_id_header))
@@ -279,14 +243,10 @@ async fn request_id_header(
     next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
 ) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
     use actix_web::HttpMessage;
-    let id = req
-        .extensions()
-        .get::<tracing_actix_web::RequestId>()
-        .map(|id| id.to_string());
+    let id = req.extensions().get::<tracing_actix_web::RequestId>().map(|id| id.to_string());
     let mut res = next.call(req).await?;
     if let Some(value) = id.and_then(|id| header::HeaderValue::from_str(&id).ok()) {
-        res.headers_mut()
-            .insert(header::HeaderName::from_static("x-request-id"), value);
+        res.headers_mut().insert(header::HeaderName::from_static("x-request-id"), value);
     }
     Ok(res)
 }

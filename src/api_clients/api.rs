@@ -10,10 +10,7 @@ use crate::extract::ApiJson;
 use crate::startup::AppState;
 
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.service(list_api_clients)
-        .service(create_api_client)
-        .service(get_api_client)
-        .service(revoke_api_client);
+    cfg.service(list_api_clients).service(create_api_client).service(get_api_client).service(revoke_api_client);
 }
 
 #[utoipa::path(
@@ -23,10 +20,7 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     security(("oauth2" = ["users:manage"]))
 )]
 #[get("/api-clients")]
-async fn list_api_clients(
-    state: web::Data<AppState>,
-    auth: AuthContext,
-) -> Result<HttpResponse, ApiError> {
+async fn list_api_clients(state: web::Data<AppState>, auth: AuthContext) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::UsersManage)?;
     let rows = db::run(&state.pool, |conn| Ok(repo::list(conn)?)).await?;
     Ok(HttpResponse::Ok().json(rows.into_iter().map(ApiClient::from).collect::<Vec<_>>()))
@@ -52,10 +46,7 @@ async fn create_api_client(
     let id = row.id;
     Ok(HttpResponse::Created()
         .insert_header(("Location", format!("/api/v1/api-clients/{id}")))
-        .json(ApiClientCreated {
-            client: row.into(),
-            client_secret: secret,
-        }))
+        .json(ApiClientCreated { client: row.into(), client_secret: secret }))
 }
 
 #[utoipa::path(
@@ -93,8 +84,6 @@ async fn revoke_api_client(
     auth.require(Scope::UsersManage)?;
     let id = id.into_inner();
     let row = db::run(&state.pool, move |conn| repo::revoke(conn, id)).await?;
-    state
-        .principals
-        .evict(&Subject::ApiClient(row.client_id.clone()));
+    state.principals.evict(&Subject::ApiClient(row.client_id.clone()));
     Ok(HttpResponse::Ok().json(ApiClient::from(row)))
 }

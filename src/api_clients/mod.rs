@@ -45,10 +45,7 @@ impl From<ApiClientRow> for ApiClient {
             id: r.id,
             client_id: r.client_id,
             name: r.name,
-            scopes: ScopeSet::parse_claim(&r.scopes)
-                .unwrap_or_default()
-                .iter()
-                .collect(),
+            scopes: ScopeSet::parse_claim(&r.scopes).unwrap_or_default().iter().collect(),
             created_by: r.created_by,
             created_at: r.created_at.and_utc(),
             revoked_at: r.revoked_at.map(|t| t.and_utc()),

@@ -15,10 +15,7 @@ pub fn create(
 ) -> Result<(ApiClientRow, String), ApiError> {
     let scopes = ScopeSet::of(&input.scopes);
     if !scopes.is_subset_of(integration_grantable()) {
-        return Err(ApiError::field(
-            "scopes",
-            "users:manage and clients:purge cannot be granted to an API client",
-        ));
+        return Err(ApiError::field("scopes", "users:manage and clients:purge cannot be granted to an API client"));
     }
     let client_id = format!("cb_{}", password::random_token(20).to_lowercase());
     let secret = password::random_token(40);
@@ -37,17 +34,11 @@ pub fn create(
 }
 
 pub fn list(conn: &mut DbConn) -> QueryResult<Vec<ApiClientRow>> {
-    api_clients::table
-        .select(api_clients::all_columns)
-        .order(api_clients::id.asc())
-        .load(conn)
+    api_clients::table.select(api_clients::all_columns).order(api_clients::id.asc()).load(conn)
 }
 
 pub fn get(conn: &mut DbConn, id: i64) -> Result<ApiClientRow, ApiError> {
-    Ok(api_clients::table
-        .find(id)
-        .select(api_clients::all_columns)
-        .first(conn)?)
+    Ok(api_clients::table.find(id).select(api_clients::all_columns).first(conn)?)
 }
 
 pub fn find_by_client_id(conn: &mut DbConn, client_id: &str) -> QueryResult<Option<ApiClientRow>> {

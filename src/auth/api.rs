@@ -49,11 +49,7 @@ pub struct TokenResponse {
 }
 
 fn oauth(status: StatusCode, error: &'static str, detail: impl Into<String>) -> ApiError {
-    ApiError::OAuth {
-        status,
-        error,
-        detail: detail.into(),
-    }
+    ApiError::OAuth { status, error, detail: detail.into() }
 }
 
 #[utoipa::path(
@@ -85,13 +81,8 @@ async fn issue_token(
     let mut input: TokenRequest = if is_json(&req) {
         parse_json(&bytes)?
     } else if media_type(&req).as_deref() == Some("application/x-www-form-urlencoded") {
-        serde_urlencoded::from_bytes(&bytes).map_err(|e| {
-            oauth(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                format!("malformed form body: {e}"),
-            )
-        })?
+        serde_urlencoded::from_bytes(&bytes)
+            .map_err(|e| oauth(StatusCode::BAD_REQUEST, "invalid_request", format!("malformed form body: {e}")))?
     } else {
         return Err(ApiError::UnsupportedMediaType(
             "send application/x-www-form-urlencoded or application/json".into(),
@@ -101,19 +92,13 @@ async fn issue_token(
         input.client_id.get_or_insert(id);
         input.client_secret.get_or_insert(secret);
     }
-    let address = req
-        .peer_addr()
-        .map(|a| a.ip().to_string())
-        .unwrap_or_default();
+    let address = req.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default();
     let requested = match input.scope.as_deref() {
         None | Some("") => None,
-        Some(s) => Some(ScopeSet::parse_claim(s).map_err(|bad| {
-            oauth(
-                StatusCode::BAD_REQUEST,
-                "invalid_scope",
-                format!("unknown scope {bad}"),
-            )
-        })?),
+        Some(s) => Some(
+            ScopeSet::parse_claim(s)
+                .map_err(|bad| oauth(StatusCode::BAD_REQUEST, "invalid_scope", format!("unknown scope {bad}")))?,
+        ),
     };
     let (subject, allowed) = match input.grant_type.as_str() {
         "password" => password_grant(&state, &input, &address).await?,
@@ -122,55 +107,39 @@ async fn issue_token(
             return Err(oauth(
                 StatusCode::BAD_REQUEST,
                 "unsupported_grant_type",
-                format!(
-                    "grant_type '{other}' is not supported; use password or client_credentials"
-                ),
+                format!("grant_type '{other}' is not supported; use password or client_credentials"),
             ))
         }
     };
     let scopes = match requested {
         Some(r) if !r.is_subset_of(allowed) => {
-            return Err(oauth(
-                StatusCode::BAD_REQUEST,
-                "invalid_scope",
-                "a requested scope is not granted to you",
-            ))
+            return Err(oauth(StatusCode::BAD_REQUEST, "invalid_scope", "a requested scope is not granted to you"))
         }
         Some(r) => r,
         None => allowed,
     };
-    let token = state
-        .jwt
-        .issue(&subject, scopes)
-        .map_err(ApiError::internal)?;
-    Ok(HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(TokenResponse {
-            access_token: token,
-            token_type: "Bearer".into(),
-            expires_in: state.jwt.ttl_secs,
-            scope: scopes.to_claim(),
-        }))
+    let token = state.jwt.issue(&subject, scopes).map_err(ApiError::internal)?;
+    Ok(HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(TokenResponse {
+        access_token: token,
+        token_type: "Bearer".into(),
+        expires_in: state.jwt.ttl_secs,
+        scope: scopes.to_claim(),
+    }))
 }
 
 fn basic_credentials(req: &HttpRequest) -> Option<(String, String)> {
     let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
-    let encoded = value
-        .strip_prefix("Basic ")
-        .or_else(|| value.strip_prefix("basic "))?;
+    let encoded = value.strip_prefix("Basic ").or_else(|| value.strip_prefix("basic "))?;
     let decoded = String::from_utf8(STANDARD.decode(encoded.trim()).ok()?).ok()?;
     let (id, secret) = decoded.split_once(':')?;
     Some((id.to_string(), secret.to_string()))
 }
 
 fn throttled(state: &AppState, account: &str, address: &str) -> Result<(), ApiError> {
-    state
-        .throttle
-        .check(account, address)
-        .map_err(|retry_after| ApiError::TooManyRequests {
-            detail: "too many failed attempts; try again later".into(),
-            retry_after,
-        })
+    state.throttle.check(account, address).map_err(|retry_after| ApiError::TooManyRequests {
+        detail: "too many failed attempts; try again later".into(),
+        retry_after,
+    })
 }
 
 async fn password_grant(
@@ -182,20 +151,11 @@ async fn password_grant(
         .username
         .clone()
         .or_else(|| input.email.clone())
-        .ok_or_else(|| {
-            oauth(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                "username is required",
-            )
-        })?;
-    let password = input.password.clone().ok_or_else(|| {
-        oauth(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "password is required",
-        )
-    })?;
+        .ok_or_else(|| oauth(StatusCode::BAD_REQUEST, "invalid_request", "username is required"))?;
+    let password = input
+        .password
+        .clone()
+        .ok_or_else(|| oauth(StatusCode::BAD_REQUEST, "invalid_request", "password is required"))?;
     throttled(state, &email, address)?;
     let account = email.clone();
     let user = db::run(&state.pool, move |conn| {
@@ -232,13 +192,8 @@ async fn client_grant(
     input: &TokenRequest,
     address: &str,
 ) -> Result<(Subject, ScopeSet), ApiError> {
-    let (Some(client_id), Some(secret)) = (input.client_id.clone(), input.client_secret.clone())
-    else {
-        return Err(oauth(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "client_id and client_secret are required",
-        ));
+    let (Some(client_id), Some(secret)) = (input.client_id.clone(), input.client_secret.clone()) else {
+        return Err(oauth(StatusCode::BAD_REQUEST, "invalid_request", "client_id and client_secret are required"));
     };
     throttled(state, &client_id, address)?;
     let id = client_id.clone();
@@ -250,18 +205,11 @@ async fn client_grant(
     match found {
         Some(c) => {
             state.throttle.record_success(&client_id);
-            Ok((
-                Subject::ApiClient(c.client_id),
-                ScopeSet::parse_claim(&c.scopes).unwrap_or_default(),
-            ))
+            Ok((Subject::ApiClient(c.client_id), ScopeSet::parse_claim(&c.scopes).unwrap_or_default()))
         }
         None => {
             state.throttle.record_failure(&client_id, address);
-            Err(oauth(
-                StatusCode::UNAUTHORIZED,
-                "invalid_client",
-                "unknown client, wrong secret, or revoked",
-            ))
+            Err(oauth(StatusCode::UNAUTHORIZED, "invalid_client", "unknown client, wrong secret, or revoked"))
         }
     }
 }

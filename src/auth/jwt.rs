@@ -38,9 +38,7 @@ impl Subject {
         if let Some(id) = sub.strip_prefix("user:") {
             return id.parse().ok().map(Subject::User);
         }
-        sub.strip_prefix("client:")
-            .filter(|c| !c.is_empty())
-            .map(|c| Subject::ApiClient(c.to_string()))
+        sub.strip_prefix("client:").filter(|c| !c.is_empty()).map(|c| Subject::ApiClient(c.to_string()))
     }
 }
 
@@ -70,11 +68,7 @@ impl JwtKeys {
         }
     }
 
-    pub fn issue(
-        &self,
-        subject: &Subject,
-        scopes: ScopeSet,
-    ) -> Result<String, jsonwebtoken::errors::Error> {
+    pub fn issue(&self, subject: &Subject, scopes: ScopeSet) -> Result<String, jsonwebtoken::errors::Error> {
         let now = jsonwebtoken::get_current_timestamp();
         let claims = Claims {
             sub: subject.to_claim(),
@@ -91,22 +85,18 @@ impl JwtKeys {
     /// Verifies signature, algorithm, expiry, issuer and audience; the error says which failed.
     pub fn verify(&self, token: &str) -> Result<Claims, String> {
         use jsonwebtoken::errors::ErrorKind;
-        decode::<Claims>(token, &self.decoding, &self.validation)
-            .map(|data| data.claims)
-            .map_err(|e| {
-                match e.kind() {
-                    ErrorKind::ExpiredSignature => "the token has expired",
-                    ErrorKind::InvalidAudience => "the token is for another audience",
-                    ErrorKind::InvalidIssuer => "the token is from another issuer",
-                    ErrorKind::InvalidSignature => "the token signature is invalid",
-                    ErrorKind::InvalidAlgorithm => {
-                        "the token is not signed with the expected algorithm"
-                    }
-                    ErrorKind::MissingRequiredClaim(_) => "the token lacks a required claim",
-                    _ => "the token is malformed",
-                }
-                .to_string()
-            })
+        decode::<Claims>(token, &self.decoding, &self.validation).map(|data| data.claims).map_err(|e| {
+            match e.kind() {
+                ErrorKind::ExpiredSignature => "the token has expired",
+                ErrorKind::InvalidAudience => "the token is for another audience",
+                ErrorKind::InvalidIssuer => "the token is from another issuer",
+                ErrorKind::InvalidSignature => "the token signature is invalid",
+                ErrorKind::InvalidAlgorithm => "the token is not signed with the expected algorithm",
+                ErrorKind::MissingRequiredClaim(_) => "the token lacks a required claim",
+                _ => "the token is malformed",
+            }
+            .to_string()
+        })
     }
 }
 
@@ -117,12 +107,7 @@ mod tests {
     use base64::Engine;
 
     fn keys() -> JwtKeys {
-        JwtKeys::new(
-            b"0123456789abcdef0123456789abcdef",
-            "clientbase",
-            "clientbase-api",
-            60,
-        )
+        JwtKeys::new(b"0123456789abcdef0123456789abcdef", "clientbase", "clientbase-api", 60)
     }
 
     #[test]
@@ -141,23 +126,10 @@ mod tests {
         let parts: Vec<&str> = token.split('.').collect();
         let none_header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
         assert!(k.verify(&format!("{none_header}.{}.", parts[1])).is_err());
-        let forged = URL_SAFE_NO_PAD.encode(
-            String::from_utf8(URL_SAFE_NO_PAD.decode(parts[1]).unwrap())
-                .unwrap()
-                .replace("user:7", "user:1"),
-        );
-        assert!(k
-            .verify(&format!("{}.{forged}.{}", parts[0], parts[2]))
-            .is_err());
-        let other = JwtKeys::new(
-            b"0123456789abcdef0123456789abcdef",
-            "clientbase",
-            "someone-else",
-            60,
-        );
-        assert_eq!(
-            other.verify(&token).unwrap_err(),
-            "the token is for another audience"
-        );
+        let forged = URL_SAFE_NO_PAD
+            .encode(String::from_utf8(URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap().replace("user:7", "user:1"));
+        assert!(k.verify(&format!("{}.{forged}.{}", parts[0], parts[2])).is_err());
+        let other = JwtKeys::new(b"0123456789abcdef0123456789abcdef", "clientbase", "someone-else", 60);
+        assert_eq!(other.verify(&token).unwrap_err(), "the token is for another audience");
     }
 }

@@ -80,17 +80,12 @@ pub struct PrincipalCache {
 
 impl PrincipalCache {
     pub fn new(ttl: Duration) -> PrincipalCache {
-        PrincipalCache {
-            ttl,
-            entries: Mutex::new(HashMap::new()),
-        }
+        PrincipalCache { ttl, entries: Mutex::new(HashMap::new()) }
     }
 
     fn get(&self, subject: &Subject) -> Option<Option<Standing>> {
         let map = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        map.get(subject)
-            .filter(|(at, _)| at.elapsed() < self.ttl)
-            .map(|(_, standing)| *standing)
+        map.get(subject).filter(|(at, _)| at.elapsed() < self.ttl).map(|(_, standing)| *standing)
     }
 
     fn put(&self, subject: Subject, standing: Option<Standing>) {
@@ -107,11 +102,7 @@ impl PrincipalCache {
     }
 }
 
-async fn standing(
-    pool: &Pool,
-    cache: &PrincipalCache,
-    subject: &Subject,
-) -> Result<Option<Standing>, ApiError> {
+async fn standing(pool: &Pool, cache: &PrincipalCache, subject: &Subject) -> Result<Option<Standing>, ApiError> {
     if let Some(hit) = cache.get(subject) {
         return Ok(hit);
     }
@@ -123,21 +114,13 @@ async fn standing(
                 .select((users::active, users::role))
                 .first::<(bool, String)>(conn)
                 .optional()?
-                .map(|(active, role)| Standing {
-                    active,
-                    role: Role::parse(&role),
-                    api_client_id: None,
-                }),
+                .map(|(active, role)| Standing { active, role: Role::parse(&role), api_client_id: None }),
             Subject::ApiClient(client_id) => api_clients::table
                 .filter(api_clients::client_id.eq(client_id))
                 .select((api_clients::id, api_clients::revoked_at))
                 .first::<(i64, Option<chrono::NaiveDateTime>)>(conn)
                 .optional()?
-                .map(|(id, revoked)| Standing {
-                    active: revoked.is_none(),
-                    role: None,
-                    api_client_id: Some(id),
-                }),
+                .map(|(id, revoked)| Standing { active: revoked.is_none(), role: None, api_client_id: Some(id) }),
         })
     })
     .await?;
@@ -152,13 +135,10 @@ fn bearer_token(req: &HttpRequest) -> Result<String, ApiError> {
         .ok_or_else(|| ApiError::Unauthorized("a bearer token is required".into()))?
         .to_str()
         .map_err(|_| ApiError::Unauthorized("the Authorization header is not valid text".into()))?;
-    let (scheme, token) = value
-        .split_once(' ')
-        .ok_or_else(|| ApiError::Unauthorized("use Authorization: Bearer <token>".into()))?;
+    let (scheme, token) =
+        value.split_once(' ').ok_or_else(|| ApiError::Unauthorized("use Authorization: Bearer <token>".into()))?;
     if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
-        return Err(ApiError::Unauthorized(
-            "use Authorization: Bearer <token>".into(),
-        ));
+        return Err(ApiError::Unauthorized("use Authorization: Bearer <token>".into()));
     }
     Ok(token.trim().to_string())
 }
@@ -181,18 +161,14 @@ impl FromRequest for AuthContext {
         Box::pin(async move {
             let state = state.ok_or_else(|| ApiError::internal("application state missing"))?;
             let claims = state.jwt.verify(&token?).map_err(ApiError::Unauthorized)?;
-            let subject = Subject::parse(&claims.sub).ok_or_else(|| {
-                ApiError::Unauthorized("the token subject is not recognised".into())
-            })?;
-            let token_scopes = ScopeSet::parse_claim(&claims.scope).map_err(|s| {
-                ApiError::Unauthorized(format!("the token carries an unknown scope {s}"))
-            })?;
+            let subject = Subject::parse(&claims.sub)
+                .ok_or_else(|| ApiError::Unauthorized("the token subject is not recognised".into()))?;
+            let token_scopes = ScopeSet::parse_claim(&claims.scope)
+                .map_err(|s| ApiError::Unauthorized(format!("the token carries an unknown scope {s}")))?;
             let standing = standing(&state.pool, &state.principals, &subject)
                 .await?
                 .filter(|s| s.active)
-                .ok_or_else(|| {
-                    ApiError::Unauthorized("the account is deactivated or revoked".into())
-                })?;
+                .ok_or_else(|| ApiError::Unauthorized("the account is deactivated or revoked".into()))?;
             // A user's scopes follow their current role, so a demotion takes effect at once.
             let scopes = match standing.role {
                 Some(role) => token_scopes.intersect(role.scopes()),

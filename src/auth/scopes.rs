@@ -80,10 +80,7 @@ impl ScopeSet {
     }
 
     pub fn iter(self) -> impl Iterator<Item = Scope> {
-        Scope::ALL
-            .iter()
-            .copied()
-            .filter(move |s| self.contains(*s))
+        Scope::ALL.iter().copied().filter(move |s| self.contains(*s))
     }
 
     /// Space-separated, as in the `scope` claim.
@@ -140,17 +137,10 @@ impl Role {
         use Scope::*;
         match self {
             Role::Admin => ScopeSet::all(),
-            Role::Supervisor => {
-                ScopeSet(ScopeSet::all().0 & !ScopeSet::of(&[UsersManage, ClientsPurge]).0)
+            Role::Supervisor => ScopeSet(ScopeSet::all().0 & !ScopeSet::of(&[UsersManage, ClientsPurge]).0),
+            Role::Manager => {
+                ScopeSet::of(&[ClientsRead, ClientsWrite, DealsRead, DealsWrite, AnalyticsRead, CampaignsRead])
             }
-            Role::Manager => ScopeSet::of(&[
-                ClientsRead,
-                ClientsWrite,
-                DealsRead,
-                DealsWrite,
-                AnalyticsRead,
-                CampaignsRead,
-            ]),
         }
     }
 
@@ -174,10 +164,7 @@ mod tests {
         let set = ScopeSet::of(&[Scope::ClientsRead, Scope::AuditRead]);
         assert_eq!(set.to_claim(), "clients:read audit:read");
         assert_eq!(ScopeSet::parse_claim(&set.to_claim()).unwrap(), set);
-        assert_eq!(
-            ScopeSet::parse_claim("clients:read nope").unwrap_err(),
-            "nope"
-        );
+        assert_eq!(ScopeSet::parse_claim("clients:read nope").unwrap_err(), "nope");
     }
 
     #[test]

@@ -14,12 +14,7 @@ pub struct LoginThrottle {
 
 impl LoginThrottle {
     pub fn new(window: Duration, per_account: usize, per_address: usize) -> LoginThrottle {
-        LoginThrottle {
-            window,
-            per_account,
-            per_address,
-            failures: Mutex::new(HashMap::new()),
-        }
+        LoginThrottle { window, per_account, per_address, failures: Mutex::new(HashMap::new()) }
     }
 
     /// `Err(seconds)` when the account or the address must wait before trying again.
@@ -27,10 +22,7 @@ impl LoginThrottle {
         let now = Instant::now();
         let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
         let mut wait = 0u64;
-        for (key, limit) in [
-            (account_key(account), self.per_account),
-            (address_key(address), self.per_address),
-        ] {
+        for (key, limit) in [(account_key(account), self.per_account), (address_key(address), self.per_address)] {
             if let Some(times) = map.get_mut(&key) {
                 prune(times, now, self.window);
                 if times.len() >= limit {
@@ -57,10 +49,7 @@ impl LoginThrottle {
         }
         // Keep memory bounded under a spray of distinct accounts.
         if map.len() > 100_000 {
-            map.retain(|_, t| {
-                t.back()
-                    .is_some_and(|last| now.duration_since(*last) < self.window)
-            });
+            map.retain(|_, t| t.back().is_some_and(|last| now.duration_since(*last) < self.window));
         }
     }
 
@@ -80,10 +69,7 @@ fn address_key(address: &str) -> String {
 }
 
 fn prune(times: &mut VecDeque<Instant>, now: Instant, window: Duration) {
-    while times
-        .front()
-        .is_some_and(|t| now.duration_since(*t) >= window)
-    {
+    while times.front().is_some_and(|t| now.duration_since(*t) >= window) {
         times.pop_front();
     }
 }

@@ -37,12 +37,7 @@ pub struct Channel {
 
 impl From<ChannelRow> for Channel {
     fn from(r: ChannelRow) -> Channel {
-        Channel {
-            code: r.code,
-            name: r.name,
-            active: r.active,
-            created_at: r.created_at.and_utc(),
-        }
+        Channel { code: r.code, name: r.name, active: r.active, created_at: r.created_at.and_utc() }
     }
 }
 
@@ -65,14 +60,10 @@ pub struct ChannelPatch {
 }
 
 fn valid_code(code: &str) -> Result<(), validator::ValidationError> {
-    if code
-        .bytes()
-        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
-    {
+    if code.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') {
         Ok(())
     } else {
-        Err(validator::ValidationError::new("code")
-            .with_message("use lowercase latin letters, digits and _".into()))
+        Err(validator::ValidationError::new("code").with_message("use lowercase latin letters, digits and _".into()))
     }
 }
 
@@ -87,9 +78,7 @@ pub fn is_active(conn: &mut DbConn, code: &str) -> QueryResult<bool> {
 }
 
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.service(list_channels)
-        .service(create_channel)
-        .service(update_channel);
+    cfg.service(list_channels).service(create_channel).service(update_channel);
 }
 
 #[utoipa::path(
@@ -99,16 +88,10 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     security(("oauth2" = ["clients:read"]))
 )]
 #[get("/channels")]
-async fn list_channels(
-    state: web::Data<AppState>,
-    auth: AuthContext,
-) -> Result<HttpResponse, ApiError> {
+async fn list_channels(state: web::Data<AppState>, auth: AuthContext) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::ClientsRead)?;
     let rows: Vec<ChannelRow> = db::run(&state.pool, |conn| {
-        Ok(channels::table
-            .select(ChannelRow::as_select())
-            .order(channels::code)
-            .load(conn)?)
+        Ok(channels::table.select(ChannelRow::as_select()).order(channels::code).load(conn)?)
     })
     .await?;
     Ok(HttpResponse::Ok().json(rows.into_iter().map(Channel::from).collect::<Vec<_>>()))
@@ -143,9 +126,7 @@ async fn create_channel(
             .returning(channels::all_columns)
             .get_result(conn)
             .map_err(|e| match ApiError::from(e) {
-                ApiError::Conflict(_) => {
-                    ApiError::Conflict(format!("channel '{}' already exists", input.code))
-                }
+                ApiError::Conflict(_) => ApiError::Conflict(format!("channel '{}' already exists", input.code)),
                 other => other,
             })
     })
@@ -176,14 +157,10 @@ async fn update_channel(
     let row: ChannelRow = db::run(&state.pool, move |conn| {
         let target = channels::table.filter(channels::code.eq(&code));
         if let Some(name) = &patch.name {
-            diesel::update(target)
-                .set(channels::name.eq(name.trim()))
-                .execute(conn)?;
+            diesel::update(target).set(channels::name.eq(name.trim())).execute(conn)?;
         }
         if let Some(active) = patch.active {
-            diesel::update(target)
-                .set(channels::active.eq(active))
-                .execute(conn)?;
+            diesel::update(target).set(channels::active.eq(active)).execute(conn)?;
         }
         Ok(target.select(ChannelRow::as_select()).first(conn)?)
     })

@@ -88,10 +88,7 @@ async fn list_clients(
     let limit = pagination::limit(q.limit)?;
     let sort = Sort::parse(q.sort.as_deref(), CLIENT_SORTS, DEFAULT_SORT)?;
     let filter = q.filter(&auth, state.config.phone_region);
-    let page = db::run(&state.pool, move |conn| {
-        repo::list(conn, &filter, sort, q.cursor.as_deref(), limit)
-    })
-    .await?;
+    let page = db::run(&state.pool, move |conn| repo::list(conn, &filter, sort, q.cursor.as_deref(), limit)).await?;
     Ok(HttpResponse::Ok().json(page))
 }
 
@@ -111,16 +108,8 @@ async fn create_client(
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::ClientsWrite)?;
     let caller = Caller::of(&auth, state.config.phone_region);
-    let client = db::run_tx(&state.pool, move |conn| {
-        service::create(conn, input, &caller)
-    })
-    .await?;
-    Ok(created(
-        &client,
-        format!("/api/v1/clients/{}", client.id),
-        client.id,
-        client.version,
-    ))
+    let client = db::run_tx(&state.pool, move |conn| service::create(conn, input, &caller)).await?;
+    Ok(created(&client, format!("/api/v1/clients/{}", client.id), client.id, client.version))
 }
 
 #[utoipa::path(
@@ -165,10 +154,7 @@ async fn update_client(
     let id = id.into_inner();
     let expected = if_match(&req, id)?;
     let caller = Caller::of(&auth, state.config.phone_region);
-    let client = db::run_tx(&state.pool, move |conn| {
-        service::update(conn, id, patch, expected, &caller)
-    })
-    .await?;
+    let client = db::run_tx(&state.pool, move |conn| service::update(conn, id, patch, expected, &caller)).await?;
     Ok(ok_tagged(&client, client.id, client.version))
 }
 
@@ -193,10 +179,7 @@ async fn delete_client(
     let id = id.into_inner();
     let expected = if_match(&req, id)?;
     let (owner_only, origin) = (auth.own_clients_only(), Origin::api(auth.actor()));
-    db::run_tx(&state.pool, move |conn| {
-        repo::soft_delete(conn, id, owner_only, expected, &origin)
-    })
-    .await?;
+    db::run_tx(&state.pool, move |conn| repo::soft_delete(conn, id, owner_only, expected, &origin)).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -216,9 +199,6 @@ async fn restore_client(
     auth.require(Scope::ClientsDelete)?;
     let id = id.into_inner();
     let (owner_only, origin) = (auth.own_clients_only(), Origin::api(auth.actor()));
-    let client = db::run_tx(&state.pool, move |conn| {
-        repo::restore(conn, id, owner_only, &origin)
-    })
-    .await?;
+    let client = db::run_tx(&state.pool, move |conn| repo::restore(conn, id, owner_only, &origin)).await?;
     Ok(ok_tagged(&client, client.id, client.version))
 }

@@ -337,18 +337,12 @@ const MAX_TAGS: usize = 50;
 const MAX_CUSTOM_FIELDS_BYTES: usize = 16 * 1024;
 
 fn clean(value: Option<String>) -> Option<String> {
-    value
-        .map(|v| v.trim().to_string())
-        .filter(|v| !v.is_empty())
+    value.map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
 }
 
 impl ClientFields {
     /// Validates and normalises a new card; `potential` is the decimal text of the potential.
-    pub fn from_new(
-        input: NewClient,
-        region: phonenumber::country::Id,
-        errors: &mut FieldErrors,
-    ) -> ClientFields {
+    pub fn from_new(input: NewClient, region: phonenumber::country::Id, errors: &mut FieldErrors) -> ClientFields {
         let potential = parse_potential(input.estimated_potential.as_deref(), errors);
         let mut fields = ClientFields {
             kind: input.kind,
@@ -397,10 +391,7 @@ impl ClientFields {
             emails: c.emails.clone(),
             addresses: c.addresses.clone(),
             mailing_consent: c.mailing_consent,
-            estimated_potential: c
-                .estimated_potential
-                .as_deref()
-                .and_then(|p| money::parse_minor(p).ok()),
+            estimated_potential: c.estimated_potential.as_deref().and_then(|p| money::parse_minor(p).ok()),
         }
     }
 
@@ -460,11 +451,7 @@ impl ClientFields {
     fn normalise(&mut self, region: phonenumber::country::Id, errors: &mut FieldErrors) {
         let len_ok = |s: &Option<String>| s.as_ref().is_none_or(|v| v.chars().count() <= MAX_TEXT);
         errors.check(!self.name.is_empty(), "name", "is required");
-        errors.check(
-            self.name.chars().count() <= MAX_TEXT,
-            "name",
-            format!("must be at most {MAX_TEXT} characters"),
-        );
+        errors.check(self.name.chars().count() <= MAX_TEXT, "name", format!("must be at most {MAX_TEXT} characters"));
         for (field, value) in [
             ("legal_name", &self.legal_name),
             ("lost_reason", &self.lost_reason),
@@ -473,17 +460,9 @@ impl ClientFields {
             ("industry", &self.industry),
             ("source", &self.source),
         ] {
-            errors.check(
-                len_ok(value),
-                field,
-                format!("must be at most {MAX_TEXT} characters"),
-            );
+            errors.check(len_ok(value), field, format!("must be at most {MAX_TEXT} characters"));
         }
-        if self
-            .notes
-            .as_ref()
-            .is_some_and(|n| n.chars().count() > MAX_NOTES)
-        {
+        if self.notes.as_ref().is_some_and(|n| n.chars().count() > MAX_NOTES) {
             errors.add("notes", format!("must be at most {MAX_NOTES} characters"));
         }
         if let Some(inn) = &self.inn {
@@ -507,40 +486,24 @@ impl ClientFields {
                 tags.push(t);
             }
         }
-        errors.check(
-            tags.len() <= MAX_TAGS,
-            "tags",
-            format!("at most {MAX_TAGS} tags"),
-        );
+        errors.check(tags.len() <= MAX_TAGS, "tags", format!("at most {MAX_TAGS} tags"));
         self.tags = tags;
 
         for (source, id) in &self.external_ids {
-            let ok = !source.is_empty()
-                && source.len() <= 50
-                && !id.trim().is_empty()
-                && id.len() <= 200;
+            let ok = !source.is_empty() && source.len() <= 50 && !id.trim().is_empty() && id.len() <= 200;
             errors.check(
                 ok,
                 format!("external_ids.{source}"),
                 "source names and ids must be non-empty (50 and 200 characters at most)",
             );
         }
-        if serde_json::to_string(&self.custom_fields).map_or(0, |s| s.len())
-            > MAX_CUSTOM_FIELDS_BYTES
-        {
-            errors.add(
-                "custom_fields",
-                format!("must be at most {MAX_CUSTOM_FIELDS_BYTES} bytes of JSON"),
-            );
+        if serde_json::to_string(&self.custom_fields).map_or(0, |s| s.len()) > MAX_CUSTOM_FIELDS_BYTES {
+            errors.add("custom_fields", format!("must be at most {MAX_CUSTOM_FIELDS_BYTES} bytes of JSON"));
         }
 
         normalise_phones(&mut self.phones, "phones", region, errors);
         normalise_emails(&mut self.emails, "emails", errors);
-        errors.check(
-            self.addresses.len() <= MAX_ITEMS,
-            "addresses",
-            format!("at most {MAX_ITEMS} addresses"),
-        );
+        errors.check(self.addresses.len() <= MAX_ITEMS, "addresses", format!("at most {MAX_ITEMS} addresses"));
         for (i, a) in self.addresses.iter_mut().enumerate() {
             a.line = a.line.trim().to_string();
             errors.check(
@@ -557,11 +520,7 @@ impl ClientFields {
         let mut parts = vec![self.name.to_lowercase()];
         parts.extend(self.legal_name.iter().map(|n| n.to_lowercase()));
         parts.extend(self.inn.iter().cloned());
-        parts.extend(
-            self.phones
-                .iter()
-                .map(|p| p.number.trim_start_matches('+').to_string()),
-        );
+        parts.extend(self.phones.iter().map(|p| p.number.trim_start_matches('+').to_string()));
         parts.extend(self.emails.iter().map(|e| e.address.clone()));
         parts.join("\n")
     }
@@ -597,11 +556,7 @@ pub fn normalise_phones(
     region: phonenumber::country::Id,
     errors: &mut FieldErrors,
 ) {
-    errors.check(
-        phones.len() <= MAX_ITEMS,
-        field,
-        format!("at most {MAX_ITEMS} phones"),
-    );
+    errors.check(phones.len() <= MAX_ITEMS, field, format!("at most {MAX_ITEMS} phones"));
     for (i, p) in phones.iter_mut().enumerate() {
         match normalize_phone(&p.number, region) {
             Ok(e164) => p.number = e164,
@@ -618,18 +573,11 @@ pub fn normalise_phones(
 
 /// Lowercases and checks emails and drops repeats; shared by clients and contact persons.
 pub fn normalise_emails(emails: &mut Vec<Email>, field: &str, errors: &mut FieldErrors) {
-    errors.check(
-        emails.len() <= MAX_ITEMS,
-        field,
-        format!("at most {MAX_ITEMS} emails"),
-    );
+    errors.check(emails.len() <= MAX_ITEMS, field, format!("at most {MAX_ITEMS} emails"));
     for (i, e) in emails.iter_mut().enumerate() {
         e.address = normalize_email(&e.address);
         if !looks_like_email(&e.address) {
-            errors.add(
-                format!("{field}[{i}].address"),
-                "is not a valid email address",
-            );
+            errors.add(format!("{field}[{i}].address"), "is not a valid email address");
         }
     }
     let mut seen: Vec<String> = Vec::new();

@@ -23,16 +23,10 @@ pub enum ClientSort {
     UpdatedAt,
 }
 
-pub const CLIENT_SORTS: &[(&str, ClientSort)] = &[
-    ("name", ClientSort::Name),
-    ("created_at", ClientSort::CreatedAt),
-    ("updated_at", ClientSort::UpdatedAt),
-];
+pub const CLIENT_SORTS: &[(&str, ClientSort)] =
+    &[("name", ClientSort::Name), ("created_at", ClientSort::CreatedAt), ("updated_at", ClientSort::UpdatedAt)];
 
-pub const DEFAULT_SORT: Sort<ClientSort> = Sort {
-    field: ClientSort::UpdatedAt,
-    desc: true,
-};
+pub const DEFAULT_SORT: Sort<ClientSort> = Sort { field: ClientSort::UpdatedAt, desc: true };
 
 /// List filters; `owner_only` is the caller's visibility, not a user's choice.
 #[derive(Debug, Default, Clone)]
@@ -53,9 +47,7 @@ type Boxed<'a> = clients::BoxedQuery<'a, Db>;
 
 /// Live (not deleted) clients the caller may see.
 fn visible<'a>(owner_only: Option<i64>) -> Boxed<'a> {
-    let mut q = clients::table
-        .filter(clients::deleted_at.is_null())
-        .into_boxed();
+    let mut q = clients::table.filter(clients::deleted_at.is_null()).into_boxed();
     if let Some(owner) = owner_only {
         q = q.filter(clients::owner_id.eq(owner));
     }
@@ -64,10 +56,7 @@ fn visible<'a>(owner_only: Option<i64>) -> Boxed<'a> {
 
 /// Escapes `%`, `_` and `\` so a search term matches literally inside `LIKE`.
 pub fn like_pattern(term: &str) -> String {
-    let escaped = term
-        .replace('\\', "\\\\")
-        .replace('%', "\\%")
-        .replace('_', "\\_");
+    let escaped = term.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
     format!("%{escaped}%")
 }
 
@@ -88,17 +77,14 @@ pub fn apply_filter<'a>(mut q: Boxed<'a>, f: &ClientFilter) -> Boxed<'a> {
         q = q.filter(clients::owner_id.eq(owner));
     }
     if let Some(tag) = &f.tag {
-        let tagged = client_tags::table
-            .filter(client_tags::tag.eq(tag.trim().to_lowercase()))
-            .select(client_tags::client_id);
+        let tagged =
+            client_tags::table.filter(client_tags::tag.eq(tag.trim().to_lowercase())).select(client_tags::client_id);
         q = q.filter(clients::id.eq_any(tagged));
     }
     if let Some((text, digits)) = &f.q {
         let by_text = clients::search_text.like(like_pattern(text)).escape('\\');
         q = match digits {
-            Some(d) => {
-                q.filter(by_text.or(clients::search_text.like(like_pattern(d)).escape('\\')))
-            }
+            Some(d) => q.filter(by_text.or(clients::search_text.like(like_pattern(d)).escape('\\'))),
             None => q.filter(by_text),
         };
     }
@@ -113,18 +99,11 @@ pub fn get_row(conn: &mut DbConn, id: i64, owner_only: Option<i64>) -> Result<Cl
 }
 
 /// External ids of several clients in one query.
-pub fn external_ids_of(
-    conn: &mut DbConn,
-    ids: &[i64],
-) -> QueryResult<HashMap<i64, BTreeMap<String, String>>> {
+pub fn external_ids_of(conn: &mut DbConn, ids: &[i64]) -> QueryResult<HashMap<i64, BTreeMap<String, String>>> {
     let rows: Vec<(i64, String, String)> = external_ids::table
         .filter(external_ids::entity_type.eq(ENTITY))
         .filter(external_ids::entity_id.eq_any(ids))
-        .select((
-            external_ids::entity_id,
-            external_ids::source,
-            external_ids::external_id,
-        ))
+        .select((external_ids::entity_id, external_ids::source, external_ids::external_id))
         .load(conn)?;
     let mut map: HashMap<i64, BTreeMap<String, String>> = HashMap::new();
     for (id, source, external) in rows {
@@ -163,30 +142,9 @@ pub fn list(
     if let Some(raw) = cursor {
         let c = Cursor::decode(raw, &tag)?;
         q = match sort.field {
-            ClientSort::Name => keyset!(
-                q,
-                clients::name,
-                clients::id,
-                c.text()?.to_string(),
-                c.id,
-                sort.desc
-            ),
-            ClientSort::CreatedAt => keyset!(
-                q,
-                clients::created_at,
-                clients::id,
-                c.timestamp()?,
-                c.id,
-                sort.desc
-            ),
-            ClientSort::UpdatedAt => keyset!(
-                q,
-                clients::updated_at,
-                clients::id,
-                c.timestamp()?,
-                c.id,
-                sort.desc
-            ),
+            ClientSort::Name => keyset!(q, clients::name, clients::id, c.text()?.to_string(), c.id, sort.desc),
+            ClientSort::CreatedAt => keyset!(q, clients::created_at, clients::id, c.timestamp()?, c.id, sort.desc),
+            ClientSort::UpdatedAt => keyset!(q, clients::updated_at, clients::id, c.timestamp()?, c.id, sort.desc),
         };
     }
     q = match sort.field {
@@ -204,10 +162,7 @@ pub fn list(
         },
         id: r.id,
     });
-    Ok(Page {
-        items: to_clients(conn, page.items)?,
-        next_cursor: page.next_cursor,
-    })
+    Ok(Page { items: to_clients(conn, page.items)?, next_cursor: page.next_cursor })
 }
 
 /// Checks what only the database can tell: the channel exists, the owner is an active user,
@@ -220,30 +175,14 @@ pub fn check_references(
     errors: &mut FieldErrors,
 ) -> QueryResult<()> {
     let id = previous.map(|(id, _)| id);
-    let changed = |same: fn(&ClientFields, &ClientFields) -> bool| {
-        previous.is_none_or(|(_, p)| !same(p, fields))
-    };
-    if let Some(channel) = fields
-        .channel
-        .as_ref()
-        .filter(|_| changed(|a, b| a.channel == b.channel))
-    {
+    let changed = |same: fn(&ClientFields, &ClientFields) -> bool| previous.is_none_or(|(_, p)| !same(p, fields));
+    if let Some(channel) = fields.channel.as_ref().filter(|_| changed(|a, b| a.channel == b.channel)) {
         if !channels::is_active(conn, channel)? {
-            errors.add(
-                "channel",
-                format!("'{channel}' is not an active channel (see /channels)"),
-            );
+            errors.add("channel", format!("'{channel}' is not an active channel (see /channels)"));
         }
     }
-    if let Some(owner) = fields
-        .owner_id
-        .filter(|_| changed(|a, b| a.owner_id == b.owner_id))
-    {
-        let active: Option<bool> = users::table
-            .find(owner)
-            .select(users::active)
-            .first(conn)
-            .optional()?;
+    if let Some(owner) = fields.owner_id.filter(|_| changed(|a, b| a.owner_id == b.owner_id)) {
+        let active: Option<bool> = users::table.find(owner).select(users::active).first(conn).optional()?;
         if active != Some(true) {
             errors.add("owner_id", "is not an active user");
         }
@@ -257,10 +196,7 @@ pub fn check_references(
             .first(conn)
             .optional()?;
         if let Some(other) = holder.filter(|h| Some(*h) != id) {
-            errors.add(
-                format!("external_ids.{source}"),
-                format!("is already used by client {other}"),
-            );
+            errors.add(format!("external_ids.{source}"), format!("is already used by client {other}"));
         }
     }
     Ok(())
@@ -328,25 +264,13 @@ fn json<T: serde::Serialize>(value: &T) -> String {
 pub fn write_indexes(conn: &mut DbConn, id: i64, f: &ClientFields) -> QueryResult<()> {
     diesel::delete(client_tags::table.filter(client_tags::client_id.eq(id))).execute(conn)?;
     if !f.tags.is_empty() {
-        let rows: Vec<_> = f
-            .tags
-            .iter()
-            .map(|t| {
-                (
-                    client_tags::client_id.eq(id),
-                    client_tags::tag.eq(t.as_str()),
-                )
-            })
-            .collect();
-        with_backend!(conn, |c| diesel::insert_into(client_tags::table)
-            .values(&rows)
-            .execute(c))?;
+        let rows: Vec<_> =
+            f.tags.iter().map(|t| (client_tags::client_id.eq(id), client_tags::tag.eq(t.as_str()))).collect();
+        with_backend!(conn, |c| diesel::insert_into(client_tags::table).values(&rows).execute(c))?;
     }
     contact_points::replace(conn, id, None, &f.phone_numbers(), &f.email_addresses())?;
     diesel::delete(
-        external_ids::table
-            .filter(external_ids::entity_type.eq(ENTITY))
-            .filter(external_ids::entity_id.eq(id)),
+        external_ids::table.filter(external_ids::entity_type.eq(ENTITY)).filter(external_ids::entity_id.eq(id)),
     )
     .execute(conn)?;
     if !f.external_ids.is_empty() {
@@ -362,26 +286,16 @@ pub fn write_indexes(conn: &mut DbConn, id: i64, f: &ClientFields) -> QueryResul
                 )
             })
             .collect();
-        with_backend!(conn, |c| diesel::insert_into(external_ids::table)
-            .values(&rows)
-            .execute(c))?;
+        with_backend!(conn, |c| diesel::insert_into(external_ids::table).values(&rows).execute(c))?;
     }
     Ok(())
 }
 
 /// Inserts a validated card and records `client.created`.
-pub fn create(
-    conn: &mut DbConn,
-    fields: &ClientFields,
-    origin: &Origin,
-) -> Result<Client, ApiError> {
+pub fn create(conn: &mut DbConn, fields: &ClientFields, origin: &Origin) -> Result<Client, ApiError> {
     let at = now();
     let row: ClientRow = diesel::insert_into(clients::table)
-        .values((
-            ClientWrite::from_fields(fields, at),
-            clients::version.eq(1i64),
-            clients::created_at.eq(at),
-        ))
+        .values((ClientWrite::from_fields(fields, at), clients::version.eq(1i64), clients::created_at.eq(at)))
         .returning(clients::all_columns)
         .get_result(conn)?;
     write_indexes(conn, row.id, fields)?;
@@ -410,19 +324,13 @@ pub fn update(
     if *fields == ClientFields::from_client(current) {
         return Ok((current.clone(), false));
     }
-    let row: ClientRow = diesel::update(
-        clients::table
-            .filter(clients::id.eq(current.id))
-            .filter(clients::version.eq(current.version)),
-    )
-    .set((
-        ClientWrite::from_fields(fields, now()),
-        clients::version.eq(current.version + 1),
-    ))
-    .returning(clients::all_columns)
-    .get_result(conn)
-    .optional()?
-    .ok_or(ApiError::PreconditionFailed)?;
+    let row: ClientRow =
+        diesel::update(clients::table.filter(clients::id.eq(current.id)).filter(clients::version.eq(current.version)))
+            .set((ClientWrite::from_fields(fields, now()), clients::version.eq(current.version + 1)))
+            .returning(clients::all_columns)
+            .get_result(conn)
+            .optional()?
+            .ok_or(ApiError::PreconditionFailed)?;
     write_indexes(conn, row.id, fields)?;
     let client = Client::from_row(row, fields.external_ids.clone());
     events::record(
@@ -451,17 +359,9 @@ pub fn soft_delete(
         return Err(ApiError::PreconditionFailed);
     }
     let at = now();
-    diesel::update(
-        clients::table
-            .filter(clients::id.eq(id))
-            .filter(clients::version.eq(row.version)),
-    )
-    .set((
-        clients::deleted_at.eq(Some(at)),
-        clients::updated_at.eq(at),
-        clients::version.eq(row.version + 1),
-    ))
-    .execute(conn)?;
+    diesel::update(clients::table.filter(clients::id.eq(id)).filter(clients::version.eq(row.version)))
+        .set((clients::deleted_at.eq(Some(at)), clients::updated_at.eq(at), clients::version.eq(row.version + 1)))
+        .execute(conn)?;
     events::record(
         conn,
         origin,
@@ -476,12 +376,7 @@ pub fn soft_delete(
 }
 
 /// Brings a soft-deleted client back; restoring a live client changes nothing.
-pub fn restore(
-    conn: &mut DbConn,
-    id: i64,
-    owner_only: Option<i64>,
-    origin: &Origin,
-) -> Result<Client, ApiError> {
+pub fn restore(conn: &mut DbConn, id: i64, owner_only: Option<i64>, origin: &Origin) -> Result<Client, ApiError> {
     let mut q = clients::table.filter(clients::id.eq(id)).into_boxed::<Db>();
     if let Some(owner) = owner_only {
         q = q.filter(clients::owner_id.eq(owner));

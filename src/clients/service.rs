@@ -32,11 +32,7 @@ impl Caller {
 
 fn check_owner(caller: &Caller, fields: &ClientFields, errors: &mut FieldErrors) {
     if let Some(me) = caller.owner_only {
-        errors.check(
-            fields.owner_id == Some(me),
-            "owner_id",
-            "a manager can only hold clients they own themselves",
-        );
+        errors.check(fields.owner_id == Some(me), "owner_id", "a manager can only hold clients they own themselves");
     }
 }
 

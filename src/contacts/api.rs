@@ -48,10 +48,7 @@ async fn list_contacts(
     auth.require(Scope::ClientsRead)?;
     let limit = pagination::limit(q.limit)?;
     let (id, owner_only) = (id.into_inner(), auth.own_clients_only());
-    let page = db::run(&state.pool, move |conn| {
-        super::list(conn, id, owner_only, q.cursor.as_deref(), limit)
-    })
-    .await?;
+    let page = db::run(&state.pool, move |conn| super::list(conn, id, owner_only, q.cursor.as_deref(), limit)).await?;
     Ok(HttpResponse::Ok().json(page))
 }
 
@@ -71,22 +68,11 @@ async fn create_contact(
     ApiJson(input): ApiJson<NewContact>,
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::ClientsWrite)?;
-    let (id, owner_only, region) = (
-        id.into_inner(),
-        auth.own_clients_only(),
-        state.config.phone_region,
-    );
+    let (id, owner_only, region) = (id.into_inner(), auth.own_clients_only(), state.config.phone_region);
     let origin = Origin::api(auth.actor());
-    let contact = db::run_tx(&state.pool, move |conn| {
-        super::create(conn, id, input, owner_only, region, &origin)
-    })
-    .await?;
-    Ok(created(
-        &contact,
-        format!("/api/v1/contacts/{}", contact.id),
-        contact.id,
-        contact.version,
-    ))
+    let contact =
+        db::run_tx(&state.pool, move |conn| super::create(conn, id, input, owner_only, region, &origin)).await?;
+    Ok(created(&contact, format!("/api/v1/contacts/{}", contact.id), contact.id, contact.version))
 }
 
 #[utoipa::path(
@@ -130,15 +116,10 @@ async fn update_contact(
     auth.require(Scope::ClientsWrite)?;
     let id = id.into_inner();
     let expected = if_match(&req, id)?;
-    let (owner_only, region, origin) = (
-        auth.own_clients_only(),
-        state.config.phone_region,
-        Origin::api(auth.actor()),
-    );
-    let contact = db::run_tx(&state.pool, move |conn| {
-        super::update(conn, id, patch, expected, owner_only, region, &origin)
-    })
-    .await?;
+    let (owner_only, region, origin) = (auth.own_clients_only(), state.config.phone_region, Origin::api(auth.actor()));
+    let contact =
+        db::run_tx(&state.pool, move |conn| super::update(conn, id, patch, expected, owner_only, region, &origin))
+            .await?;
     Ok(ok_tagged(&contact, contact.id, contact.version))
 }
 
@@ -163,9 +144,6 @@ async fn delete_contact(
     let id = id.into_inner();
     let expected = if_match(&req, id)?;
     let (owner_only, origin) = (auth.own_clients_only(), Origin::api(auth.actor()));
-    db::run_tx(&state.pool, move |conn| {
-        super::delete(conn, id, expected, owner_only, &origin)
-    })
-    .await?;
+    db::run_tx(&state.pool, move |conn| super::delete(conn, id, expected, owner_only, &origin)).await?;
     Ok(HttpResponse::NoContent().finish())
 }

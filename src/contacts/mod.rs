@@ -155,16 +155,9 @@ impl ContactFields {
             "name",
             "is required (at most 300 characters)",
         );
-        for (field, value) in [
-            ("position", &self.position),
-            ("preferences", &self.preferences),
-            ("notes", &self.notes),
-        ] {
-            errors.check(
-                value.as_ref().is_none_or(|v| v.chars().count() <= 5000),
-                field,
-                "is too long",
-            );
+        for (field, value) in [("position", &self.position), ("preferences", &self.preferences), ("notes", &self.notes)]
+        {
+            errors.check(value.as_ref().is_none_or(|v| v.chars().count() <= 5000), field, "is too long");
         }
         normalise_phones(&mut self.phones, "phones", region, &mut errors);
         normalise_emails(&mut self.emails, "emails", &mut errors);
@@ -238,12 +231,7 @@ pub fn list(
         q = q.filter(contacts::id.gt(Cursor::decode(raw, "id")?.id));
     }
     let rows: Vec<ContactRow> = q.order(contacts::id.asc()).limit(limit + 1).load(conn)?;
-    Ok(page_from(rows, limit, |r| Cursor {
-        sort: "id".into(),
-        key: KeyValue::Null,
-        id: r.id,
-    })
-    .map(Contact::from))
+    Ok(page_from(rows, limit, |r| Cursor { sort: "id".into(), key: KeyValue::Null, id: r.id }).map(Contact::from))
 }
 
 pub fn create(
@@ -335,20 +323,13 @@ pub fn update(
     if f == before {
         return Ok(current);
     }
-    let row: ContactRow = diesel::update(
-        contacts::table
-            .filter(contacts::id.eq(id))
-            .filter(contacts::version.eq(current.version)),
-    )
-    .set((
-        f.write(),
-        contacts::version.eq(current.version + 1),
-        contacts::updated_at.eq(now()),
-    ))
-    .returning(contacts::all_columns)
-    .get_result(conn)
-    .optional()?
-    .ok_or(ApiError::PreconditionFailed)?;
+    let row: ContactRow =
+        diesel::update(contacts::table.filter(contacts::id.eq(id)).filter(contacts::version.eq(current.version)))
+            .set((f.write(), contacts::version.eq(current.version + 1), contacts::updated_at.eq(now())))
+            .returning(contacts::all_columns)
+            .get_result(conn)
+            .optional()?
+            .ok_or(ApiError::PreconditionFailed)?;
     f.index(conn, row.client_id, row.id)?;
     let contact = Contact::from(row);
     events::record(

@@ -60,9 +60,7 @@ impl Backend {
 
 /// Strips the `sqlite://` scheme diesel's SQLite driver does not understand.
 pub fn sqlite_path(url: &str) -> &str {
-    url.strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))
-        .unwrap_or(url)
+    url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url)
 }
 
 /// The r2d2 manager: picks the variant from the URL scheme (r2d2's own `establish` on the enum
@@ -75,10 +73,7 @@ pub struct Manager {
 
 impl Manager {
     pub fn new(url: &str) -> Manager {
-        Manager {
-            url: url.to_string(),
-            backend: Backend::of_url(url),
-        }
+        Manager { url: url.to_string(), backend: Backend::of_url(url) }
     }
 }
 
@@ -108,15 +103,12 @@ impl ManageConnection for Manager {
     }
 
     fn is_valid(&self, conn: &mut DbConn) -> Result<(), r2d2::Error> {
-        conn.batch_execute("SELECT 1")
-            .map_err(r2d2::Error::QueryError)
+        conn.batch_execute("SELECT 1").map_err(r2d2::Error::QueryError)
     }
 
     fn has_broken(&self, conn: &mut DbConn) -> bool {
         // A connection left inside a transaction (a panic mid-request) must not be reused.
-        match <DbConn as Connection>::TransactionManager::transaction_manager_status_mut(conn)
-            .transaction_depth()
-        {
+        match <DbConn as Connection>::TransactionManager::transaction_manager_status_mut(conn).transaction_depth() {
             Ok(Some(_)) | Err(_) => true,
             Ok(None) => false,
         }
@@ -152,10 +144,7 @@ pub fn run_migrations(conn: &mut DbConn) -> Result<(), String> {
 
 /// Runs `f` in a write transaction. On SQLite the transaction starts with `BEGIN IMMEDIATE` so
 /// that concurrent writers queue on the busy timeout instead of failing on a lock upgrade.
-pub fn write_tx<T, E>(
-    conn: &mut DbConn,
-    f: impl FnOnce(&mut DbConn) -> Result<T, E>,
-) -> Result<T, E>
+pub fn write_tx<T, E>(conn: &mut DbConn, f: impl FnOnce(&mut DbConn) -> Result<T, E>) -> Result<T, E>
 where
     E: From<diesel::result::Error>,
 {

@@ -18,17 +18,11 @@ pub struct Origin {
 
 impl Origin {
     pub fn api(actor: String) -> Origin {
-        Origin {
-            actor: Some(actor),
-            source: "api".into(),
-        }
+        Origin { actor: Some(actor), source: "api".into() }
     }
 
     pub fn system() -> Origin {
-        Origin {
-            actor: None,
-            source: "system".into(),
-        }
+        Origin { actor: None, source: "system".into() }
     }
 }
 
@@ -64,9 +58,7 @@ pub fn record_many(conn: &mut DbConn, origin: &Origin, list: Vec<NewEvent<'_>>) 
             )
         })
         .collect();
-    with_backend!(conn, |c| diesel::insert_into(events::table)
-        .values(&rows)
-        .execute(c))?;
+    with_backend!(conn, |c| diesel::insert_into(events::table).values(&rows).execute(c))?;
     Ok(())
 }
 

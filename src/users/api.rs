@@ -15,11 +15,7 @@ use crate::pagination::{self, Page, Sort};
 use crate::startup::AppState;
 
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.service(list_users)
-        .service(create_user)
-        .service(get_user)
-        .service(update_user)
-        .service(deactivate_user);
+    cfg.service(list_users).service(create_user).service(get_user).service(update_user).service(deactivate_user);
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -51,22 +47,9 @@ async fn list_users(
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::UsersManage)?;
     let limit = pagination::limit(q.limit)?;
-    let sort = Sort::parse(
-        q.sort.as_deref(),
-        USER_SORTS,
-        Sort {
-            field: UserSort::CreatedAt,
-            desc: false,
-        },
-    )?;
-    let filter = UserFilter {
-        role: q.role,
-        active: q.active,
-    };
-    let page = db::run(&state.pool, move |conn| {
-        repo::list(conn, &filter, sort, q.cursor.as_deref(), limit)
-    })
-    .await?;
+    let sort = Sort::parse(q.sort.as_deref(), USER_SORTS, Sort { field: UserSort::CreatedAt, desc: false })?;
+    let filter = UserFilter { role: q.role, active: q.active };
+    let page = db::run(&state.pool, move |conn| repo::list(conn, &filter, sort, q.cursor.as_deref(), limit)).await?;
     Ok(HttpResponse::Ok().json(page.map(User::from)))
 }
 
@@ -90,12 +73,7 @@ async fn create_user(
     validate(&input)?;
     let row = db::run(&state.pool, move |conn| repo::create(conn, &input)).await?;
     let (id, version) = (row.id, row.version);
-    Ok(created(
-        &User::from(row),
-        format!("/api/v1/users/{id}"),
-        id,
-        version,
-    ))
+    Ok(created(&User::from(row), format!("/api/v1/users/{id}"), id, version))
 }
 
 #[utoipa::path(
@@ -106,11 +84,7 @@ async fn create_user(
     security(("oauth2" = ["users:manage"]))
 )]
 #[get("/users/{id}")]
-async fn get_user(
-    state: web::Data<AppState>,
-    auth: AuthContext,
-    id: web::Path<i64>,
-) -> Result<HttpResponse, ApiError> {
+async fn get_user(state: web::Data<AppState>, auth: AuthContext, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::UsersManage)?;
     let id = id.into_inner();
     let row = db::run(&state.pool, move |conn| repo::get(conn, id)).await?;
@@ -143,10 +117,7 @@ async fn update_user(
     validate(&patch)?;
     let id = id.into_inner();
     let expected = if_match(&req, id)?;
-    let row = db::run_tx(&state.pool, move |conn| {
-        repo::update(conn, id, &patch, expected)
-    })
-    .await?;
+    let row = db::run_tx(&state.pool, move |conn| repo::update(conn, id, &patch, expected)).await?;
     state.principals.evict(&Subject::User(id));
     Ok(ok_tagged(&User::from(row.clone()), row.id, row.version))
 }

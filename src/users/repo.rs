@@ -15,10 +15,7 @@ pub enum UserSort {
     Name,
 }
 
-pub const USER_SORTS: &[(&str, UserSort)] = &[
-    ("created_at", UserSort::CreatedAt),
-    ("name", UserSort::Name),
-];
+pub const USER_SORTS: &[(&str, UserSort)] = &[("created_at", UserSort::CreatedAt), ("name", UserSort::Name)];
 
 #[derive(Debug, Default)]
 pub struct UserFilter {
@@ -53,18 +50,11 @@ pub fn create(conn: &mut DbConn, input: &NewUser) -> Result<UserRow, ApiError> {
 }
 
 pub fn get(conn: &mut DbConn, id: i64) -> Result<UserRow, ApiError> {
-    Ok(users::table
-        .find(id)
-        .select(users::all_columns)
-        .first(conn)?)
+    Ok(users::table.find(id).select(users::all_columns).first(conn)?)
 }
 
 pub fn find_by_email(conn: &mut DbConn, email: &str) -> QueryResult<Option<UserRow>> {
-    users::table
-        .filter(users::email.eq(email.trim().to_lowercase()))
-        .select(users::all_columns)
-        .first(conn)
-        .optional()
+    users::table.filter(users::email.eq(email.trim().to_lowercase())).select(users::all_columns).first(conn).optional()
 }
 
 pub fn count(conn: &mut DbConn) -> QueryResult<i64> {
@@ -72,11 +62,7 @@ pub fn count(conn: &mut DbConn) -> QueryResult<i64> {
 }
 
 fn active_admins(conn: &mut DbConn) -> QueryResult<i64> {
-    users::table
-        .filter(users::role.eq(Role::Admin.as_str()))
-        .filter(users::active.eq(true))
-        .count()
-        .get_result(conn)
+    users::table.filter(users::role.eq(Role::Admin.as_str())).filter(users::active.eq(true)).count().get_result(conn)
 }
 
 pub fn list(
@@ -97,22 +83,8 @@ pub fn list(
     if let Some(raw) = cursor {
         let c = Cursor::decode(raw, &tag)?;
         q = match sort.field {
-            UserSort::CreatedAt => keyset!(
-                q,
-                users::created_at,
-                users::id,
-                c.timestamp()?,
-                c.id,
-                sort.desc
-            ),
-            UserSort::Name => keyset!(
-                q,
-                users::name,
-                users::id,
-                c.text()?.to_string(),
-                c.id,
-                sort.desc
-            ),
+            UserSort::CreatedAt => keyset!(q, users::created_at, users::id, c.timestamp()?, c.id, sort.desc),
+            UserSort::Name => keyset!(q, users::name, users::id, c.text()?.to_string(), c.id, sort.desc),
         };
     }
     q = match sort.field {
@@ -157,9 +129,7 @@ pub fn update(
         && current.active
         && active_admins(conn)? <= 1
     {
-        return Err(ApiError::Conflict(
-            "the last active administrator cannot be demoted".into(),
-        ));
+        return Err(ApiError::Conflict("the last active administrator cannot be demoted".into()));
     }
     let changes = UserChanges {
         email: patch.email.as_ref().map(|e| e.trim().to_lowercase()),
@@ -177,44 +147,28 @@ pub fn update(
 pub fn deactivate(conn: &mut DbConn, id: i64, by_user: Option<i64>) -> Result<UserRow, ApiError> {
     let current = get(conn, id)?;
     if by_user == Some(id) {
-        return Err(ApiError::Conflict(
-            "you cannot deactivate your own account".into(),
-        ));
+        return Err(ApiError::Conflict("you cannot deactivate your own account".into()));
     }
     if !current.active {
         return Ok(current);
     }
     if current.role == Role::Admin.as_str() && active_admins(conn)? <= 1 {
-        return Err(ApiError::Conflict(
-            "the last active administrator cannot be deactivated".into(),
-        ));
+        return Err(ApiError::Conflict("the last active administrator cannot be deactivated".into()));
     }
-    let changes = UserChanges {
-        active: Some(false),
-        deactivated_at: Some(Some(now())),
-        ..Default::default()
-    };
+    let changes = UserChanges { active: Some(false), deactivated_at: Some(Some(now())), ..Default::default() };
     apply(conn, &current, changes)
 }
 
 fn apply(conn: &mut DbConn, current: &UserRow, changes: UserChanges) -> Result<UserRow, ApiError> {
-    diesel::update(
-        users::table
-            .filter(users::id.eq(current.id))
-            .filter(users::version.eq(current.version)),
-    )
-    .set((
-        changes,
-        users::version.eq(current.version + 1),
-        users::updated_at.eq(now()),
-    ))
-    .returning(users::all_columns)
-    .get_result(conn)
-    .optional()
-    .map_err(|e| match ApiError::from(e) {
-        ApiError::Conflict(_) => email_taken(),
-        other => other,
-    })?
-    // Someone else changed the row between our read and write.
-    .ok_or(ApiError::PreconditionFailed)
+    diesel::update(users::table.filter(users::id.eq(current.id)).filter(users::version.eq(current.version)))
+        .set((changes, users::version.eq(current.version + 1), users::updated_at.eq(now())))
+        .returning(users::all_columns)
+        .get_result(conn)
+        .optional()
+        .map_err(|e| match ApiError::from(e) {
+            ApiError::Conflict(_) => email_taken(),
+            other => other,
+        })?
+        // Someone else changed the row between our read and write.
+        .ok_or(ApiError::PreconditionFailed)
 }

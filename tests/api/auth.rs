@@ -10,11 +10,7 @@ use crate::helpers::*;
 async fn password_token(app: &TestApp, email: &str, password: &str) -> reqwest::Response {
     app.http
         .post(app.url("/api/v1/auth/token"))
-        .form(&[
-            ("grant_type", "password"),
-            ("username", email),
-            ("password", password),
-        ])
+        .form(&[("grant_type", "password"), ("username", email), ("password", password)])
         .send()
         .await
         .unwrap()
@@ -29,17 +25,9 @@ async fn password_grant_issues_a_working_token() {
     let body = json(res).await;
     assert_eq!(body["token_type"], "Bearer");
     assert!(body["expires_in"].as_u64().unwrap() > 0);
-    assert!(body["scope"]
-        .as_str()
-        .unwrap()
-        .split(' ')
-        .any(|s| s == "users:manage"));
+    assert!(body["scope"].as_str().unwrap().split(' ').any(|s| s == "users:manage"));
     let token = body["access_token"].as_str().unwrap();
-    let res = app
-        .req(Method::GET, "/api/v1/clients", token)
-        .send()
-        .await
-        .unwrap();
+    let res = app.req(Method::GET, "/api/v1/clients", token).send().await.unwrap();
     assert_eq!(res.status(), 200);
 
     // JSON bodies are accepted too, and a narrower scope can be asked for.
@@ -53,11 +41,7 @@ async fn password_grant_issues_a_working_token() {
     let body = json(res).await;
     assert_eq!(body["scope"], "clients:read");
     let narrow = body["access_token"].as_str().unwrap();
-    let res = app
-        .req(Method::GET, "/api/v1/users", narrow)
-        .send()
-        .await
-        .unwrap();
+    let res = app.req(Method::GET, "/api/v1/users", narrow).send().await.unwrap();
     problem(res, 403).await;
 }
 
@@ -73,11 +57,7 @@ async fn wrong_passwords_are_refused_then_throttled() {
     // Even the right password waits now: the account is locked for a while.
     let res = password_token(&app, ADMIN_EMAIL, ADMIN_PASSWORD).await;
     assert_eq!(res.status(), 429);
-    let retry: u64 = res.headers()["retry-after"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let retry: u64 = res.headers()["retry-after"].to_str().unwrap().parse().unwrap();
     assert!(retry > 0 && retry <= 900);
     problem(res, 429).await;
 }
@@ -85,13 +65,7 @@ async fn wrong_passwords_are_refused_then_throttled() {
 #[tokio::test]
 async fn unknown_grant_types_and_bad_bodies_are_4xx() {
     let app = TestApp::spawn().await;
-    let res = app
-        .http
-        .post(app.url("/api/v1/auth/token"))
-        .form(&[("grant_type", "implicit")])
-        .send()
-        .await
-        .unwrap();
+    let res = app.http.post(app.url("/api/v1/auth/token")).form(&[("grant_type", "implicit")]).send().await.unwrap();
     assert_eq!(problem(res, 400).await["error"], "unsupported_grant_type");
     let res = app
         .http
@@ -127,13 +101,7 @@ async fn client_credentials_work_until_revoked() {
     let client_id = created["client_id"].as_str().unwrap().to_string();
     let secret = created["client_secret"].as_str().unwrap().to_string();
     // The secret is stored hashed and never shown again.
-    let listed = json(
-        app.admin(Method::GET, "/api/v1/api-clients")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let listed = json(app.admin(Method::GET, "/api/v1/api-clients").send().await.unwrap()).await;
     assert!(listed.to_string().find(&secret).is_none());
     assert_eq!(listed[0]["scopes"], json!(["clients:read", "sync:write"]));
 
@@ -148,47 +116,23 @@ async fn client_credentials_work_until_revoked() {
     let body = json(res).await;
     assert_eq!(body["scope"], "clients:read sync:write");
     let token = body["access_token"].as_str().unwrap().to_string();
-    assert_eq!(
-        app.req(Method::GET, "/api/v1/clients", &token)
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
-    let res = app
-        .req(Method::POST, "/api/v1/clients", &token)
-        .json(&json!({"name": "X"}))
-        .send()
-        .await
-        .unwrap();
+    assert_eq!(app.req(Method::GET, "/api/v1/clients", &token).send().await.unwrap().status(), 200);
+    let res = app.req(Method::POST, "/api/v1/clients", &token).json(&json!({"name": "X"})).send().await.unwrap();
     problem(res, 403).await;
 
     let res = app
         .http
         .post(app.url("/api/v1/auth/token"))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", &client_id),
-            ("client_secret", "nope"),
-        ])
+        .form(&[("grant_type", "client_credentials"), ("client_id", &client_id), ("client_secret", "nope")])
         .send()
         .await
         .unwrap();
     assert_eq!(problem(res, 401).await["error"], "invalid_client");
 
     let id = created["id"].as_i64().unwrap();
-    let res = app
-        .admin(Method::POST, &format!("/api/v1/api-clients/{id}/revoke"))
-        .send()
-        .await
-        .unwrap();
+    let res = app.admin(Method::POST, &format!("/api/v1/api-clients/{id}/revoke")).send().await.unwrap();
     assert!(json(res).await["revoked_at"].is_string());
-    let res = app
-        .req(Method::GET, "/api/v1/clients", &token)
-        .send()
-        .await
-        .unwrap();
+    let res = app.req(Method::GET, "/api/v1/clients", &token).send().await.unwrap();
     problem(res, 401).await;
 }
 
@@ -217,10 +161,7 @@ fn forge(header: &str, claims: serde_json::Value, key: &[u8]) -> String {
     let c = URL_SAFE_NO_PAD.encode(claims.to_string());
     let mut mac = Hmac::<sha2::Sha256>::new_from_slice(key).unwrap();
     mac.update(format!("{h}.{c}").as_bytes());
-    format!(
-        "{h}.{c}.{}",
-        URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
-    )
+    format!("{h}.{c}.{}", URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()))
 }
 
 #[tokio::test]
@@ -229,19 +170,8 @@ async fn bad_tokens_get_401_with_a_challenge() {
     let now = jsonwebtoken::get_current_timestamp();
     let claims = |exp: u64, aud: &str| json!({"sub": format!("user:{}", app.admin_id), "iss": "clientbase", "aud": aud, "exp": exp, "iat": now, "jti": "x", "scope": "clients:read"});
     let good_header = r#"{"alg":"HS256","typ":"JWT"}"#;
-    let valid = forge(
-        good_header,
-        claims(now + 600, "clientbase-api"),
-        JWT_SECRET.as_bytes(),
-    );
-    assert_eq!(
-        app.req(Method::GET, "/api/v1/clients", &valid)
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    let valid = forge(good_header, claims(now + 600, "clientbase-api"), JWT_SECRET.as_bytes());
+    assert_eq!(app.req(Method::GET, "/api/v1/clients", &valid).send().await.unwrap().status(), 200);
 
     let unsigned = {
         let h = URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"JWT"}"#);
@@ -250,104 +180,41 @@ async fn bad_tokens_get_401_with_a_challenge() {
     };
     let cases = [
         ("unsigned", unsigned),
-        (
-            "expired",
-            forge(
-                good_header,
-                claims(now - 3600, "clientbase-api"),
-                JWT_SECRET.as_bytes(),
-            ),
-        ),
-        (
-            "wrong audience",
-            forge(
-                good_header,
-                claims(now + 600, "other"),
-                JWT_SECRET.as_bytes(),
-            ),
-        ),
-        (
-            "wrong key",
-            forge(
-                good_header,
-                claims(now + 600, "clientbase-api"),
-                b"another-secret-another-secret-0000",
-            ),
-        ),
-        (
-            "HS512",
-            forge(
-                r#"{"alg":"HS512","typ":"JWT"}"#,
-                claims(now + 600, "clientbase-api"),
-                JWT_SECRET.as_bytes(),
-            ),
-        ),
+        ("expired", forge(good_header, claims(now - 3600, "clientbase-api"), JWT_SECRET.as_bytes())),
+        ("wrong audience", forge(good_header, claims(now + 600, "other"), JWT_SECRET.as_bytes())),
+        ("wrong key", forge(good_header, claims(now + 600, "clientbase-api"), b"another-secret-another-secret-0000")),
+        ("HS512", forge(r#"{"alg":"HS512","typ":"JWT"}"#, claims(now + 600, "clientbase-api"), JWT_SECRET.as_bytes())),
         ("tampered", {
             let mut parts: Vec<String> = valid.split('.').map(String::from).collect();
-            parts[1] = URL_SAFE_NO_PAD.encode(
-                claims(now + 600, "clientbase-api")
-                    .to_string()
-                    .replace("clients:read", "users:manage"),
-            );
+            parts[1] = URL_SAFE_NO_PAD
+                .encode(claims(now + 600, "clientbase-api").to_string().replace("clients:read", "users:manage"));
             parts.join(".")
         }),
         ("garbage", "not-a-jwt".to_string()),
     ];
     for (name, token) in cases {
-        let res = app
-            .req(Method::GET, "/api/v1/clients", &token)
-            .send()
-            .await
-            .unwrap();
+        let res = app.req(Method::GET, "/api/v1/clients", &token).send().await.unwrap();
         assert_eq!(res.status(), 401, "{name}");
-        let challenge = res.headers()["www-authenticate"]
-            .to_str()
-            .unwrap()
-            .to_string();
+        let challenge = res.headers()["www-authenticate"].to_str().unwrap().to_string();
         assert!(challenge.starts_with("Bearer"), "{name}: {challenge}");
         problem(res, 401).await;
     }
-    let res = app
-        .http
-        .get(app.url("/api/v1/clients"))
-        .send()
-        .await
-        .unwrap();
+    let res = app.http.get(app.url("/api/v1/clients")).send().await.unwrap();
     assert!(res.headers().contains_key("www-authenticate"));
     problem(res, 401).await;
 
     // Another issuer's keys, even with our secret, do not pass.
     let other = JwtKeys::new(JWT_SECRET.as_bytes(), "someone-else", "clientbase-api", 60);
-    let token = other
-        .issue(&Subject::User(app.admin_id), ScopeSet::all())
-        .unwrap();
-    problem(
-        app.req(Method::GET, "/api/v1/clients", &token)
-            .send()
-            .await
-            .unwrap(),
-        401,
-    )
-    .await;
+    let token = other.issue(&Subject::User(app.admin_id), ScopeSet::all()).unwrap();
+    problem(app.req(Method::GET, "/api/v1/clients", &token).send().await.unwrap(), 401).await;
 }
 
 #[tokio::test]
 async fn missing_scope_is_403_naming_it() {
     let app = TestApp::spawn().await;
-    let token = app.token(
-        Subject::User(app.admin_id),
-        ScopeSet::of(&[Scope::ClientsRead]),
-    );
-    let res = app
-        .req(Method::POST, "/api/v1/clients", &token)
-        .json(&json!({"name": "X"}))
-        .send()
-        .await
-        .unwrap();
-    assert!(res.headers()["www-authenticate"]
-        .to_str()
-        .unwrap()
-        .contains("insufficient_scope"));
+    let token = app.token(Subject::User(app.admin_id), ScopeSet::of(&[Scope::ClientsRead]));
+    let res = app.req(Method::POST, "/api/v1/clients", &token).json(&json!({"name": "X"})).send().await.unwrap();
+    assert!(res.headers()["www-authenticate"].to_str().unwrap().contains("insufficient_scope"));
     let p = problem(res, 403).await;
     assert!(p["detail"].as_str().unwrap().contains("clients:write"));
 }
@@ -364,23 +231,11 @@ async fn deactivated_users_tokens_stop_working_and_demotion_takes_effect() {
         .await
         .unwrap();
     assert_eq!(res.status(), 200);
-    let res = app
-        .req(Method::DELETE, "/api/v1/clients/1", &token)
-        .send()
-        .await
-        .unwrap();
+    let res = app.req(Method::DELETE, "/api/v1/clients/1", &token).send().await.unwrap();
     problem(res, 403).await;
-    let res = app
-        .admin(Method::POST, &format!("/api/v1/users/{id}/deactivate"))
-        .send()
-        .await
-        .unwrap();
+    let res = app.admin(Method::POST, &format!("/api/v1/users/{id}/deactivate")).send().await.unwrap();
     assert_eq!(json(res).await["active"], false);
-    let res = app
-        .req(Method::GET, "/api/v1/clients", &token)
-        .send()
-        .await
-        .unwrap();
+    let res = app.req(Method::GET, "/api/v1/clients", &token).send().await.unwrap();
     problem(res, 401).await;
     // And the password no longer yields a token.
     let res = password_token(&app, "sup@example.ru", PASSWORD).await;

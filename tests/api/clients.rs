@@ -54,20 +54,8 @@ async fn a_client_card_round_trips_normalised() {
 
     // The stored phone answers the lookup index in E.164.
     let mut conn = app.conn();
-    assert_eq!(
-        count(
-            &mut conn,
-            "SELECT COUNT(*) AS n FROM contact_points WHERE value = '+74852123456'"
-        ),
-        1
-    );
-    assert_eq!(
-        count(
-            &mut conn,
-            "SELECT COUNT(*) AS n FROM events WHERE event_type = 'client.created'"
-        ),
-        1
-    );
+    assert_eq!(count(&mut conn, "SELECT COUNT(*) AS n FROM contact_points WHERE value = '+74852123456'"), 1);
+    assert_eq!(count(&mut conn, "SELECT COUNT(*) AS n FROM events WHERE event_type = 'client.created'"), 1);
 }
 
 #[tokio::test]
@@ -112,55 +100,17 @@ async fn invalid_cards_name_every_bad_field() {
 async fn malformed_requests_are_4xx_problems() {
     let app = TestApp::spawn().await;
     let post = |body: &'static str, content_type: &'static str| {
-        app.admin(Method::POST, "/api/v1/clients")
-            .header("content-type", content_type)
-            .body(body)
+        app.admin(Method::POST, "/api/v1/clients").header("content-type", content_type).body(body)
     };
-    problem(
-        post("{\"name\": ", "application/json")
-            .send()
-            .await
-            .unwrap(),
-        400,
-    )
-    .await;
-    problem(
-        post("{\"name\": \"A\"}", "text/plain")
-            .send()
-            .await
-            .unwrap(),
-        415,
-    )
-    .await;
-    let p = problem(
-        post("{\"name\": \"A\", \"colour\": \"red\"}", "application/json")
-            .send()
-            .await
-            .unwrap(),
-        422,
-    )
-    .await;
-    assert!(p["errors"][0]["message"]
-        .as_str()
-        .unwrap()
-        .contains("colour"));
-    let p = problem(
-        post("{\"name\": \"A\", \"kind\": \"robot\"}", "application/json")
-            .send()
-            .await
-            .unwrap(),
-        422,
-    )
-    .await;
+    problem(post("{\"name\": ", "application/json").send().await.unwrap(), 400).await;
+    problem(post("{\"name\": \"A\"}", "text/plain").send().await.unwrap(), 415).await;
+    let p =
+        problem(post("{\"name\": \"A\", \"colour\": \"red\"}", "application/json").send().await.unwrap(), 422).await;
+    assert!(p["errors"][0]["message"].as_str().unwrap().contains("colour"));
+    let p =
+        problem(post("{\"name\": \"A\", \"kind\": \"robot\"}", "application/json").send().await.unwrap(), 422).await;
     assert_eq!(fields(&p), ["kind"]);
-    let p = problem(
-        post("{\"name\": 5}", "application/json")
-            .send()
-            .await
-            .unwrap(),
-        422,
-    )
-    .await;
+    let p = problem(post("{\"name\": 5}", "application/json").send().await.unwrap(), 422).await;
     assert_eq!(fields(&p), ["name"]);
     let p = problem(post("[]", "application/json").send().await.unwrap(), 422).await;
     assert_eq!(fields(&p), ["body"]);
@@ -184,30 +134,12 @@ async fn malformed_requests_are_4xx_problems() {
         "colour=red",
         "updated_since=yesterday",
     ] {
-        let res = app
-            .admin(Method::GET, &format!("/api/v1/clients?{query}"))
-            .send()
-            .await
-            .unwrap();
+        let res = app.admin(Method::GET, &format!("/api/v1/clients?{query}")).send().await.unwrap();
         let p = problem(res, 400).await;
         assert_eq!(fields(&p).len(), 1, "{query}: {p}");
     }
-    problem(
-        app.admin(Method::GET, "/api/v1/clients/abc")
-            .send()
-            .await
-            .unwrap(),
-        404,
-    )
-    .await;
-    problem(
-        app.admin(Method::GET, "/api/v1/nowhere")
-            .send()
-            .await
-            .unwrap(),
-        404,
-    )
-    .await;
+    problem(app.admin(Method::GET, "/api/v1/clients/abc").send().await.unwrap(), 404).await;
+    problem(app.admin(Method::GET, "/api/v1/nowhere").send().await.unwrap(), 404).await;
 }
 
 async fn all_pages(app: &TestApp, query: &str) -> Vec<Value> {
@@ -232,17 +164,9 @@ async fn pagination_loses_and_repeats_nothing() {
     let app = TestApp::spawn().await;
     // Equal names force the id tie-breaker to do its work.
     for i in 0..23 {
-        app.client(json!({"name": format!("Клиент {}", i % 5)}))
-            .await;
+        app.client(json!({"name": format!("Клиент {}", i % 5)})).await;
     }
-    for sort in [
-        "name",
-        "-name",
-        "created_at",
-        "-created_at",
-        "updated_at",
-        "-updated_at",
-    ] {
+    for sort in ["name", "-name", "created_at", "-created_at", "updated_at", "-updated_at"] {
         let items = all_pages(&app, &format!("limit=4&sort={sort}")).await;
         let ids: Vec<i64> = items.iter().map(|c| c["id"].as_i64().unwrap()).collect();
         let unique: HashSet<i64> = ids.iter().copied().collect();
@@ -256,19 +180,8 @@ async fn pagination_loses_and_repeats_nothing() {
         }
     }
     // Rows inserted behind the cursor while paging do not shift what follows.
-    let first = json(
-        app.admin(Method::GET, "/api/v1/clients?limit=10&sort=created_at")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    let seen: Vec<i64> = first["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["id"].as_i64().unwrap())
-        .collect();
+    let first = json(app.admin(Method::GET, "/api/v1/clients?limit=10&sort=created_at").send().await.unwrap()).await;
+    let seen: Vec<i64> = first["items"].as_array().unwrap().iter().map(|c| c["id"].as_i64().unwrap()).collect();
     for i in 0..3 {
         app.client(json!({"name": format!("Новый {i}")})).await;
     }
@@ -277,35 +190,19 @@ async fn pagination_loses_and_repeats_nothing() {
     let mut next = Some(cursor.to_string());
     while let Some(c) = next {
         let page = json(
-            app.admin(
-                Method::GET,
-                &format!("/api/v1/clients?limit=10&sort=created_at&cursor={c}"),
-            )
-            .send()
-            .await
-            .unwrap(),
+            app.admin(Method::GET, &format!("/api/v1/clients?limit=10&sort=created_at&cursor={c}"))
+                .send()
+                .await
+                .unwrap(),
         )
         .await;
-        rest.extend(
-            page["items"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|c| c["id"].as_i64().unwrap()),
-        );
+        rest.extend(page["items"].as_array().unwrap().iter().map(|c| c["id"].as_i64().unwrap()));
         next = page["next_cursor"].as_str().map(String::from);
     }
     assert_eq!(seen.len() + rest.len(), 26);
     assert!(rest.iter().all(|id| !seen.contains(id)));
     // A cursor from one sort is refused by another.
-    let res = app
-        .admin(
-            Method::GET,
-            &format!("/api/v1/clients?sort=name&cursor={cursor}"),
-        )
-        .send()
-        .await
-        .unwrap();
+    let res = app.admin(Method::GET, &format!("/api/v1/clients?sort=name&cursor={cursor}")).send().await.unwrap();
     problem(res, 400).await;
 }
 
@@ -315,58 +212,25 @@ async fn search_is_case_insensitive_in_cyrillic_and_finds_phones_in_any_format()
     let romashka = app
         .client(json!({"name": "ООО РОМАШКА", "inn": "500100732259", "phones": [{"number": "+7 (4852) 12-34-56"}]}))
         .await;
-    app.client(json!({"name": "Ёлки-Палки", "emails": [{"address": "zakaz@elki.ru"}]}))
-        .await;
+    app.client(json!({"name": "Ёлки-Палки", "emails": [{"address": "zakaz@elki.ru"}]})).await;
     app.client(json!({"name": "Lily 100% Ltd_"})).await;
     let ids = |page: Value| -> Vec<String> {
-        page["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| c["name"].as_str().unwrap().to_string())
-            .collect()
+        page["items"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap().to_string()).collect()
     };
     let search = |q: &str| {
         let url = format!("/api/v1/clients?q={}", urlencode(q));
         app.admin(Method::GET, &url).send()
     };
-    assert_eq!(
-        ids(json(search("ромашка").await.unwrap()).await),
-        ["ООО РОМАШКА"]
-    );
-    assert_eq!(
-        ids(json(search("рОмАш").await.unwrap()).await),
-        ["ООО РОМАШКА"]
-    );
-    assert_eq!(
-        ids(json(search("ёлки").await.unwrap()).await),
-        ["Ёлки-Палки"]
-    );
-    assert_eq!(
-        ids(json(search("ZAKAZ@").await.unwrap()).await),
-        ["Ёлки-Палки"]
-    );
-    assert_eq!(
-        ids(json(search("500100732259").await.unwrap()).await),
-        ["ООО РОМАШКА"]
-    );
-    for phone in [
-        "8 (4852) 12-34-56",
-        "+74852123456",
-        "74852123456",
-        "12-34-56",
-    ] {
-        assert_eq!(
-            ids(json(search(phone).await.unwrap()).await),
-            ["ООО РОМАШКА"],
-            "{phone}"
-        );
+    assert_eq!(ids(json(search("ромашка").await.unwrap()).await), ["ООО РОМАШКА"]);
+    assert_eq!(ids(json(search("рОмАш").await.unwrap()).await), ["ООО РОМАШКА"]);
+    assert_eq!(ids(json(search("ёлки").await.unwrap()).await), ["Ёлки-Палки"]);
+    assert_eq!(ids(json(search("ZAKAZ@").await.unwrap()).await), ["Ёлки-Палки"]);
+    assert_eq!(ids(json(search("500100732259").await.unwrap()).await), ["ООО РОМАШКА"]);
+    for phone in ["8 (4852) 12-34-56", "+74852123456", "74852123456", "12-34-56"] {
+        assert_eq!(ids(json(search(phone).await.unwrap()).await), ["ООО РОМАШКА"], "{phone}");
     }
     // LIKE wildcards in the term match literally.
-    assert_eq!(
-        ids(json(search("100%").await.unwrap()).await),
-        ["Lily 100% Ltd_"]
-    );
+    assert_eq!(ids(json(search("100%").await.unwrap()).await), ["Lily 100% Ltd_"]);
     assert!(ids(json(search("%").await.unwrap()).await).len() == 1);
     assert!(ids(json(search("_").await.unwrap()).await).len() == 1);
     assert!(ids(json(search("нет такого").await.unwrap()).await).is_empty());
@@ -386,79 +250,42 @@ fn urlencode(s: &str) -> String {
 async fn filters_narrow_the_list() {
     let app = TestApp::spawn().await;
     let (manager_id, _) = app.user(Role::Manager, "m@example.ru");
-    app.client(json!({"name": "A", "status": "active", "channel": "retail", "region": "Москва", "tags": ["vip"]})).await;
-    app.client(json!({"name": "B", "status": "potential", "channel": "wholesale", "region": "Москва", "owner_id": manager_id})).await;
-    app.client(json!({"name": "C", "status": "lost", "lost_reason": "долг", "channel": "retail", "industry": "HoReCa"})).await;
+    app.client(json!({"name": "A", "status": "active", "channel": "retail", "region": "Москва", "tags": ["vip"]}))
+        .await;
+    app.client(
+        json!({"name": "B", "status": "potential", "channel": "wholesale", "region": "Москва", "owner_id": manager_id}),
+    )
+    .await;
+    app.client(
+        json!({"name": "C", "status": "lost", "lost_reason": "долг", "channel": "retail", "industry": "HoReCa"}),
+    )
+    .await;
     let names = |v: Value| -> Vec<String> {
-        let mut n: Vec<String> = v["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| c["name"].as_str().unwrap().to_string())
-            .collect();
+        let mut n: Vec<String> =
+            v["items"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap().to_string()).collect();
         n.sort();
         n
     };
-    let get = |q: String| {
-        app.admin(Method::GET, &format!("/api/v1/clients?{q}"))
-            .send()
-    };
-    assert_eq!(
-        names(json(get("status=active".into()).await.unwrap()).await),
-        ["A"]
-    );
-    assert_eq!(
-        names(json(get("channel=retail".into()).await.unwrap()).await),
-        ["A", "C"]
-    );
-    assert_eq!(
-        names(
-            json(
-                get(format!("region={}", urlencode("Москва")))
-                    .await
-                    .unwrap()
-            )
-            .await
-        ),
-        ["A", "B"]
-    );
-    assert_eq!(
-        names(json(get("industry=HoReCa".into()).await.unwrap()).await),
-        ["C"]
-    );
-    assert_eq!(
-        names(json(get(format!("owner_id={manager_id}")).await.unwrap()).await),
-        ["B"]
-    );
-    assert_eq!(
-        names(json(get("tag=VIP".into()).await.unwrap()).await),
-        ["A"]
-    );
-    assert_eq!(
-        names(json(get("status=active&channel=wholesale".into()).await.unwrap()).await),
-        Vec::<String>::new()
-    );
+    let get = |q: String| app.admin(Method::GET, &format!("/api/v1/clients?{q}")).send();
+    assert_eq!(names(json(get("status=active".into()).await.unwrap()).await), ["A"]);
+    assert_eq!(names(json(get("channel=retail".into()).await.unwrap()).await), ["A", "C"]);
+    assert_eq!(names(json(get(format!("region={}", urlencode("Москва"))).await.unwrap()).await), ["A", "B"]);
+    assert_eq!(names(json(get("industry=HoReCa".into()).await.unwrap()).await), ["C"]);
+    assert_eq!(names(json(get(format!("owner_id={manager_id}")).await.unwrap()).await), ["B"]);
+    assert_eq!(names(json(get("tag=VIP".into()).await.unwrap()).await), ["A"]);
+    assert_eq!(names(json(get("status=active&channel=wholesale".into()).await.unwrap()).await), Vec::<String>::new());
     let future = "2999-01-01T00:00:00Z";
     assert!(names(json(get(format!("updated_since={future}")).await.unwrap()).await).is_empty());
-    assert_eq!(
-        names(
-            json(
-                get("updated_since=2000-01-01T00:00:00Z".into())
-                    .await
-                    .unwrap()
-            )
-            .await
-        )
-        .len(),
-        3
-    );
+    assert_eq!(names(json(get("updated_since=2000-01-01T00:00:00Z".into()).await.unwrap()).await).len(), 3);
 }
 
 #[tokio::test]
 async fn patch_changes_only_what_is_sent_and_honours_if_match() {
     let app = TestApp::spawn().await;
     let c = app
-        .client(json!({"name": "Ромашка", "region": "Ярославль", "status": "lost", "lost_reason": "долг", "tags": ["a"]}))
+        .client(
+            json!({"name": "Ромашка", "region": "Ярославль", "status": "lost", "lost_reason": "долг", "tags": ["a"]}),
+        )
         .await;
     let id = c["id"].as_i64().unwrap();
     let path = format!("/api/v1/clients/{id}");
@@ -470,10 +297,7 @@ async fn patch_changes_only_what_is_sent_and_honours_if_match() {
         .await
         .unwrap();
     assert_eq!(res.status(), 200);
-    assert_eq!(
-        res.headers()["etag"].to_str().unwrap(),
-        format!("\"{id}-2\"")
-    );
+    assert_eq!(res.headers()["etag"].to_str().unwrap(), format!("\"{id}-2\""));
     let c2 = json(res).await;
     assert_eq!(c2["status"], "active");
     assert_eq!(c2["lost_reason"], Value::Null);
@@ -491,40 +315,16 @@ async fn patch_changes_only_what_is_sent_and_honours_if_match() {
         .await
         .unwrap();
     problem(res, 412).await;
-    let res = app
-        .admin(Method::DELETE, &path)
-        .header("If-Match", format!("\"{id}-1\""))
-        .send()
-        .await
-        .unwrap();
+    let res = app.admin(Method::DELETE, &path).header("If-Match", format!("\"{id}-1\"")).send().await.unwrap();
     problem(res, 412).await;
-    assert_eq!(
-        json(app.admin(Method::GET, &path).send().await.unwrap()).await["name"],
-        "Ромашка"
-    );
+    assert_eq!(json(app.admin(Method::GET, &path).send().await.unwrap()).await["name"], "Ромашка");
 
     // An unchanged patch keeps the version and emits nothing.
-    let res = app
-        .admin(Method::PATCH, &path)
-        .json(&json!({"name": "Ромашка"}))
-        .send()
-        .await
-        .unwrap();
+    let res = app.admin(Method::PATCH, &path).json(&json!({"name": "Ромашка"})).send().await.unwrap();
     assert_eq!(json(res).await["version"], 2);
     let mut conn = app.conn();
-    assert_eq!(
-        count(
-            &mut conn,
-            "SELECT COUNT(*) AS n FROM events WHERE event_type = 'client.updated'"
-        ),
-        1
-    );
-    let res = app
-        .admin(Method::PATCH, &path)
-        .json(&json!({"status": "lost"}))
-        .send()
-        .await
-        .unwrap();
+    assert_eq!(count(&mut conn, "SELECT COUNT(*) AS n FROM events WHERE event_type = 'client.updated'"), 1);
+    let res = app.admin(Method::PATCH, &path).json(&json!({"status": "lost"})).send().await.unwrap();
     assert_eq!(fields(&problem(res, 422).await), ["lost_reason"]);
 }
 
@@ -532,10 +332,7 @@ async fn patch_changes_only_what_is_sent_and_honours_if_match() {
 async fn idempotency_key_replays_the_first_response() {
     let app = TestApp::spawn().await;
     let send = |body: Value| {
-        app.admin(Method::POST, "/api/v1/clients")
-            .header("Idempotency-Key", "create-romashka-1")
-            .json(&body)
-            .send()
+        app.admin(Method::POST, "/api/v1/clients").header("Idempotency-Key", "create-romashka-1").json(&body).send()
     };
     let first = send(json!({"name": "Ромашка"})).await.unwrap();
     assert_eq!(first.status(), 201);
@@ -568,45 +365,20 @@ async fn soft_delete_hides_until_restore() {
     let app = TestApp::spawn().await;
     let c = app.client(json!({"name": "Ромашка"})).await;
     let path = format!("/api/v1/clients/{}", c["id"]);
-    assert_eq!(
-        app.admin(Method::DELETE, &path)
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        204
-    );
+    assert_eq!(app.admin(Method::DELETE, &path).send().await.unwrap().status(), 204);
     problem(app.admin(Method::GET, &path).send().await.unwrap(), 404).await;
-    let list = json(
-        app.admin(Method::GET, "/api/v1/clients")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let list = json(app.admin(Method::GET, "/api/v1/clients").send().await.unwrap()).await;
     assert!(list["items"].as_array().unwrap().is_empty());
-    problem(
-        app.admin(Method::PATCH, &path)
-            .json(&json!({"name": "X"}))
-            .send()
-            .await
-            .unwrap(),
-        404,
-    )
-    .await;
-    let res = app
-        .admin(Method::POST, &format!("{path}/restore"))
-        .send()
-        .await
-        .unwrap();
+    problem(app.admin(Method::PATCH, &path).json(&json!({"name": "X"})).send().await.unwrap(), 404).await;
+    let res = app.admin(Method::POST, &format!("{path}/restore")).send().await.unwrap();
     assert_eq!(res.status(), 200);
     assert_eq!(json(res).await["name"], "Ромашка");
-    assert_eq!(
-        app.admin(Method::GET, &path).send().await.unwrap().status(),
-        200
-    );
+    assert_eq!(app.admin(Method::GET, &path).send().await.unwrap().status(), 200);
     let mut conn = app.conn();
-    assert_eq!(count(&mut conn, "SELECT COUNT(*) AS n FROM events WHERE event_type IN ('client.deleted', 'client.restored')"), 2);
+    assert_eq!(
+        count(&mut conn, "SELECT COUNT(*) AS n FROM events WHERE event_type IN ('client.deleted', 'client.restored')"),
+        2
+    );
 }
 
 #[tokio::test]
@@ -614,90 +386,30 @@ async fn managers_see_and_change_only_their_own_clients() {
     let app = TestApp::spawn().await;
     let (me, my_token) = app.user(Role::Manager, "me@example.ru");
     let (other, _) = app.user(Role::Manager, "other@example.ru");
-    let theirs = app
-        .client(json!({"name": "Чужой", "owner_id": other}))
-        .await;
-    let res = app
-        .req(Method::POST, "/api/v1/clients", &my_token)
-        .json(&json!({"name": "Мой"}))
-        .send()
-        .await
-        .unwrap();
+    let theirs = app.client(json!({"name": "Чужой", "owner_id": other})).await;
+    let res = app.req(Method::POST, "/api/v1/clients", &my_token).json(&json!({"name": "Мой"})).send().await.unwrap();
     let mine = json(res).await;
     assert_eq!(mine["owner_id"], me);
 
-    let list = json(
-        app.req(Method::GET, "/api/v1/clients", &my_token)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    let names: Vec<&str> = list["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["name"].as_str().unwrap())
-        .collect();
+    let list = json(app.req(Method::GET, "/api/v1/clients", &my_token).send().await.unwrap()).await;
+    let names: Vec<&str> = list["items"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["Мой"]);
     // Even asking for the other's clients by filter shows nothing.
-    let list = json(
-        app.req(
-            Method::GET,
-            &format!("/api/v1/clients?owner_id={other}"),
-            &my_token,
-        )
-        .send()
-        .await
-        .unwrap(),
-    )
-    .await;
+    let list =
+        json(app.req(Method::GET, &format!("/api/v1/clients?owner_id={other}"), &my_token).send().await.unwrap()).await;
     assert!(list["items"].as_array().unwrap().is_empty());
 
     let theirs_path = format!("/api/v1/clients/{}", theirs["id"]);
-    problem(
-        app.req(Method::GET, &theirs_path, &my_token)
-            .send()
-            .await
-            .unwrap(),
-        404,
-    )
-    .await;
-    problem(
-        app.req(Method::PATCH, &theirs_path, &my_token)
-            .json(&json!({"name": "X"}))
-            .send()
-            .await
-            .unwrap(),
-        404,
-    )
-    .await;
-    problem(
-        app.req(Method::GET, &format!("{theirs_path}/contacts"), &my_token)
-            .send()
-            .await
-            .unwrap(),
-        404,
-    )
-    .await;
+    problem(app.req(Method::GET, &theirs_path, &my_token).send().await.unwrap(), 404).await;
+    problem(app.req(Method::PATCH, &theirs_path, &my_token).json(&json!({"name": "X"})).send().await.unwrap(), 404)
+        .await;
+    problem(app.req(Method::GET, &format!("{theirs_path}/contacts"), &my_token).send().await.unwrap(), 404).await;
 
     // A manager cannot hand a client to someone else, nor delete.
     let mine_path = format!("/api/v1/clients/{}", mine["id"]);
-    let res = app
-        .req(Method::PATCH, &mine_path, &my_token)
-        .json(&json!({"owner_id": other}))
-        .send()
-        .await
-        .unwrap();
+    let res = app.req(Method::PATCH, &mine_path, &my_token).json(&json!({"owner_id": other})).send().await.unwrap();
     assert_eq!(fields(&problem(res, 422).await), ["owner_id"]);
-    problem(
-        app.req(Method::DELETE, &mine_path, &my_token)
-            .send()
-            .await
-            .unwrap(),
-        403,
-    )
-    .await;
+    problem(app.req(Method::DELETE, &mine_path, &my_token).send().await.unwrap(), 403).await;
     let res = app
         .req(Method::POST, "/api/v1/clients", &my_token)
         .json(&json!({"name": "X", "owner_id": other}))
@@ -708,22 +420,14 @@ async fn managers_see_and_change_only_their_own_clients() {
 
     // A supervisor sees both.
     let (_, sup) = app.user(Role::Supervisor, "sup@example.ru");
-    let list = json(
-        app.req(Method::GET, "/api/v1/clients", &sup)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let list = json(app.req(Method::GET, "/api/v1/clients", &sup).send().await.unwrap()).await;
     assert_eq!(list["items"].as_array().unwrap().len(), 2);
 }
 
 #[tokio::test]
 async fn external_ids_are_unique_per_source() {
     let app = TestApp::spawn().await;
-    let a = app
-        .client(json!({"name": "A", "external_ids": {"1c": "X-1", "shop": "s-1"}}))
-        .await;
+    let a = app.client(json!({"name": "A", "external_ids": {"1c": "X-1", "shop": "s-1"}})).await;
     let res = app
         .admin(Method::POST, "/api/v1/clients")
         .json(&json!({"name": "B", "external_ids": {"1c": "X-1"}}))
@@ -732,31 +436,16 @@ async fn external_ids_are_unique_per_source() {
         .unwrap();
     let p = problem(res, 422).await;
     assert_eq!(fields(&p), ["external_ids.1c"]);
-    assert!(p["errors"][0]["message"]
-        .as_str()
-        .unwrap()
-        .contains(&a["id"].to_string()));
+    assert!(p["errors"][0]["message"].as_str().unwrap().contains(&a["id"].to_string()));
     // The same id in another source is fine.
-    app.client(json!({"name": "C", "external_ids": {"shop": "X-1"}}))
-        .await;
+    app.client(json!({"name": "C", "external_ids": {"shop": "X-1"}})).await;
 }
 
 #[tokio::test]
 async fn channels_are_a_configurable_reference_list() {
     let app = TestApp::spawn().await;
-    let list = json(
-        app.admin(Method::GET, "/api/v1/channels")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    let codes: HashSet<&str> = list
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["code"].as_str().unwrap())
-        .collect();
+    let list = json(app.admin(Method::GET, "/api/v1/channels").send().await.unwrap()).await;
+    let codes: HashSet<&str> = list.as_array().unwrap().iter().map(|c| c["code"].as_str().unwrap()).collect();
     for code in ["retail", "chain", "online_store", "wholesale", "b2c", "b2g"] {
         assert!(codes.contains(code), "{code}");
     }
@@ -768,11 +457,7 @@ async fn channels_are_a_configurable_reference_list() {
         .unwrap();
     assert_eq!(res.status(), 201);
     problem(
-        app.admin(Method::POST, "/api/v1/channels")
-            .json(&json!({"code": "horeca", "name": "x"}))
-            .send()
-            .await
-            .unwrap(),
+        app.admin(Method::POST, "/api/v1/channels").json(&json!({"code": "horeca", "name": "x"})).send().await.unwrap(),
         409,
     )
     .await;
@@ -783,15 +468,9 @@ async fn channels_are_a_configurable_reference_list() {
         .await
         .unwrap();
     assert_eq!(fields(&problem(res, 422).await), ["code"]);
-    app.client(json!({"name": "Кафе", "channel": "horeca"}))
-        .await;
+    app.client(json!({"name": "Кафе", "channel": "horeca"})).await;
     // A deactivated channel can no longer be given to a client.
-    let res = app
-        .admin(Method::PATCH, "/api/v1/channels/horeca")
-        .json(&json!({"active": false}))
-        .send()
-        .await
-        .unwrap();
+    let res = app.admin(Method::PATCH, "/api/v1/channels/horeca").json(&json!({"active": false})).send().await.unwrap();
     assert_eq!(json(res).await["active"], false);
     let res = app
         .admin(Method::POST, "/api/v1/clients")

@@ -45,30 +45,11 @@ async fn contact_persons_belong_to_their_client() {
     let page = json(app.admin(Method::GET, &base).send().await.unwrap()).await;
     assert_eq!(page["items"].as_array().unwrap().len(), 1);
     let mut conn = app.conn();
-    assert_eq!(
-        count(
-            &mut conn,
-            "SELECT COUNT(*) AS n FROM contact_points WHERE contact_id IS NOT NULL"
-        ),
-        2
-    );
+    assert_eq!(count(&mut conn, "SELECT COUNT(*) AS n FROM contact_points WHERE contact_id IS NOT NULL"), 2);
 
-    assert_eq!(
-        app.admin(Method::DELETE, &path)
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        204
-    );
+    assert_eq!(app.admin(Method::DELETE, &path).send().await.unwrap().status(), 204);
     problem(app.admin(Method::GET, &path).send().await.unwrap(), 404).await;
-    assert_eq!(
-        count(
-            &mut conn,
-            "SELECT COUNT(*) AS n FROM contact_points WHERE contact_id IS NOT NULL"
-        ),
-        0
-    );
+    assert_eq!(count(&mut conn, "SELECT COUNT(*) AS n FROM contact_points WHERE contact_id IS NOT NULL"), 0);
 }
 
 #[tokio::test]
@@ -76,71 +57,39 @@ async fn contacts_validate_and_follow_client_ownership() {
     let app = TestApp::spawn().await;
     let (other, _) = app.user(Role::Manager, "other@example.ru");
     let (_, my_token) = app.user(Role::Manager, "me@example.ru");
-    let theirs = app
-        .client(json!({"name": "Чужой", "owner_id": other}))
-        .await;
+    let theirs = app.client(json!({"name": "Чужой", "owner_id": other})).await;
     let res = app
-        .admin(
-            Method::POST,
-            &format!("/api/v1/clients/{}/contacts", theirs["id"]),
-        )
+        .admin(Method::POST, &format!("/api/v1/clients/{}/contacts", theirs["id"]))
         .json(&json!({"name": "", "phones": [{"number": "x"}], "birthday": "1985-13-40"}))
         .send()
         .await
         .unwrap();
     assert_eq!(fields(&problem(res, 422).await), ["birthday"]);
     let res = app
-        .admin(
-            Method::POST,
-            &format!("/api/v1/clients/{}/contacts", theirs["id"]),
-        )
+        .admin(Method::POST, &format!("/api/v1/clients/{}/contacts", theirs["id"]))
         .json(&json!({"name": "", "phones": [{"number": "x"}]}))
         .send()
         .await
         .unwrap();
-    assert_eq!(
-        fields(&problem(res, 422).await),
-        ["name", "phones[0].number"]
-    );
+    assert_eq!(fields(&problem(res, 422).await), ["name", "phones[0].number"]);
     let res = app
-        .admin(
-            Method::POST,
-            &format!("/api/v1/clients/{}/contacts", theirs["id"]),
-        )
+        .admin(Method::POST, &format!("/api/v1/clients/{}/contacts", theirs["id"]))
         .json(&json!({"name": "Пётр"}))
         .send()
         .await
         .unwrap();
     let contact = json(res).await;
     let path = format!("/api/v1/contacts/{}", contact["id"]);
-    problem(
-        app.req(Method::GET, &path, &my_token).send().await.unwrap(),
-        404,
-    )
-    .await;
-    problem(
-        app.req(Method::DELETE, &path, &my_token)
-            .send()
-            .await
-            .unwrap(),
-        404,
-    )
-    .await;
+    problem(app.req(Method::GET, &path, &my_token).send().await.unwrap(), 404).await;
+    problem(app.req(Method::DELETE, &path, &my_token).send().await.unwrap(), 404).await;
     let res = app
-        .req(
-            Method::POST,
-            &format!("/api/v1/clients/{}/contacts", theirs["id"]),
-            &my_token,
-        )
+        .req(Method::POST, &format!("/api/v1/clients/{}/contacts", theirs["id"]), &my_token)
         .json(&json!({"name": "X"}))
         .send()
         .await
         .unwrap();
     problem(res, 404).await;
     // A deleted client's contacts are gone with it.
-    app.admin(Method::DELETE, &format!("/api/v1/clients/{}", theirs["id"]))
-        .send()
-        .await
-        .unwrap();
+    app.admin(Method::DELETE, &format!("/api/v1/clients/{}", theirs["id"])).send().await.unwrap();
     problem(app.admin(Method::GET, &path).send().await.unwrap(), 404).await;
 }

@@ -39,21 +39,13 @@ enum TestDb {
 impl TestDb {
     fn create() -> (TestDb, String) {
         let unique = uuid::Uuid::new_v4().simple().to_string();
-        match std::env::var("TEST_DATABASE_URL")
-            .ok()
-            .filter(|u| u.starts_with("postgres"))
-        {
+        match std::env::var("TEST_DATABASE_URL").ok().filter(|u| u.starts_with("postgres")) {
             Some(admin_url) => {
                 let name = format!("clientbase_test_{unique}");
-                let mut conn = diesel::PgConnection::establish(&admin_url)
-                    .expect("connect to TEST_DATABASE_URL");
-                conn.batch_execute(&format!("CREATE DATABASE {name}"))
-                    .expect("create test database");
+                let mut conn = diesel::PgConnection::establish(&admin_url).expect("connect to TEST_DATABASE_URL");
+                conn.batch_execute(&format!("CREATE DATABASE {name}")).expect("create test database");
                 let url = match admin_url.rfind('/') {
-                    Some(i)
-                        if admin_url[..i].contains("://")
-                            && i > admin_url.find("://").unwrap() + 2 =>
-                    {
+                    Some(i) if admin_url[..i].contains("://") && i > admin_url.find("://").unwrap() + 2 => {
                         format!("{}/{name}", &admin_url[..i])
                     }
                     _ => format!("{admin_url}/{name}"),
@@ -78,8 +70,7 @@ impl Drop for TestDb {
             }
             TestDb::Postgres { admin_url, name } => {
                 if let Ok(mut conn) = diesel::PgConnection::establish(admin_url) {
-                    let _ =
-                        conn.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+                    let _ = conn.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
                 }
             }
         }
@@ -119,8 +110,7 @@ impl TestApp {
 
     pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
         let (db, url) = TestDb::create();
-        let data_dir =
-            std::env::temp_dir().join(format!("clientbase-data-{}", uuid::Uuid::new_v4().simple()));
+        let data_dir = std::env::temp_dir().join(format!("clientbase-data-{}", uuid::Uuid::new_v4().simple()));
         let mut config = test_config(&url, data_dir);
         adjust(&mut config);
         let app = Application::build(config).await.expect("build app");
@@ -130,24 +120,10 @@ impl TestApp {
         tokio::spawn(app.run());
         let admin_id = {
             let mut conn = state.pool.get().unwrap();
-            clientbase::users::repo::find_by_email(&mut conn, ADMIN_EMAIL)
-                .unwrap()
-                .unwrap()
-                .id
+            clientbase::users::repo::find_by_email(&mut conn, ADMIN_EMAIL).unwrap().unwrap().id
         };
-        let admin_token = state
-            .jwt
-            .issue(&Subject::User(admin_id), ScopeSet::all())
-            .unwrap();
-        TestApp {
-            base,
-            http: reqwest::Client::new(),
-            state,
-            admin_id,
-            admin_token,
-            handle,
-            _db: db,
-        }
+        let admin_token = state.jwt.issue(&Subject::User(admin_id), ScopeSet::all()).unwrap();
+        TestApp { base, http: reqwest::Client::new(), state, admin_id, admin_token, handle, _db: db }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -188,12 +164,7 @@ impl TestApp {
 
     /// Creates a client as the administrator and returns its JSON.
     pub async fn client(&self, body: Value) -> Value {
-        let res = self
-            .admin(Method::POST, "/api/v1/clients")
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
+        let res = self.admin(Method::POST, "/api/v1/clients").json(&body).send().await.unwrap();
         assert_eq!(res.status(), 201, "creating client {body}");
         res.json().await.unwrap()
     }
@@ -209,11 +180,7 @@ pub async fn json(res: Response) -> Value {
 /// Asserts a problem+json response with `status` and returns the problem.
 pub async fn problem(res: Response, status: u16) -> Value {
     assert_eq!(res.status().as_u16(), status, "unexpected status");
-    let content_type = res
-        .headers()
-        .get("content-type")
-        .map(|v| v.to_str().unwrap().to_string())
-        .unwrap_or_default();
+    let content_type = res.headers().get("content-type").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
     assert_eq!(content_type, "application/problem+json");
     let body = json(res).await;
     assert_eq!(body["status"], status);
@@ -225,12 +192,7 @@ pub async fn problem(res: Response, status: u16) -> Value {
 pub fn fields(problem: &Value) -> Vec<String> {
     problem["errors"]
         .as_array()
-        .map(|errors| {
-            errors
-                .iter()
-                .map(|e| e["field"].as_str().unwrap().to_string())
-                .collect()
-        })
+        .map(|errors| errors.iter().map(|e| e["field"].as_str().unwrap().to_string()).collect())
         .unwrap_or_default()
 }
 

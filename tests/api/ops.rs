@@ -11,23 +11,10 @@ async fn health_metrics_and_docs_are_served() {
     assert_eq!(ready.status(), 200);
     assert!(ready.headers().contains_key("x-request-id"));
 
-    app.admin(Method::GET, "/api/v1/clients")
-        .send()
-        .await
-        .unwrap();
-    let metrics = app
-        .http
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    app.admin(Method::GET, "/api/v1/clients").send().await.unwrap();
+    let metrics = app.http.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
     assert!(
-        metrics.contains(
-            r#"http_requests_total{method="GET",route="/api/v1/clients",status="200"} 1"#
-        ),
+        metrics.contains(r#"http_requests_total{method="GET",route="/api/v1/clients",status="200"} 1"#),
         "{metrics}"
     );
     assert!(metrics.contains("http_request_duration_seconds_bucket"));
@@ -35,12 +22,7 @@ async fn health_metrics_and_docs_are_served() {
 
     let docs = app.http.get(app.url("/docs/")).send().await.unwrap();
     assert_eq!(docs.status(), 200);
-    assert!(docs
-        .text()
-        .await
-        .unwrap()
-        .to_lowercase()
-        .contains("swagger"));
+    assert!(docs.text().await.unwrap().to_lowercase().contains("swagger"));
     let spec = json(app.http.get(app.url("/openapi.json")).send().await.unwrap()).await;
     assert!(spec["paths"]["/api/v1/clients"]["get"].is_object());
 }
@@ -48,9 +30,8 @@ async fn health_metrics_and_docs_are_served() {
 #[tokio::test]
 async fn the_committed_contract_matches_the_code() {
     let generated = clientbase::openapi::to_json(&clientbase::openapi::document());
-    let committed =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/openapi.json"))
-            .expect("openapi/openapi.json is committed");
+    let committed = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/openapi.json"))
+        .expect("openapi/openapi.json is committed");
     assert!(
         generated == committed,
         "openapi/openapi.json is stale: regenerate it with `cargo run -- openapi > openapi/openapi.json`"
@@ -59,27 +40,17 @@ async fn the_committed_contract_matches_the_code() {
 
 #[tokio::test]
 async fn every_operation_is_documented_with_security_and_problems() {
-    let spec: serde_json::Value = serde_json::from_str(&clientbase::openapi::to_json(
-        &clientbase::openapi::document(),
-    ))
-    .unwrap();
+    let spec: serde_json::Value =
+        serde_json::from_str(&clientbase::openapi::to_json(&clientbase::openapi::document())).unwrap();
     for (path, item) in spec["paths"].as_object().unwrap() {
         for (method, op) in item.as_object().unwrap() {
-            let id = op["operationId"]
-                .as_str()
-                .unwrap_or_else(|| panic!("{method} {path} has no operationId"));
+            let id = op["operationId"].as_str().unwrap_or_else(|| panic!("{method} {path} has no operationId"));
             let responses = op["responses"].as_object().unwrap();
             assert!(responses.contains_key("500"), "{id}");
             if path.starts_with("/api/v1/") && path != "/api/v1/auth/token" {
                 let scopes = &op["security"][0]["oauth2"];
-                assert!(
-                    scopes.as_array().is_some_and(|s| !s.is_empty()),
-                    "{id} has no scope"
-                );
-                assert!(
-                    responses.contains_key("401") && responses.contains_key("403"),
-                    "{id}"
-                );
+                assert!(scopes.as_array().is_some_and(|s| !s.is_empty()), "{id} has no scope");
+                assert!(responses.contains_key("401") && responses.contains_key("403"), "{id}");
             }
         }
     }
