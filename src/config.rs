@@ -34,6 +34,8 @@ pub struct Config {
     pub cors_origins: Vec<String>,
     pub max_body_bytes: usize,
     pub log_format: LogFormat,
+    /// How long a manager may still edit an activity they logged.
+    pub activity_edit_hours: i64,
 }
 
 impl std::fmt::Debug for Config {
@@ -147,6 +149,7 @@ impl Config {
                 origins
             }
         };
+        let activity_edit_hours = number("CLIENTBASE_ACTIVITY_EDIT_HOURS", 24, 0, 8760)? as i64;
         let log_format = match get("CLIENTBASE_LOG_FORMAT") {
             None | Some("text") => LogFormat::Text,
             Some("json") => LogFormat::Json,
@@ -168,6 +171,7 @@ impl Config {
             cors_origins,
             max_body_bytes,
             log_format,
+            activity_edit_hours,
         })
     }
 

@@ -248,6 +248,12 @@ impl FieldErrors {
         }
     }
 
+    /// Adds a last error and gives up: everything collected so far is reported.
+    pub fn fail(mut self, field: impl Into<String>, message: impl Into<String>) -> ApiError {
+        self.add(field, message);
+        ApiError::Validation(self.0)
+    }
+
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }

@@ -1,5 +1,6 @@
 //! clientbase: a self-hosted CRM backend for a company's client base.
 
+pub mod activities;
 pub mod api_clients;
 pub mod auth;
 pub mod channels;
@@ -8,6 +9,7 @@ pub mod config;
 pub mod contact_points;
 pub mod contacts;
 pub mod db;
+pub mod deals;
 pub mod error;
 pub mod events;
 pub mod extract;
@@ -19,6 +21,9 @@ pub mod money;
 pub mod openapi;
 pub mod ops;
 pub mod pagination;
+pub mod pipelines;
 pub mod startup;
+pub mod tasks;
 pub mod telemetry;
+pub mod timeline;
 pub mod users;

@@ -26,7 +26,8 @@ pub const TOKEN_URL: &str = "/api/v1/auth/token";
         (name = "auth", description = "Access tokens"),
         (name = "users", description = "Users and API clients"),
         (name = "channels", description = "The sales channel reference list"),
-        (name = "clients", description = "Client cards and their contact persons"),
+        (name = "clients", description = "Client cards, their contact persons and timeline"),
+        (name = "funnel", description = "Pipelines, deals, activities and tasks"),
         (name = "operations", description = "Health, metrics and this document"),
     )
 )]

@@ -24,7 +24,10 @@ use crate::db::{self, Pool};
 use crate::error::ApiError;
 use crate::extract::BodyLimit;
 use crate::metrics::Metrics;
-use crate::{api_clients, auth, channels, clients, contacts, idempotency, openapi, ops, users};
+use crate::{
+    activities, api_clients, auth, channels, clients, contacts, deals, idempotency, openapi, ops, pipelines, tasks,
+    timeline, users,
+};
 
 /// What every handler can reach.
 pub struct AppState {
@@ -47,7 +50,12 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
             .configure(api_clients::api::routes)
             .configure(channels::routes)
             .configure(clients::api::routes)
-            .configure(contacts::api::routes),
+            .configure(contacts::api::routes)
+            .configure(timeline::routes)
+            .configure(pipelines::api::routes)
+            .configure(deals::api::routes)
+            .configure(activities::api::routes)
+            .configure(tasks::api::routes),
     );
 }
 

@@ -140,10 +140,120 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    pipelines (id) {
+        id -> BigInt,
+        name -> Text,
+        is_default -> Bool,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    pipeline_stages (id) {
+        id -> BigInt,
+        pipeline_id -> BigInt,
+        name -> Text,
+        kind -> Text,
+        probability -> Integer,
+        position -> Integer,
+        archived -> Bool,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    deals (id) {
+        id -> BigInt,
+        client_id -> BigInt,
+        contact_id -> Nullable<BigInt>,
+        pipeline_id -> BigInt,
+        stage_id -> BigInt,
+        status -> Text,
+        title -> Text,
+        amount -> BigInt,
+        currency -> Text,
+        owner_id -> Nullable<BigInt>,
+        expected_close_date -> Nullable<Date>,
+        source -> Nullable<Text>,
+        lost_reason -> Nullable<Text>,
+        custom_fields -> Text,
+        closed_at -> Nullable<Timestamp>,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        deleted_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    deal_stage_history (id) {
+        id -> BigInt,
+        deal_id -> BigInt,
+        pipeline_id -> BigInt,
+        from_stage_id -> Nullable<BigInt>,
+        to_stage_id -> BigInt,
+        owner_id -> Nullable<BigInt>,
+        channel -> Nullable<Text>,
+        changed_by -> Nullable<Text>,
+        changed_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    activities (id) {
+        id -> BigInt,
+        activity_type -> Text,
+        direction -> Nullable<Text>,
+        occurred_at -> Timestamp,
+        duration_seconds -> Nullable<Integer>,
+        subject -> Nullable<Text>,
+        body -> Nullable<Text>,
+        outcome -> Nullable<Text>,
+        client_id -> BigInt,
+        contact_id -> Nullable<BigInt>,
+        deal_id -> Nullable<BigInt>,
+        author_id -> Nullable<BigInt>,
+        external_ref -> Nullable<Text>,
+        recording_url -> Nullable<Text>,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        deleted_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    tasks (id) {
+        id -> BigInt,
+        title -> Text,
+        task_type -> Text,
+        description -> Nullable<Text>,
+        due_at -> Timestamp,
+        assignee_id -> Nullable<BigInt>,
+        client_id -> Nullable<BigInt>,
+        deal_id -> Nullable<BigInt>,
+        status -> Text,
+        completed_at -> Nullable<Timestamp>,
+        completed_activity_id -> Nullable<BigInt>,
+        created_by -> Nullable<Text>,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(clients -> users (owner_id));
 diesel::joinable!(contacts -> clients (client_id));
 diesel::joinable!(client_tags -> clients (client_id));
 diesel::joinable!(contact_points -> clients (client_id));
+diesel::joinable!(pipeline_stages -> pipelines (pipeline_id));
+diesel::joinable!(deals -> clients (client_id));
+diesel::joinable!(deal_stage_history -> deals (deal_id));
+diesel::joinable!(activities -> clients (client_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     users,
@@ -156,4 +266,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     external_ids,
     events,
     idempotency_keys,
+    pipelines,
+    pipeline_stages,
+    deals,
+    deal_stage_history,
+    activities,
+    tasks,
 );

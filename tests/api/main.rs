@@ -5,6 +5,7 @@ mod auth;
 mod cli;
 mod clients;
 mod contacts;
+mod funnel;
 mod helpers;
 mod ops;
 mod users;

@@ -38,6 +38,33 @@ async fn the_committed_contract_matches_the_code() {
     );
 }
 
+fn collect_refs(value: &serde_json::Value, out: &mut Vec<String>) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (k, v) in map {
+                match (k.as_str(), v) {
+                    ("$ref", serde_json::Value::String(r)) => out.push(r.clone()),
+                    _ => collect_refs(v, out),
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(|v| collect_refs(v, out)),
+        _ => {}
+    }
+}
+
+#[tokio::test]
+async fn every_reference_in_the_contract_resolves() {
+    let spec: serde_json::Value = serde_json::from_str(&clientbase::openapi::to_json(&clientbase::openapi::document())).unwrap();
+    let mut refs = Vec::new();
+    collect_refs(&spec, &mut refs);
+    assert!(!refs.is_empty());
+    for r in refs {
+        let name = r.strip_prefix("#/components/schemas/").unwrap_or_else(|| panic!("unexpected ref {r}"));
+        assert!(spec["components"]["schemas"][name].is_object(), "dangling reference {r}");
+    }
+}
+
 #[tokio::test]
 async fn every_operation_is_documented_with_security_and_problems() {
     let spec: serde_json::Value =

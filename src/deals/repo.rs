@@ -1,0 +1,464 @@
+//! Deal storage and the rules of moving deals through a pipeline. Visibility is part of every
+//! query: a manager reaches deals they own and deals of clients they own.
+
+use chrono::NaiveDate;
+use diesel::prelude::*;
+
+use super::model::{Deal, DealPatch, DealRow, DealStatus, NewDeal, StageChange, StageChangeRow, StageMove};
+use crate::clients::repo as clients_repo;
+use crate::db::schema::{clients, contacts, deal_stage_history, deals, users};
+use crate::db::{now, Db, DbConn};
+use crate::error::{ApiError, FieldErrors};
+use crate::events::{self, NewEvent, Origin};
+use crate::pagination::{self, page_from, Cursor, KeyValue, Page, Sort};
+use crate::pipelines::{self, StageKind, StageRow};
+use crate::{keyset, money, order_keyset};
+
+pub const ENTITY: &str = "deal";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DealSort {
+    Title,
+    CreatedAt,
+    UpdatedAt,
+    Amount,
+}
+
+pub const DEAL_SORTS: &[(&str, DealSort)] = &[
+    ("title", DealSort::Title),
+    ("created_at", DealSort::CreatedAt),
+    ("updated_at", DealSort::UpdatedAt),
+    ("amount", DealSort::Amount),
+];
+
+#[derive(Debug, Default, Clone)]
+pub struct DealFilter {
+    pub owner_only: Option<i64>,
+    pub pipeline_id: Option<i64>,
+    pub stage_id: Option<i64>,
+    pub owner_id: Option<i64>,
+    pub client_id: Option<i64>,
+    pub status: Option<DealStatus>,
+    pub amount_min: Option<i64>,
+    pub amount_max: Option<i64>,
+    pub expected_close_from: Option<NaiveDate>,
+    pub expected_close_to: Option<NaiveDate>,
+    pub updated_since: Option<chrono::NaiveDateTime>,
+}
+
+/// Who acts on deals and what they may see.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    pub owner_only: Option<i64>,
+    pub user_id: Option<i64>,
+    pub origin: Origin,
+}
+
+/// Live deals of live clients that `owner_only` (a manager) may see, as a boxed query.
+macro_rules! visible_deals {
+    ($owner_only:expr) => {{
+        let mut q = deals::table
+            .inner_join(clients::table)
+            .filter(deals::deleted_at.is_null())
+            .filter(clients::deleted_at.is_null())
+            .select(deals::all_columns)
+            .into_boxed::<Db>();
+        if let Some(me) = $owner_only {
+            q = q.filter(deals::owner_id.eq(me).or(clients::owner_id.eq(me)));
+        }
+        q
+    }};
+}
+
+pub fn get_row(conn: &mut DbConn, id: i64, owner_only: Option<i64>) -> Result<DealRow, ApiError> {
+    Ok(visible_deals!(owner_only).filter(deals::id.eq(id)).first(conn)?)
+}
+
+pub fn list(
+    conn: &mut DbConn,
+    f: &DealFilter,
+    sort: Sort<DealSort>,
+    cursor: Option<&str>,
+    limit: i64,
+) -> Result<Page<Deal>, ApiError> {
+    let tag = sort.tag(DEAL_SORTS);
+    let mut q = visible_deals!(f.owner_only);
+    if let Some(v) = f.pipeline_id {
+        q = q.filter(deals::pipeline_id.eq(v));
+    }
+    if let Some(v) = f.stage_id {
+        q = q.filter(deals::stage_id.eq(v));
+    }
+    if let Some(v) = f.owner_id {
+        q = q.filter(deals::owner_id.eq(v));
+    }
+    if let Some(v) = f.client_id {
+        q = q.filter(deals::client_id.eq(v));
+    }
+    if let Some(v) = f.status {
+        q = q.filter(deals::status.eq(v.as_str()));
+    }
+    if let Some(v) = f.amount_min {
+        q = q.filter(deals::amount.ge(v));
+    }
+    if let Some(v) = f.amount_max {
+        q = q.filter(deals::amount.le(v));
+    }
+    if let Some(v) = f.expected_close_from {
+        q = q.filter(deals::expected_close_date.ge(v));
+    }
+    if let Some(v) = f.expected_close_to {
+        q = q.filter(deals::expected_close_date.le(v));
+    }
+    if let Some(v) = f.updated_since {
+        q = q.filter(deals::updated_at.ge(v));
+    }
+    if let Some(raw) = cursor {
+        let c = Cursor::decode(raw, &tag)?;
+        q = match sort.field {
+            DealSort::Title => keyset!(q, deals::title, deals::id, c.text()?.to_string(), c.id, sort.desc),
+            DealSort::CreatedAt => keyset!(q, deals::created_at, deals::id, c.timestamp()?, c.id, sort.desc),
+            DealSort::UpdatedAt => keyset!(q, deals::updated_at, deals::id, c.timestamp()?, c.id, sort.desc),
+            DealSort::Amount => keyset!(q, deals::amount, deals::id, c.int()?, c.id, sort.desc),
+        };
+    }
+    q = match sort.field {
+        DealSort::Title => order_keyset!(q, deals::title, deals::id, sort.desc),
+        DealSort::CreatedAt => order_keyset!(q, deals::created_at, deals::id, sort.desc),
+        DealSort::UpdatedAt => order_keyset!(q, deals::updated_at, deals::id, sort.desc),
+        DealSort::Amount => order_keyset!(q, deals::amount, deals::id, sort.desc),
+    };
+    let rows: Vec<DealRow> = q.limit(limit + 1).load(conn)?;
+    Ok(page_from(rows, limit, |r| Cursor {
+        sort: tag.clone(),
+        key: match sort.field {
+            DealSort::Title => KeyValue::Text(r.title.clone()),
+            DealSort::CreatedAt => pagination::ts_key(r.created_at),
+            DealSort::UpdatedAt => pagination::ts_key(r.updated_at),
+            DealSort::Amount => KeyValue::Int(r.amount),
+        },
+        id: r.id,
+    })
+    .map(Deal::from))
+}
+
+pub fn history(conn: &mut DbConn, id: i64, owner_only: Option<i64>) -> Result<Vec<StageChange>, ApiError> {
+    get_row(conn, id, owner_only)?;
+    let rows: Vec<StageChangeRow> = deal_stage_history::table
+        .filter(deal_stage_history::deal_id.eq(id))
+        .order((deal_stage_history::changed_at.asc(), deal_stage_history::id.asc()))
+        .select(StageChangeRow::as_select())
+        .load(conn)?;
+    Ok(rows.into_iter().map(StageChange::from).collect())
+}
+
+fn parse_amount(value: &str, field: &str, errors: &mut FieldErrors) -> i64 {
+    match money::parse_minor(value) {
+        Ok(v) if v >= 0 => v,
+        Ok(_) => {
+            errors.add(field, "cannot be negative");
+            0
+        }
+        Err(message) => {
+            errors.add(field, message);
+            0
+        }
+    }
+}
+
+fn check_currency(currency: &str, errors: &mut FieldErrors) {
+    errors.check(
+        currency.len() == 3 && currency.bytes().all(|b| b.is_ascii_uppercase()),
+        "currency",
+        "must be an ISO 4217 code like RUB",
+    );
+}
+
+fn check_text(value: Option<&str>, field: &str, max: usize, errors: &mut FieldErrors) {
+    if let Some(v) = value {
+        let n = v.trim().chars().count();
+        errors.check((1..=max).contains(&n), field, format!("must be 1 to {max} characters"));
+    }
+}
+
+/// The owner must be an active user; a manager can only name themselves.
+fn check_owner(conn: &mut DbConn, owner: Option<i64>, actor: &Actor, errors: &mut FieldErrors) -> QueryResult<()> {
+    if let Some(me) = actor.owner_only {
+        errors.check(owner == Some(me), "owner_id", "a manager can only own deals themselves");
+    }
+    if let Some(owner) = owner {
+        let active: Option<bool> = users::table.find(owner).select(users::active).first(conn).optional()?;
+        errors.check(active == Some(true), "owner_id", "is not an active user");
+    }
+    Ok(())
+}
+
+fn check_contact(conn: &mut DbConn, contact: Option<i64>, client_id: i64, errors: &mut FieldErrors) -> QueryResult<()> {
+    if let Some(contact) = contact {
+        let found: i64 = contacts::table
+            .filter(contacts::id.eq(contact))
+            .filter(contacts::client_id.eq(client_id))
+            .filter(contacts::deleted_at.is_null())
+            .count()
+            .get_result(conn)?;
+        errors.check(found > 0, "contact_id", "is not a contact person of this client");
+    }
+    Ok(())
+}
+
+fn clean(v: Option<String>) -> Option<String> {
+    v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
+}
+
+fn record_move(
+    conn: &mut DbConn,
+    deal: &DealRow,
+    from: Option<i64>,
+    actor: &Actor,
+    channel: Option<String>,
+) -> QueryResult<()> {
+    diesel::insert_into(deal_stage_history::table)
+        .values((
+            deal_stage_history::deal_id.eq(deal.id),
+            deal_stage_history::pipeline_id.eq(deal.pipeline_id),
+            deal_stage_history::from_stage_id.eq(from),
+            deal_stage_history::to_stage_id.eq(deal.stage_id),
+            deal_stage_history::owner_id.eq(deal.owner_id),
+            deal_stage_history::channel.eq(channel),
+            deal_stage_history::changed_by.eq(actor.origin.actor.clone()),
+            deal_stage_history::changed_at.eq(deal.updated_at),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+fn emit(
+    conn: &mut DbConn,
+    origin: &Origin,
+    event_type: &str,
+    deal: &Deal,
+    extra: Option<serde_json::Value>,
+) -> QueryResult<()> {
+    let mut payload = events::payload(deal);
+    if let (Some(serde_json::Value::Object(extra)), serde_json::Value::Object(map)) = (extra, &mut payload) {
+        map.extend(extra);
+    }
+    events::record(conn, origin, NewEvent { event_type, entity_type: ENTITY, entity_id: deal.id, payload })
+}
+
+/// The events of a deal entering a stage: the move itself and, when it closes, won or lost.
+fn emit_move(conn: &mut DbConn, origin: &Origin, deal: &Deal, from: Option<i64>) -> QueryResult<()> {
+    let extra = serde_json::json!({ "from_stage_id": from });
+    if from.is_some() {
+        emit(conn, origin, "deal.stage_changed", deal, Some(extra.clone()))?;
+    }
+    match deal.status {
+        DealStatus::Won => emit(conn, origin, "deal.won", deal, Some(extra)),
+        DealStatus::Lost => emit(conn, origin, "deal.lost", deal, Some(extra)),
+        DealStatus::Open => Ok(()),
+    }
+}
+
+/// A stage that can take deals: of `pipeline_id` and not archived.
+fn usable_stage(conn: &mut DbConn, stage_id: i64, pipeline_id: i64) -> QueryResult<Option<StageRow>> {
+    Ok(pipelines::stage(conn, stage_id)?.filter(|s| s.pipeline_id == pipeline_id && !s.archived))
+}
+
+pub fn create(conn: &mut DbConn, input: NewDeal, actor: &Actor) -> Result<Deal, ApiError> {
+    let mut errors = FieldErrors::new();
+    let client = match clients_repo::get_row(conn, input.client_id, actor.owner_only) {
+        Ok(c) => Some(c),
+        Err(ApiError::NotFound) => {
+            errors.add("client_id", "is not a client you can see (deleted or unknown)");
+            None
+        }
+        Err(e) => return Err(e),
+    };
+    check_text(Some(&input.title), "title", 300, &mut errors);
+    check_text(input.source.as_deref(), "source", 200, &mut errors);
+    let amount = parse_amount(input.amount.as_deref().unwrap_or("0"), "amount", &mut errors);
+    let currency = input.currency.clone().unwrap_or_else(|| "RUB".into());
+    check_currency(&currency, &mut errors);
+    let owner = input.owner_id.or(actor.user_id);
+    check_owner(conn, owner, actor, &mut errors)?;
+    check_contact(conn, input.contact_id, input.client_id, &mut errors)?;
+    let pipeline_id = match input.pipeline_id {
+        Some(id) => id,
+        None => {
+            pipelines::default_id(conn)?.ok_or_else(|| ApiError::Conflict("there is no default pipeline".into()))?
+        }
+    };
+    let stage = match input.stage_id {
+        Some(stage_id) => usable_stage(conn, stage_id, pipeline_id)?,
+        None => pipelines::stages_of(conn, pipeline_id)?
+            .into_iter()
+            .find(|s| !s.archived && StageKind::parse(&s.kind) == StageKind::Open),
+    };
+    let Some(stage) = stage else {
+        let field = if input.stage_id.is_some() { "stage_id" } else { "pipeline_id" };
+        return Err(errors.fail(field, format!("is not an active stage of pipeline {pipeline_id}")));
+    };
+    let status = DealStatus::of_stage(StageKind::parse(&stage.kind));
+    let lost_reason = clean(input.lost_reason);
+    errors.check(status != DealStatus::Lost || lost_reason.is_some(), "lost_reason", "is required for a lost stage");
+    errors.check(status == DealStatus::Lost || lost_reason.is_none(), "lost_reason", "is only kept for lost deals");
+    errors.into_result()?;
+    let client = client.ok_or(ApiError::NotFound)?;
+    let at = now();
+    let row: DealRow = diesel::insert_into(deals::table)
+        .values((
+            deals::client_id.eq(client.id),
+            deals::contact_id.eq(input.contact_id),
+            deals::pipeline_id.eq(pipeline_id),
+            deals::stage_id.eq(stage.id),
+            deals::status.eq(status.as_str()),
+            deals::title.eq(input.title.trim()),
+            deals::amount.eq(amount),
+            deals::currency.eq(&currency),
+            deals::owner_id.eq(owner),
+            deals::expected_close_date.eq(input.expected_close_date),
+            deals::source.eq(clean(input.source)),
+            deals::lost_reason.eq(&lost_reason),
+            deals::custom_fields
+                .eq(serde_json::to_string(&input.custom_fields.unwrap_or_default()).unwrap_or_default()),
+            deals::closed_at.eq(if status == DealStatus::Open { None } else { Some(at) }),
+            deals::version.eq(1i64),
+            deals::created_at.eq(at),
+            deals::updated_at.eq(at),
+        ))
+        .returning(deals::all_columns)
+        .get_result(conn)?;
+    record_move(conn, &row, None, actor, client.channel.clone())?;
+    let deal = Deal::from(row);
+    emit(conn, &actor.origin, "deal.created", &deal, None)?;
+    emit_move(conn, &actor.origin, &deal, None)?;
+    Ok(deal)
+}
+
+#[derive(AsChangeset)]
+#[diesel(table_name = deals)]
+struct DealChanges {
+    title: Option<String>,
+    contact_id: Option<Option<i64>>,
+    amount: Option<i64>,
+    currency: Option<String>,
+    owner_id: Option<Option<i64>>,
+    expected_close_date: Option<Option<NaiveDate>>,
+    source: Option<Option<String>>,
+    lost_reason: Option<Option<String>>,
+    custom_fields: Option<String>,
+}
+
+pub fn update(
+    conn: &mut DbConn,
+    id: i64,
+    patch: DealPatch,
+    expected: Option<i64>,
+    actor: &Actor,
+) -> Result<Deal, ApiError> {
+    let current = get_row(conn, id, actor.owner_only)?;
+    if expected.is_some_and(|v| v != current.version) {
+        return Err(ApiError::PreconditionFailed);
+    }
+    let mut errors = FieldErrors::new();
+    check_text(patch.title.as_deref(), "title", 300, &mut errors);
+    let amount = patch.amount.as_deref().map(|a| parse_amount(a, "amount", &mut errors));
+    if let Some(c) = &patch.currency {
+        check_currency(c, &mut errors);
+    }
+    if let Some(owner) = patch.owner_id {
+        check_owner(conn, owner, actor, &mut errors)?;
+    }
+    if let Some(contact) = patch.contact_id {
+        check_contact(conn, contact, current.client_id, &mut errors)?;
+    }
+    let lost_reason = clean(patch.lost_reason.clone());
+    if patch.lost_reason.is_some() {
+        errors.check(current.status == DealStatus::Lost.as_str(), "lost_reason", "is only kept for lost deals");
+        errors.check(lost_reason.is_some(), "lost_reason", "cannot be empty");
+    }
+    errors.into_result()?;
+    let changes = DealChanges {
+        title: patch.title.map(|t| t.trim().to_string()),
+        contact_id: patch.contact_id,
+        amount,
+        currency: patch.currency,
+        owner_id: patch.owner_id,
+        expected_close_date: patch.expected_close_date,
+        source: patch.source.map(clean),
+        lost_reason: lost_reason.map(Some),
+        custom_fields: patch.custom_fields.map(|c| serde_json::to_string(&c).unwrap_or_default()),
+    };
+    let row: DealRow = diesel::update(deals::table.filter(deals::id.eq(id)).filter(deals::version.eq(current.version)))
+        .set((changes, deals::version.eq(current.version + 1), deals::updated_at.eq(now())))
+        .returning(deals::all_columns)
+        .get_result(conn)
+        .optional()?
+        .ok_or(ApiError::PreconditionFailed)?;
+    let deal = Deal::from(row);
+    emit(conn, &actor.origin, "deal.updated", &deal, None)?;
+    Ok(deal)
+}
+
+pub fn move_stage(conn: &mut DbConn, id: i64, input: StageMove, actor: &Actor) -> Result<Deal, ApiError> {
+    let current = get_row(conn, id, actor.owner_only)?;
+    if current.stage_id == input.stage_id {
+        return Ok(current.into());
+    }
+    let stage = usable_stage(conn, input.stage_id, current.pipeline_id)?.ok_or_else(|| {
+        ApiError::field("stage_id", format!("is not an active stage of the deal's pipeline {}", current.pipeline_id))
+    })?;
+    let to = DealStatus::of_stage(StageKind::parse(&stage.kind));
+    let from = DealStatus::parse(&current.status);
+    if from != DealStatus::Open && to != DealStatus::Open {
+        return Err(ApiError::Conflict(format!(
+            "the deal is {}: reopen it by moving it to an open stage first",
+            from.as_str()
+        )));
+    }
+    let lost_reason = clean(input.lost_reason);
+    if to == DealStatus::Lost && lost_reason.is_none() {
+        return Err(ApiError::field("lost_reason", "is required when moving to a lost stage"));
+    }
+    let at = now();
+    let row: DealRow = diesel::update(deals::table.filter(deals::id.eq(id)).filter(deals::version.eq(current.version)))
+        .set((
+            deals::stage_id.eq(stage.id),
+            deals::status.eq(to.as_str()),
+            deals::lost_reason.eq(if to == DealStatus::Lost { lost_reason } else { None }),
+            deals::closed_at.eq(if to == DealStatus::Open { None } else { Some(at) }),
+            deals::version.eq(current.version + 1),
+            deals::updated_at.eq(at),
+        ))
+        .returning(deals::all_columns)
+        .get_result(conn)
+        .optional()?
+        .ok_or(ApiError::PreconditionFailed)?;
+    let channel: Option<String> = clients::table.find(row.client_id).select(clients::channel).first(conn)?;
+    record_move(conn, &row, Some(current.stage_id), actor, channel)?;
+    let deal = Deal::from(row);
+    emit_move(conn, &actor.origin, &deal, Some(current.stage_id))?;
+    Ok(deal)
+}
+
+pub fn delete(conn: &mut DbConn, id: i64, expected: Option<i64>, actor: &Actor) -> Result<(), ApiError> {
+    let current = get_row(conn, id, actor.owner_only)?;
+    if expected.is_some_and(|v| v != current.version) {
+        return Err(ApiError::PreconditionFailed);
+    }
+    let at = now();
+    diesel::update(deals::table.find(id))
+        .set((deals::deleted_at.eq(Some(at)), deals::updated_at.eq(at), deals::version.eq(current.version + 1)))
+        .execute(conn)?;
+    events::record(
+        conn,
+        &actor.origin,
+        NewEvent {
+            event_type: "deal.deleted",
+            entity_type: ENTITY,
+            entity_id: id,
+            payload: serde_json::json!({ "id": id, "client_id": current.client_id, "deleted_at": at.and_utc() }),
+        },
+    )?;
+    Ok(())
+}

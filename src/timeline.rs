@@ -1,0 +1,316 @@
+//! A client's timeline: activities, deal creations and stage changes, completed tasks (and
+//! purchases) merged newest first. A page costs a fixed number of queries: one UNION for the
+//! order, then one per kind of entry for the details.
+
+use std::collections::HashMap;
+
+use actix_web::{get, web, HttpResponse};
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Text, Timestamp};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::activities::{self, Activity};
+use crate::auth::scopes::Scope;
+use crate::auth::AuthContext;
+use crate::db::schema::{deal_stage_history, deals, pipeline_stages};
+use crate::db::{self, DbConn};
+use crate::error::{ApiError, FieldError};
+use crate::extract::ApiQuery;
+use crate::pagination::{self, Cursor, KeyValue, Page};
+use crate::startup::AppState;
+use crate::tasks::{self, Task};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EntryKind {
+    Activity,
+    DealCreated,
+    DealStageChanged,
+    TaskCompleted,
+}
+
+impl EntryKind {
+    const ALL: [EntryKind; 4] =
+        [EntryKind::Activity, EntryKind::DealCreated, EntryKind::DealStageChanged, EntryKind::TaskCompleted];
+
+    fn as_str(self) -> &'static str {
+        match self {
+            EntryKind::Activity => "activity",
+            EntryKind::DealCreated => "deal_created",
+            EntryKind::DealStageChanged => "deal_stage_changed",
+            EntryKind::TaskCompleted => "task_completed",
+        }
+    }
+
+    fn parse(s: &str) -> Option<EntryKind> {
+        EntryKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    /// The UNION branch listing this kind's (kind, at, ref_id) for client `$1`.
+    fn branch(self) -> &'static str {
+        match self {
+            EntryKind::Activity => {
+                "SELECT 'activity' AS kind, a.occurred_at AS at, a.id AS ref_id FROM activities a \
+                 WHERE a.client_id = $1 AND a.deleted_at IS NULL"
+            }
+            EntryKind::DealCreated => {
+                "SELECT 'deal_created' AS kind, h.changed_at AS at, h.id AS ref_id FROM deal_stage_history h \
+                 JOIN deals d ON d.id = h.deal_id \
+                 WHERE d.client_id = $1 AND d.deleted_at IS NULL AND h.from_stage_id IS NULL"
+            }
+            EntryKind::DealStageChanged => {
+                "SELECT 'deal_stage_changed' AS kind, h.changed_at AS at, h.id AS ref_id FROM deal_stage_history h \
+                 JOIN deals d ON d.id = h.deal_id \
+                 WHERE d.client_id = $1 AND d.deleted_at IS NULL AND h.from_stage_id IS NOT NULL"
+            }
+            EntryKind::TaskCompleted => {
+                "SELECT 'task_completed' AS kind, t.completed_at AS at, t.id AS ref_id FROM tasks t \
+                 WHERE t.client_id = $1 AND t.status = 'done' AND t.completed_at IS NOT NULL"
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct DealRef {
+    pub id: i64,
+    pub title: String,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct StageRef {
+    pub id: i64,
+    pub name: String,
+}
+
+/// One entry of a client's timeline, tagged by `type`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum TimelineEntry {
+    Activity {
+        occurred_at: DateTime<Utc>,
+        activity: Activity,
+    },
+    DealCreated {
+        occurred_at: DateTime<Utc>,
+        deal: DealRef,
+        stage: StageRef,
+        changed_by: Option<String>,
+    },
+    DealStageChanged {
+        occurred_at: DateTime<Utc>,
+        deal: DealRef,
+        from_stage: StageRef,
+        to_stage: StageRef,
+        changed_by: Option<String>,
+    },
+    TaskCompleted {
+        occurred_at: DateTime<Utc>,
+        task: Task,
+    },
+}
+
+#[derive(QueryableByName)]
+struct Slot {
+    #[diesel(sql_type = Text)]
+    kind: String,
+    #[diesel(sql_type = Timestamp)]
+    at: NaiveDateTime,
+    #[diesel(sql_type = BigInt)]
+    ref_id: i64,
+}
+
+const CURSOR_TAG: &str = "timeline";
+
+fn bad(field: &str, message: &str) -> ApiError {
+    ApiError::BadQuery(vec![FieldError { field: field.into(), message: message.into() }])
+}
+
+/// The position after a slot: its time and kind in the key, its id as the tie-breaker.
+fn cursor_of(slot: &Slot) -> Cursor {
+    let KeyValue::Text(at) = pagination::ts_key(slot.at) else { unreachable!("timestamps are text keys") };
+    Cursor { sort: CURSOR_TAG.into(), key: KeyValue::Text(format!("{at}|{}", slot.kind)), id: slot.ref_id }
+}
+
+fn decode_cursor(raw: &str) -> Result<(NaiveDateTime, String, i64), ApiError> {
+    let c = Cursor::decode(raw, CURSOR_TAG)?;
+    let (at, kind) = c.text()?.split_once('|').ok_or_else(|| bad("cursor", "is malformed"))?;
+    let at_cursor = Cursor { sort: CURSOR_TAG.into(), key: KeyValue::Text(at.into()), id: c.id };
+    Ok((at_cursor.timestamp()?, kind.to_string(), c.id))
+}
+
+/// The page of (kind, time, id) slots, newest first.
+fn slots(
+    conn: &mut DbConn,
+    client_id: i64,
+    kinds: &[EntryKind],
+    cursor: Option<&str>,
+    limit: i64,
+) -> Result<Vec<Slot>, ApiError> {
+    let union = kinds.iter().map(|k| k.branch()).collect::<Vec<_>>().join(" UNION ALL ");
+    let after = cursor.map(decode_cursor).transpose()?;
+    // Placeholders are numbered in order of first use, which both backends accept.
+    let (condition, limit_param) = match after {
+        Some(_) => ("WHERE at < $2 OR (at = $2 AND (kind < $3 OR (kind = $3 AND ref_id < $4)))", "$5"),
+        None => ("", "$2"),
+    };
+    let sql = format!(
+        "SELECT kind, at, ref_id FROM ({union}) AS t {condition} ORDER BY at DESC, kind DESC, ref_id DESC LIMIT {limit_param}"
+    );
+    let query = diesel::sql_query(sql).bind::<BigInt, _>(client_id);
+    let rows = match after {
+        Some((at, kind, id)) => query
+            .bind::<Timestamp, _>(at)
+            .bind::<Text, _>(kind)
+            .bind::<BigInt, _>(id)
+            .bind::<BigInt, _>(limit + 1)
+            .load::<Slot>(conn)?,
+        None => query.bind::<BigInt, _>(limit + 1).load::<Slot>(conn)?,
+    };
+    Ok(rows)
+}
+
+#[derive(Queryable)]
+struct ChangeDetail {
+    id: i64,
+    deal_id: i64,
+    from_stage_id: Option<i64>,
+    to_stage_id: i64,
+    changed_by: Option<String>,
+    title: String,
+}
+
+pub fn page(
+    conn: &mut DbConn,
+    client_id: i64,
+    owner_only: Option<i64>,
+    kinds: &[EntryKind],
+    cursor: Option<&str>,
+    limit: i64,
+) -> Result<Page<TimelineEntry>, ApiError> {
+    crate::clients::repo::get_row(conn, client_id, owner_only)?;
+    let mut rows = slots(conn, client_id, kinds, cursor, limit)?;
+    let next_cursor = if rows.len() as i64 > limit {
+        rows.truncate(limit as usize);
+        rows.last().map(|s| cursor_of(s).encode())
+    } else {
+        None
+    };
+    let ids_of = |kind: &[&str]| -> Vec<i64> {
+        rows.iter().filter(|s| kind.contains(&s.kind.as_str())).map(|s| s.ref_id).collect()
+    };
+    let activities: HashMap<i64, Activity> =
+        activities::by_ids(conn, &ids_of(&["activity"]))?.into_iter().map(|a| (a.id, a)).collect();
+    let tasks: HashMap<i64, Task> =
+        tasks::by_ids(conn, &ids_of(&["task_completed"]))?.into_iter().map(|t| (t.id, t)).collect();
+    let changes: HashMap<i64, ChangeDetail> = deal_stage_history::table
+        .inner_join(deals::table)
+        .filter(deal_stage_history::id.eq_any(ids_of(&["deal_created", "deal_stage_changed"])))
+        .select((
+            deal_stage_history::id,
+            deal_stage_history::deal_id,
+            deal_stage_history::from_stage_id,
+            deal_stage_history::to_stage_id,
+            deal_stage_history::changed_by,
+            deals::title,
+        ))
+        .load::<ChangeDetail>(conn)?
+        .into_iter()
+        .map(|c| (c.id, c))
+        .collect();
+    let stage_ids: Vec<i64> = changes.values().flat_map(|c| [Some(c.to_stage_id), c.from_stage_id]).flatten().collect();
+    let stages: HashMap<i64, String> = pipeline_stages::table
+        .filter(pipeline_stages::id.eq_any(stage_ids))
+        .select((pipeline_stages::id, pipeline_stages::name))
+        .load::<(i64, String)>(conn)?
+        .into_iter()
+        .collect();
+    let stage = |id: i64| StageRef { id, name: stages.get(&id).cloned().unwrap_or_default() };
+    let mut items = Vec::with_capacity(rows.len());
+    for slot in rows {
+        let occurred_at = slot.at.and_utc();
+        let entry = match EntryKind::parse(&slot.kind) {
+            Some(EntryKind::Activity) => {
+                activities.get(&slot.ref_id).cloned().map(|activity| TimelineEntry::Activity { occurred_at, activity })
+            }
+            Some(EntryKind::TaskCompleted) => {
+                tasks.get(&slot.ref_id).cloned().map(|task| TimelineEntry::TaskCompleted { occurred_at, task })
+            }
+            Some(kind @ (EntryKind::DealCreated | EntryKind::DealStageChanged)) => changes.get(&slot.ref_id).map(|c| {
+                let deal = DealRef { id: c.deal_id, title: c.title.clone() };
+                match (kind, c.from_stage_id) {
+                    (EntryKind::DealStageChanged, Some(from)) => TimelineEntry::DealStageChanged {
+                        occurred_at,
+                        deal,
+                        from_stage: stage(from),
+                        to_stage: stage(c.to_stage_id),
+                        changed_by: c.changed_by.clone(),
+                    },
+                    _ => TimelineEntry::DealCreated {
+                        occurred_at,
+                        deal,
+                        stage: stage(c.to_stage_id),
+                        changed_by: c.changed_by.clone(),
+                    },
+                }
+            }),
+            None => None,
+        };
+        items.extend(entry);
+    }
+    Ok(Page { items, next_cursor })
+}
+
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(client_timeline);
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct TimelineQuery {
+    /// Page size, 1 to 200 (default 50).
+    pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Comma-separated entry types to include (default all): `activity`, `deal_created`,
+    /// `deal_stage_changed`, `task_completed`.
+    pub types: Option<String>,
+}
+
+#[utoipa::path(
+    tag = "clients",
+    operation_id = "client_timeline",
+    params(("id" = i64, Path, description = "Client id"), TimelineQuery),
+    responses((status = 200, description = "The client's history, newest first", body = Page<TimelineEntry>)),
+    security(("oauth2" = ["clients:read", "deals:read"]))
+)]
+#[get("/clients/{id}/timeline")]
+async fn client_timeline(
+    state: web::Data<AppState>,
+    auth: AuthContext,
+    id: web::Path<i64>,
+    ApiQuery(q): ApiQuery<TimelineQuery>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(Scope::ClientsRead)?;
+    auth.require(Scope::DealsRead)?;
+    let limit = pagination::limit(q.limit)?;
+    let kinds: Vec<EntryKind> = match q.types.as_deref() {
+        None => EntryKind::ALL.to_vec(),
+        Some(list) => list
+            .split(',')
+            .map(|t| EntryKind::parse(t.trim()).ok_or_else(|| bad("types", &format!("unknown type '{}'", t.trim()))))
+            .collect::<Result<_, _>>()?,
+    };
+    let mut kinds = kinds;
+    kinds.sort_by_key(|k| k.as_str());
+    kinds.dedup();
+    if kinds.is_empty() {
+        return Err(bad("types", "name at least one type"));
+    }
+    let (id, owner_only) = (id.into_inner(), auth.own_clients_only());
+    let page = db::run(&state.pool, move |conn| page(conn, id, owner_only, &kinds, q.cursor.as_deref(), limit)).await?;
+    Ok(HttpResponse::Ok().json(page))
+}
