@@ -36,6 +36,8 @@ pub struct Config {
     pub log_format: LogFormat,
     /// How long a manager may still edit an activity they logged.
     pub activity_edit_hours: i64,
+    /// The currency of sales (ISO 4217); analytics add amounts up in it.
+    pub currency: String,
 }
 
 impl std::fmt::Debug for Config {
@@ -150,6 +152,11 @@ impl Config {
             }
         };
         let activity_edit_hours = number("CLIENTBASE_ACTIVITY_EDIT_HOURS", 24, 0, 8760)? as i64;
+        let currency = match get("CLIENTBASE_CURRENCY") {
+            None => "RUB".to_string(),
+            Some(v) if v.len() == 3 && v.bytes().all(|b| b.is_ascii_uppercase()) => v.to_string(),
+            Some(v) => return Err(err("CLIENTBASE_CURRENCY", format!("'{v}' is not an ISO 4217 code like RUB"))),
+        };
         let log_format = match get("CLIENTBASE_LOG_FORMAT") {
             None | Some("text") => LogFormat::Text,
             Some("json") => LogFormat::Json,
@@ -172,6 +179,7 @@ impl Config {
             max_body_bytes,
             log_format,
             activity_edit_hours,
+            currency,
         })
     }
 

@@ -1,8 +1,10 @@
 //! clientbase: a self-hosted CRM backend for a company's client base.
 
 pub mod activities;
+pub mod analytics;
 pub mod api_clients;
 pub mod auth;
+pub mod batch;
 pub mod channels;
 pub mod clients;
 pub mod config;
@@ -12,6 +14,7 @@ pub mod db;
 pub mod deals;
 pub mod error;
 pub mod events;
+pub mod external_ids;
 pub mod extract;
 pub mod http;
 pub mod idempotency;
@@ -22,6 +25,8 @@ pub mod openapi;
 pub mod ops;
 pub mod pagination;
 pub mod pipelines;
+pub mod sales;
+pub mod segments;
 pub mod startup;
 pub mod tasks;
 pub mod telemetry;

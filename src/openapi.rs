@@ -28,6 +28,8 @@ pub const TOKEN_URL: &str = "/api/v1/auth/token";
         (name = "channels", description = "The sales channel reference list"),
         (name = "clients", description = "Client cards, their contact persons and timeline"),
         (name = "funnel", description = "Pipelines, deals, activities and tasks"),
+        (name = "sales", description = "Purchases, single and in batches"),
+        (name = "analytics", description = "Segmentation and reports from live data"),
         (name = "operations", description = "Health, metrics and this document"),
     )
 )]

@@ -25,8 +25,8 @@ use crate::error::ApiError;
 use crate::extract::BodyLimit;
 use crate::metrics::Metrics;
 use crate::{
-    activities, api_clients, auth, channels, clients, contacts, deals, idempotency, openapi, ops, pipelines, tasks,
-    timeline, users,
+    activities, analytics, api_clients, auth, channels, clients, contacts, deals, idempotency, openapi, ops, pipelines,
+    sales, segments, tasks, timeline, users,
 };
 
 /// What every handler can reach.
@@ -55,7 +55,10 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
             .configure(pipelines::api::routes)
             .configure(deals::api::routes)
             .configure(activities::api::routes)
-            .configure(tasks::api::routes),
+            .configure(tasks::api::routes)
+            .configure(sales::api::routes)
+            .configure(analytics::api::routes)
+            .configure(segments::api::routes),
     );
 }
 

@@ -15,10 +15,11 @@ use crate::activities::{self, Activity};
 use crate::auth::scopes::Scope;
 use crate::auth::AuthContext;
 use crate::db::schema::{deal_stage_history, deals, pipeline_stages};
-use crate::db::{self, DbConn};
+use crate::db::{self, Backend, DbConn};
 use crate::error::{ApiError, FieldError};
 use crate::extract::ApiQuery;
 use crate::pagination::{self, Cursor, KeyValue, Page};
+use crate::sales::{self, Sale};
 use crate::startup::AppState;
 use crate::tasks::{self, Task};
 
@@ -29,11 +30,17 @@ pub enum EntryKind {
     DealCreated,
     DealStageChanged,
     TaskCompleted,
+    Purchase,
 }
 
 impl EntryKind {
-    const ALL: [EntryKind; 4] =
-        [EntryKind::Activity, EntryKind::DealCreated, EntryKind::DealStageChanged, EntryKind::TaskCompleted];
+    const ALL: [EntryKind; 5] = [
+        EntryKind::Activity,
+        EntryKind::DealCreated,
+        EntryKind::DealStageChanged,
+        EntryKind::TaskCompleted,
+        EntryKind::Purchase,
+    ];
 
     fn as_str(self) -> &'static str {
         match self {
@@ -41,6 +48,7 @@ impl EntryKind {
             EntryKind::DealCreated => "deal_created",
             EntryKind::DealStageChanged => "deal_stage_changed",
             EntryKind::TaskCompleted => "task_completed",
+            EntryKind::Purchase => "purchase",
         }
     }
 
@@ -49,8 +57,19 @@ impl EntryKind {
     }
 
     /// The UNION branch listing this kind's (kind, at, ref_id) for client `$1`.
-    fn branch(self) -> &'static str {
+    fn branch(self, backend: Backend) -> &'static str {
         match self {
+            // A purchase happened on a day: it sorts at that day's midnight.
+            EntryKind::Purchase => match backend {
+                Backend::Postgres => {
+                    "SELECT 'purchase' AS kind, CAST(s.sold_on AS TIMESTAMP) AS at, s.id AS ref_id FROM sales s \
+                     WHERE s.client_id = $1"
+                }
+                Backend::Sqlite => {
+                    "SELECT 'purchase' AS kind, s.sold_on || ' 00:00:00' AS at, s.id AS ref_id FROM sales s \
+                     WHERE s.client_id = $1"
+                }
+            },
             EntryKind::Activity => {
                 "SELECT 'activity' AS kind, a.occurred_at AS at, a.id AS ref_id FROM activities a \
                  WHERE a.client_id = $1 AND a.deleted_at IS NULL"
@@ -110,6 +129,10 @@ pub enum TimelineEntry {
         occurred_at: DateTime<Utc>,
         task: Task,
     },
+    Purchase {
+        occurred_at: DateTime<Utc>,
+        sale: Sale,
+    },
 }
 
 #[derive(QueryableByName)]
@@ -149,7 +172,8 @@ fn slots(
     cursor: Option<&str>,
     limit: i64,
 ) -> Result<Vec<Slot>, ApiError> {
-    let union = kinds.iter().map(|k| k.branch()).collect::<Vec<_>>().join(" UNION ALL ");
+    let backend = conn.backend();
+    let union = kinds.iter().map(|k| k.branch(backend)).collect::<Vec<_>>().join(" UNION ALL ");
     let after = cursor.map(decode_cursor).transpose()?;
     // Placeholders are numbered in order of first use, which both backends accept.
     let (condition, limit_param) = match after {
@@ -203,6 +227,8 @@ pub fn page(
     };
     let activities: HashMap<i64, Activity> =
         activities::by_ids(conn, &ids_of(&["activity"]))?.into_iter().map(|a| (a.id, a)).collect();
+    let sales: HashMap<i64, Sale> =
+        sales::by_ids(conn, &ids_of(&["purchase"]))?.into_iter().map(|s| (s.id, s)).collect();
     let tasks: HashMap<i64, Task> =
         tasks::by_ids(conn, &ids_of(&["task_completed"]))?.into_iter().map(|t| (t.id, t)).collect();
     let changes: HashMap<i64, ChangeDetail> = deal_stage_history::table
@@ -234,6 +260,9 @@ pub fn page(
         let entry = match EntryKind::parse(&slot.kind) {
             Some(EntryKind::Activity) => {
                 activities.get(&slot.ref_id).cloned().map(|activity| TimelineEntry::Activity { occurred_at, activity })
+            }
+            Some(EntryKind::Purchase) => {
+                sales.get(&slot.ref_id).cloned().map(|sale| TimelineEntry::Purchase { occurred_at, sale })
             }
             Some(EntryKind::TaskCompleted) => {
                 tasks.get(&slot.ref_id).cloned().map(|task| TimelineEntry::TaskCompleted { occurred_at, task })
@@ -276,7 +305,7 @@ pub struct TimelineQuery {
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
     /// Comma-separated entry types to include (default all): `activity`, `deal_created`,
-    /// `deal_stage_changed`, `task_completed`.
+    /// `deal_stage_changed`, `task_completed`, `purchase`.
     pub types: Option<String>,
 }
 

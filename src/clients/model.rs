@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -41,6 +41,48 @@ pub struct ClientRow {
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
     pub deleted_at: Option<NaiveDateTime>,
+    pub first_purchase_on: Option<NaiveDate>,
+    pub last_purchase_on: Option<NaiveDate>,
+    pub purchase_count: i64,
+    pub purchase_days: i64,
+    pub revenue_total: i64,
+    pub margin_total: i64,
+}
+
+/// Figures derived from the client's purchases, kept current as sales are recorded.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct PurchaseFigures {
+    pub first_purchase_on: Option<NaiveDate>,
+    pub last_purchase_on: Option<NaiveDate>,
+    pub purchase_count: i64,
+    /// All-time revenue, a decimal amount.
+    pub revenue: String,
+    /// All-time margin, a decimal amount.
+    pub margin: String,
+    /// Average days between purchase days: (last − first) / (distinct purchase days − 1);
+    /// null with fewer than two purchase days.
+    pub average_interval_days: Option<f64>,
+}
+
+impl PurchaseFigures {
+    pub fn of(r: &ClientRow) -> PurchaseFigures {
+        PurchaseFigures {
+            first_purchase_on: r.first_purchase_on,
+            last_purchase_on: r.last_purchase_on,
+            purchase_count: r.purchase_count,
+            revenue: money::format_minor(r.revenue_total),
+            margin: money::format_minor(r.margin_total),
+            average_interval_days: average_interval(r.first_purchase_on, r.last_purchase_on, r.purchase_days),
+        }
+    }
+}
+
+/// (last − first) / (days − 1): the mean gap between consecutive distinct purchase days.
+pub fn average_interval(first: Option<NaiveDate>, last: Option<NaiveDate>, days: i64) -> Option<f64> {
+    match (first, last) {
+        (Some(f), Some(l)) if days >= 2 => Some((l - f).num_days() as f64 / (days - 1) as f64),
+        _ => None,
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -175,6 +217,7 @@ pub struct Client {
     /// Estimated yearly potential, a decimal amount.
     #[schema(example = "150000.00")]
     pub estimated_potential: Option<String>,
+    pub purchases: PurchaseFigures,
     pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -182,7 +225,9 @@ pub struct Client {
 
 impl Client {
     pub fn from_row(r: ClientRow, external_ids: BTreeMap<String, String>) -> Client {
+        let purchases = PurchaseFigures::of(&r);
         Client {
+            purchases,
             id: r.id,
             kind: ClientKind::parse(&r.kind).unwrap_or(ClientKind::Company),
             name: r.name,

@@ -1,18 +1,16 @@
 //! Client storage: reads scoped to what the caller may see, writes that keep the tag, contact
 //! point and external id indexes in step, and an event for every change.
 
-use std::collections::{BTreeMap, HashMap};
-
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::model::{Client, ClientFields, ClientRow, ClientStatus};
-use crate::db::schema::{client_tags, clients, external_ids, users};
+use crate::db::schema::{client_status_history, client_tags, clients, users};
 use crate::db::{now, Db, DbConn};
 use crate::error::{ApiError, FieldErrors};
 use crate::events::{self, NewEvent, Origin};
 use crate::pagination::{self, page_from, Cursor, KeyValue, Page, Sort};
-use crate::{channels, contact_points, keyset, order_keyset, with_backend};
+use crate::{channels, contact_points, external_ids, keyset, order_keyset, with_backend};
 
 pub const ENTITY: &str = "client";
 
@@ -98,24 +96,10 @@ pub fn get_row(conn: &mut DbConn, id: i64, owner_only: Option<i64>) -> Result<Cl
     Ok(visible(owner_only).filter(clients::id.eq(id)).first(conn)?)
 }
 
-/// External ids of several clients in one query.
-pub fn external_ids_of(conn: &mut DbConn, ids: &[i64]) -> QueryResult<HashMap<i64, BTreeMap<String, String>>> {
-    let rows: Vec<(i64, String, String)> = external_ids::table
-        .filter(external_ids::entity_type.eq(ENTITY))
-        .filter(external_ids::entity_id.eq_any(ids))
-        .select((external_ids::entity_id, external_ids::source, external_ids::external_id))
-        .load(conn)?;
-    let mut map: HashMap<i64, BTreeMap<String, String>> = HashMap::new();
-    for (id, source, external) in rows {
-        map.entry(id).or_default().insert(source, external);
-    }
-    Ok(map)
-}
-
 /// Turns rows into API clients with two queries in all, whatever the number of rows.
 pub fn to_clients(conn: &mut DbConn, rows: Vec<ClientRow>) -> QueryResult<Vec<Client>> {
     let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
-    let mut ext = external_ids_of(conn, &ids)?;
+    let mut ext = external_ids::of(conn, ENTITY, &ids)?;
     Ok(rows
         .into_iter()
         .map(|r| {
@@ -188,13 +172,7 @@ pub fn check_references(
         }
     }
     for (source, external) in &fields.external_ids {
-        let holder: Option<i64> = external_ids::table
-            .filter(external_ids::entity_type.eq(ENTITY))
-            .filter(external_ids::source.eq(source))
-            .filter(external_ids::external_id.eq(external))
-            .select(external_ids::entity_id)
-            .first(conn)
-            .optional()?;
+        let holder = external_ids::holders(conn, ENTITY, source, &[external.as_str()])?.get(external).copied();
         if let Some(other) = holder.filter(|h| Some(*h) != id) {
             errors.add(format!("external_ids.{source}"), format!("is already used by client {other}"));
         }
@@ -269,25 +247,26 @@ pub fn write_indexes(conn: &mut DbConn, id: i64, f: &ClientFields) -> QueryResul
         with_backend!(conn, |c| diesel::insert_into(client_tags::table).values(&rows).execute(c))?;
     }
     contact_points::replace(conn, id, None, &f.phone_numbers(), &f.email_addresses())?;
-    diesel::delete(
-        external_ids::table.filter(external_ids::entity_type.eq(ENTITY)).filter(external_ids::entity_id.eq(id)),
-    )
-    .execute(conn)?;
-    if !f.external_ids.is_empty() {
-        let rows: Vec<_> = f
-            .external_ids
-            .iter()
-            .map(|(source, external)| {
-                (
-                    external_ids::entity_type.eq(ENTITY),
-                    external_ids::entity_id.eq(id),
-                    external_ids::source.eq(source.as_str()),
-                    external_ids::external_id.eq(external.as_str()),
-                )
-            })
-            .collect();
-        with_backend!(conn, |c| diesel::insert_into(external_ids::table).values(&rows).execute(c))?;
-    }
+    external_ids::replace(conn, ENTITY, id, &f.external_ids)
+}
+
+/// Records a change of status, for the movement report.
+pub fn record_status(
+    conn: &mut DbConn,
+    client_id: i64,
+    from: Option<ClientStatus>,
+    to: ClientStatus,
+    origin: &Origin,
+) -> QueryResult<()> {
+    diesel::insert_into(client_status_history::table)
+        .values((
+            client_status_history::client_id.eq(client_id),
+            client_status_history::from_status.eq(from.map(|s| s.as_str())),
+            client_status_history::to_status.eq(to.as_str()),
+            client_status_history::changed_by.eq(origin.actor.as_deref()),
+            client_status_history::changed_at.eq(now()),
+        ))
+        .execute(conn)?;
     Ok(())
 }
 
@@ -299,6 +278,7 @@ pub fn create(conn: &mut DbConn, fields: &ClientFields, origin: &Origin) -> Resu
         .returning(clients::all_columns)
         .get_result(conn)?;
     write_indexes(conn, row.id, fields)?;
+    record_status(conn, row.id, None, fields.status, origin)?;
     let client = Client::from_row(row, fields.external_ids.clone());
     events::record(
         conn,
@@ -332,6 +312,9 @@ pub fn update(
             .optional()?
             .ok_or(ApiError::PreconditionFailed)?;
     write_indexes(conn, row.id, fields)?;
+    if current.status != fields.status {
+        record_status(conn, row.id, Some(current.status), fields.status, origin)?;
+    }
     let client = Client::from_row(row, fields.external_ids.clone());
     events::record(
         conn,

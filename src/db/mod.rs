@@ -2,6 +2,7 @@
 //! the few helpers where the two backends need different SQL.
 
 pub mod schema;
+pub mod sql;
 
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
 use diesel::pg::PgConnection;
@@ -142,16 +143,40 @@ pub fn run_migrations(conn: &mut DbConn) -> Result<(), String> {
     Ok(())
 }
 
+impl DbConn {
+    pub fn backend(&self) -> Backend {
+        match self {
+            DbConn::Pg(_) => Backend::Postgres,
+            DbConn::Sqlite(_) => Backend::Sqlite,
+        }
+    }
+}
+
+fn begin_write(conn: &mut DbConn) -> diesel::QueryResult<()> {
+    match conn {
+        DbConn::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE"),
+        DbConn::Pg(_) => <DbConn as Connection>::TransactionManager::begin_transaction(conn),
+    }
+}
+
+/// Runs `f` in a transaction that is always rolled back: a dry run of a write.
+pub fn rolled_back_tx<T, E>(conn: &mut DbConn, f: impl FnOnce(&mut DbConn) -> Result<T, E>) -> Result<T, E>
+where
+    E: From<diesel::result::Error>,
+{
+    begin_write(conn)?;
+    let result = f(conn);
+    <DbConn as Connection>::TransactionManager::rollback_transaction(conn)?;
+    result
+}
+
 /// Runs `f` in a write transaction. On SQLite the transaction starts with `BEGIN IMMEDIATE` so
 /// that concurrent writers queue on the busy timeout instead of failing on a lock upgrade.
 pub fn write_tx<T, E>(conn: &mut DbConn, f: impl FnOnce(&mut DbConn) -> Result<T, E>) -> Result<T, E>
 where
     E: From<diesel::result::Error>,
 {
-    match conn {
-        DbConn::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?,
-        DbConn::Pg(_) => <DbConn as Connection>::TransactionManager::begin_transaction(conn)?,
-    }
+    begin_write(conn)?;
     match f(conn) {
         Ok(value) => {
             <DbConn as Connection>::TransactionManager::commit_transaction(conn)?;

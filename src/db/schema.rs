@@ -65,6 +65,12 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         deleted_at -> Nullable<Timestamp>,
+        first_purchase_on -> Nullable<Date>,
+        last_purchase_on -> Nullable<Date>,
+        purchase_count -> BigInt,
+        purchase_days -> BigInt,
+        revenue_total -> BigInt,
+        margin_total -> BigInt,
     }
 }
 
@@ -246,7 +252,50 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    sales (id) {
+        id -> BigInt,
+        client_id -> BigInt,
+        sold_on -> Date,
+        sold_month -> Integer,
+        amount -> BigInt,
+        cost -> Nullable<BigInt>,
+        margin -> Nullable<BigInt>,
+        currency -> Text,
+        document_number -> Nullable<Text>,
+        channel -> Nullable<Text>,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    client_status_history (id) {
+        id -> BigInt,
+        client_id -> BigInt,
+        from_status -> Nullable<Text>,
+        to_status -> Text,
+        changed_by -> Nullable<Text>,
+        changed_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    segments (id) {
+        id -> BigInt,
+        name -> Text,
+        description -> Nullable<Text>,
+        filter -> Text,
+        owner_id -> Nullable<BigInt>,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(clients -> users (owner_id));
+diesel::joinable!(sales -> clients (client_id));
 diesel::joinable!(contacts -> clients (client_id));
 diesel::joinable!(client_tags -> clients (client_id));
 diesel::joinable!(contact_points -> clients (client_id));
@@ -272,4 +321,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     deal_stage_history,
     activities,
     tasks,
+    sales,
+    client_status_history,
+    segments,
 );

@@ -454,3 +454,70 @@ pub fn delete(conn: &mut DbConn, id: i64, expected: Option<i64>, actor: &Actor) 
     )?;
     Ok(())
 }
+
+/// A task to create for a client's owner.
+#[derive(Debug, Clone)]
+pub struct Planned {
+    pub client_id: i64,
+    pub assignee_id: i64,
+    pub title: String,
+    pub description: Option<String>,
+}
+
+/// Creates the planned tasks of `task_type`, due now, except for clients that already have an
+/// open one of that type. Returns the new task ids and how many were already open.
+pub fn create_unless_open(
+    conn: &mut DbConn,
+    task_type: TaskType,
+    planned: Vec<Planned>,
+    origin: &Origin,
+) -> Result<(Vec<i64>, usize), ApiError> {
+    let ids: Vec<i64> = planned.iter().map(|p| p.client_id).collect();
+    let open: std::collections::HashSet<i64> = tasks::table
+        .filter(tasks::task_type.eq(task_type.as_str()))
+        .filter(tasks::status.eq(TaskStatus::Open.as_str()))
+        .filter(tasks::client_id.eq_any(&ids))
+        .select(tasks::client_id)
+        .load::<Option<i64>>(conn)?
+        .into_iter()
+        .flatten()
+        .collect();
+    let at = now();
+    let mut created = Vec::new();
+    let mut already_open = 0;
+    for p in planned {
+        if open.contains(&p.client_id) {
+            already_open += 1;
+            continue;
+        }
+        let row: TaskRow = diesel::insert_into(tasks::table)
+            .values((
+                tasks::title.eq(&p.title),
+                tasks::task_type.eq(task_type.as_str()),
+                tasks::description.eq(&p.description),
+                tasks::due_at.eq(at),
+                tasks::assignee_id.eq(Some(p.assignee_id)),
+                tasks::client_id.eq(Some(p.client_id)),
+                tasks::status.eq(TaskStatus::Open.as_str()),
+                tasks::created_by.eq(origin.actor.clone()),
+                tasks::version.eq(1i64),
+                tasks::created_at.eq(at),
+                tasks::updated_at.eq(at),
+            ))
+            .returning(tasks::all_columns)
+            .get_result(conn)?;
+        let task = Task::from(row);
+        events::record(
+            conn,
+            origin,
+            NewEvent {
+                event_type: "task.created",
+                entity_type: ENTITY,
+                entity_id: task.id,
+                payload: events::payload(&task),
+            },
+        )?;
+        created.push(task.id);
+    }
+    Ok((created, already_open))
+}

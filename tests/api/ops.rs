@@ -55,7 +55,8 @@ fn collect_refs(value: &serde_json::Value, out: &mut Vec<String>) {
 
 #[tokio::test]
 async fn every_reference_in_the_contract_resolves() {
-    let spec: serde_json::Value = serde_json::from_str(&clientbase::openapi::to_json(&clientbase::openapi::document())).unwrap();
+    let spec: serde_json::Value =
+        serde_json::from_str(&clientbase::openapi::to_json(&clientbase::openapi::document())).unwrap();
     let mut refs = Vec::new();
     collect_refs(&spec, &mut refs);
     assert!(!refs.is_empty());

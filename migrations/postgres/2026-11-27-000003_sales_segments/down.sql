@@ -1,0 +1,12 @@
+DROP TABLE segments;
+DROP TABLE client_status_history;
+DROP INDEX clients_last_purchase_idx;
+DROP INDEX clients_revenue_idx;
+DROP INDEX clients_margin_idx;
+ALTER TABLE clients DROP COLUMN first_purchase_on;
+ALTER TABLE clients DROP COLUMN last_purchase_on;
+ALTER TABLE clients DROP COLUMN purchase_count;
+ALTER TABLE clients DROP COLUMN purchase_days;
+ALTER TABLE clients DROP COLUMN revenue_total;
+ALTER TABLE clients DROP COLUMN margin_total;
+DROP TABLE sales;

@@ -1,0 +1,65 @@
+//! Ids of records in other systems: one per source system (`{"1c": "…", "shop": "…"}`), each
+//! unique within its source for a kind of record.
+
+use std::collections::{BTreeMap, HashMap};
+
+use diesel::prelude::*;
+
+use crate::db::schema::external_ids;
+use crate::db::DbConn;
+use crate::with_backend;
+
+/// The external ids of several records of one kind, in one query.
+pub fn of(conn: &mut DbConn, entity: &str, ids: &[i64]) -> QueryResult<HashMap<i64, BTreeMap<String, String>>> {
+    let rows: Vec<(i64, String, String)> = external_ids::table
+        .filter(external_ids::entity_type.eq(entity))
+        .filter(external_ids::entity_id.eq_any(ids))
+        .select((external_ids::entity_id, external_ids::source, external_ids::external_id))
+        .load(conn)?;
+    let mut map: HashMap<i64, BTreeMap<String, String>> = HashMap::new();
+    for (id, source, external) in rows {
+        map.entry(id).or_default().insert(source, external);
+    }
+    Ok(map)
+}
+
+/// Which records hold these external ids of `source`, in one query.
+pub fn holders(conn: &mut DbConn, entity: &str, source: &str, externals: &[&str]) -> QueryResult<HashMap<String, i64>> {
+    let rows: Vec<(String, i64)> = external_ids::table
+        .filter(external_ids::entity_type.eq(entity))
+        .filter(external_ids::source.eq(source))
+        .filter(external_ids::external_id.eq_any(externals))
+        .select((external_ids::external_id, external_ids::entity_id))
+        .load(conn)?;
+    Ok(rows.into_iter().collect())
+}
+
+/// Replaces all external ids of one record.
+pub fn replace(conn: &mut DbConn, entity: &str, id: i64, ids: &BTreeMap<String, String>) -> QueryResult<()> {
+    diesel::delete(
+        external_ids::table.filter(external_ids::entity_type.eq(entity)).filter(external_ids::entity_id.eq(id)),
+    )
+    .execute(conn)?;
+    let rows: Vec<(i64, &str, &str)> = ids.iter().map(|(s, e)| (id, s.as_str(), e.as_str())).collect();
+    insert(conn, entity, &rows)
+}
+
+/// Adds `(record id, source, external id)` rows with one statement.
+pub fn insert(conn: &mut DbConn, entity: &str, rows: &[(i64, &str, &str)]) -> QueryResult<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let values: Vec<_> = rows
+        .iter()
+        .map(|(id, source, external)| {
+            (
+                external_ids::entity_type.eq(entity),
+                external_ids::entity_id.eq(*id),
+                external_ids::source.eq(*source),
+                external_ids::external_id.eq(*external),
+            )
+        })
+        .collect();
+    with_backend!(conn, |c| diesel::insert_into(external_ids::table).values(&values).execute(c))?;
+    Ok(())
+}
