@@ -1,6 +1,7 @@
 //! Integration tests: the real server over HTTP against a real database (SQLite by default,
 //! PostgreSQL when `TEST_DATABASE_URL` is set).
 
+mod analytics;
 mod auth;
 mod cli;
 mod clients;
@@ -8,4 +9,5 @@ mod contacts;
 mod funnel;
 mod helpers;
 mod ops;
+mod sales;
 mod users;
