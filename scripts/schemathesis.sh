@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Fuzzes the running server against its own /openapi.json with an administrator's token:
-# no 5xx, and every status, content type, header and body as the contract says.
+# no 5xx, and every status, content type, header and body as the contract says. One worker:
+# the Python AST module of CPython 3.11.7 is not thread-safe (gh-106905) and breaks hypothesis.
 # Usage: scripts/schemathesis.sh [path to the clientbase binary]   (DATABASE_URL optional)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -49,7 +50,7 @@ status=0
   --header "Authorization: Bearer $token" \
   --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance \
   --phases examples,coverage,fuzzing \
-  --max-examples "$examples" --seed 42 --no-color --workers 2 \
+  --max-examples "$examples" --seed 42 --no-color --workers 1 \
   --suppress-health-check all || status=$?
 # Internal errors are logged with their cause; there must be none.
 if grep -q '"message":"internal error"' "$work/server.log"; then
