@@ -38,6 +38,15 @@ pub struct Config {
     pub activity_edit_hours: i64,
     /// The currency of sales (ISO 4217); analytics add amounts up in it.
     pub currency: String,
+    /// Hosts and networks webhooks may target although they are private or loopback.
+    pub webhook_allowed: crate::webhooks::ssrf::AllowList,
+    pub webhook_timeout_secs: u64,
+    /// Seconds to wait before each retry of a failed delivery.
+    pub webhook_retry_schedule: Vec<u64>,
+    /// Whether this process delivers webhooks (every replica may).
+    pub webhook_worker: bool,
+    /// How long the previous secret stays valid after a rotation.
+    pub webhook_secret_grace_hours: i64,
 }
 
 impl std::fmt::Debug for Config {
@@ -56,6 +65,9 @@ impl std::fmt::Debug for Config {
             .finish_non_exhaustive()
     }
 }
+
+/// Retries after 5 s, 5 min, 30 min, 2 h, 5 h, 10 h and 10 h: about 28 hours in all.
+pub const DEFAULT_RETRY_SCHEDULE: [u64; 7] = [5, 300, 1800, 7200, 18_000, 36_000, 36_000];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
@@ -157,6 +169,30 @@ impl Config {
             Some(v) if v.len() == 3 && v.bytes().all(|b| b.is_ascii_uppercase()) => v.to_string(),
             Some(v) => return Err(err("CLIENTBASE_CURRENCY", format!("'{v}' is not an ISO 4217 code like RUB"))),
         };
+        let webhook_allowed =
+            crate::webhooks::ssrf::AllowList::parse(get("CLIENTBASE_WEBHOOK_ALLOWED_HOSTS").unwrap_or(""))
+                .map_err(|m| err("CLIENTBASE_WEBHOOK_ALLOWED_HOSTS", m))?;
+        let webhook_timeout_secs = number("CLIENTBASE_WEBHOOK_TIMEOUT_SECS", 10, 1, 120)?;
+        let webhook_retry_schedule = match get("CLIENTBASE_WEBHOOK_RETRY_SCHEDULE") {
+            None => DEFAULT_RETRY_SCHEDULE.to_vec(),
+            Some(v) => v
+                .split(',')
+                .map(|s| s.trim().parse::<u64>().ok().filter(|n| *n <= 7 * 86_400))
+                .collect::<Option<Vec<u64>>>()
+                .filter(|l| !l.is_empty() && l.len() <= 30)
+                .ok_or_else(|| {
+                    err(
+                        "CLIENTBASE_WEBHOOK_RETRY_SCHEDULE",
+                        format!("'{v}' must be up to 30 comma-separated delays in seconds"),
+                    )
+                })?,
+        };
+        let webhook_worker = match get("CLIENTBASE_WEBHOOK_WORKER") {
+            None | Some("true") | Some("1") => true,
+            Some("false") | Some("0") => false,
+            Some(v) => return Err(err("CLIENTBASE_WEBHOOK_WORKER", format!("'{v}' must be true or false"))),
+        };
+        let webhook_secret_grace_hours = number("CLIENTBASE_WEBHOOK_SECRET_GRACE_HOURS", 24, 0, 24 * 30)? as i64;
         let log_format = match get("CLIENTBASE_LOG_FORMAT") {
             None | Some("text") => LogFormat::Text,
             Some("json") => LogFormat::Json,
@@ -180,6 +216,11 @@ impl Config {
             log_format,
             activity_edit_hours,
             currency,
+            webhook_allowed,
+            webhook_timeout_secs,
+            webhook_retry_schedule,
+            webhook_worker,
+            webhook_secret_grace_hours,
         })
     }
 

@@ -30,6 +30,8 @@ pub const TOKEN_URL: &str = "/api/v1/auth/token";
         (name = "funnel", description = "Pipelines, deals, activities and tasks"),
         (name = "sales", description = "Purchases, single and in batches"),
         (name = "analytics", description = "Segmentation and reports from live data"),
+        (name = "webhooks", description = "Outbound webhooks and their delivery log"),
+        (name = "campaigns", description = "Mailings through providers, and their status callbacks"),
         (name = "operations", description = "Health, metrics and this document"),
     )
 )]

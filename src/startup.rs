@@ -25,8 +25,8 @@ use crate::error::ApiError;
 use crate::extract::BodyLimit;
 use crate::metrics::Metrics;
 use crate::{
-    activities, analytics, api_clients, auth, channels, clients, contacts, deals, idempotency, openapi, ops, pipelines,
-    sales, segments, tasks, timeline, users,
+    activities, analytics, api_clients, auth, campaigns, channels, clients, contacts, deals, idempotency, openapi, ops,
+    pipelines, sales, segments, tasks, timeline, users, webhooks,
 };
 
 /// What every handler can reach.
@@ -58,7 +58,9 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
             .configure(tasks::api::routes)
             .configure(sales::api::routes)
             .configure(analytics::api::routes)
-            .configure(segments::api::routes),
+            .configure(segments::api::routes)
+            .configure(webhooks::api::routes)
+            .configure(campaigns::api::routes),
     );
 }
 
@@ -92,11 +94,19 @@ impl Application {
         self.server.handle()
     }
 
-    /// Serves until SIGTERM or Ctrl-C, letting in-flight requests finish.
+    /// Serves until SIGTERM or Ctrl-C, letting in-flight requests and deliveries finish.
     pub async fn run(self) -> std::io::Result<()> {
         let housekeeping = tokio::spawn(housekeeping(self.state.clone()));
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let worker =
+            self.state.config.webhook_worker.then(|| tokio::spawn(webhooks::worker::run(self.state.clone(), stopped)));
         let result = self.server.await;
         housekeeping.abort();
+        let _ = stop.send(true);
+        if let Some(worker) = worker {
+            let grace = Duration::from_secs(self.state.config.webhook_timeout_secs + 2);
+            let _ = tokio::time::timeout(grace, worker).await;
+        }
         result
     }
 }

@@ -14,7 +14,8 @@ use utoipa::{IntoParams, ToSchema};
 use crate::activities::{self, Activity};
 use crate::auth::scopes::Scope;
 use crate::auth::AuthContext;
-use crate::db::schema::{deal_stage_history, deals, pipeline_stages};
+use crate::campaigns::RecipientStatus;
+use crate::db::schema::{campaign_recipient_events, campaigns, deal_stage_history, deals, pipeline_stages};
 use crate::db::{self, Backend, DbConn};
 use crate::error::{ApiError, FieldError};
 use crate::extract::ApiQuery;
@@ -31,15 +32,17 @@ pub enum EntryKind {
     DealStageChanged,
     TaskCompleted,
     Purchase,
+    Campaign,
 }
 
 impl EntryKind {
-    const ALL: [EntryKind; 5] = [
+    const ALL: [EntryKind; 6] = [
         EntryKind::Activity,
         EntryKind::DealCreated,
         EntryKind::DealStageChanged,
         EntryKind::TaskCompleted,
         EntryKind::Purchase,
+        EntryKind::Campaign,
     ];
 
     fn as_str(self) -> &'static str {
@@ -49,6 +52,7 @@ impl EntryKind {
             EntryKind::DealStageChanged => "deal_stage_changed",
             EntryKind::TaskCompleted => "task_completed",
             EntryKind::Purchase => "purchase",
+            EntryKind::Campaign => "campaign",
         }
     }
 
@@ -59,6 +63,10 @@ impl EntryKind {
     /// The UNION branch listing this kind's (kind, at, ref_id) for client `$1`.
     fn branch(self, backend: Backend) -> &'static str {
         match self {
+            EntryKind::Campaign => {
+                "SELECT 'campaign' AS kind, e.occurred_at AS at, e.id AS ref_id FROM campaign_recipient_events e \
+                 WHERE e.client_id = $1"
+            }
             // A purchase happened on a day: it sorts at that day's midnight.
             EntryKind::Purchase => match backend {
                 Backend::Postgres => {
@@ -133,6 +141,19 @@ pub enum TimelineEntry {
         occurred_at: DateTime<Utc>,
         sale: Sale,
     },
+    /// A mailing provider reported on a campaign sent to the client.
+    Campaign {
+        occurred_at: DateTime<Utc>,
+        campaign: CampaignRef,
+        status: RecipientStatus,
+        detail: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CampaignRef {
+    pub id: i64,
+    pub name: String,
 }
 
 #[derive(QueryableByName)]
@@ -229,6 +250,20 @@ pub fn page(
         activities::by_ids(conn, &ids_of(&["activity"]))?.into_iter().map(|a| (a.id, a)).collect();
     let sales: HashMap<i64, Sale> =
         sales::by_ids(conn, &ids_of(&["purchase"]))?.into_iter().map(|s| (s.id, s)).collect();
+    let mailings: HashMap<i64, (i64, String, String, Option<String>)> = campaign_recipient_events::table
+        .inner_join(campaigns::table)
+        .filter(campaign_recipient_events::id.eq_any(ids_of(&["campaign"])))
+        .select((
+            campaign_recipient_events::id,
+            campaigns::id,
+            campaigns::name,
+            campaign_recipient_events::status,
+            campaign_recipient_events::detail,
+        ))
+        .load::<(i64, i64, String, String, Option<String>)>(conn)?
+        .into_iter()
+        .map(|(id, cid, name, status, detail)| (id, (cid, name, status, detail)))
+        .collect();
     let tasks: HashMap<i64, Task> =
         tasks::by_ids(conn, &ids_of(&["task_completed"]))?.into_iter().map(|t| (t.id, t)).collect();
     let changes: HashMap<i64, ChangeDetail> = deal_stage_history::table
@@ -260,6 +295,14 @@ pub fn page(
         let entry = match EntryKind::parse(&slot.kind) {
             Some(EntryKind::Activity) => {
                 activities.get(&slot.ref_id).cloned().map(|activity| TimelineEntry::Activity { occurred_at, activity })
+            }
+            Some(EntryKind::Campaign) => {
+                mailings.get(&slot.ref_id).map(|(cid, name, status, detail)| TimelineEntry::Campaign {
+                    occurred_at,
+                    campaign: CampaignRef { id: *cid, name: name.clone() },
+                    status: RecipientStatus::parse(status),
+                    detail: detail.clone(),
+                })
             }
             Some(EntryKind::Purchase) => {
                 sales.get(&slot.ref_id).cloned().map(|sale| TimelineEntry::Purchase { occurred_at, sale })
@@ -305,7 +348,7 @@ pub struct TimelineQuery {
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
     /// Comma-separated entry types to include (default all): `activity`, `deal_created`,
-    /// `deal_stage_changed`, `task_completed`, `purchase`.
+    /// `deal_stage_changed`, `task_completed`, `purchase`, `campaign`.
     pub types: Option<String>,
 }
 

@@ -206,13 +206,18 @@ where
     .map_err(|_| ApiError::internal("database task failed"))?
 }
 
-/// [`run`] with the work wrapped in [`write_tx`].
+/// [`run`] with the work wrapped in [`write_tx`]. After a commit the webhook worker is woken:
+/// the transaction may have queued deliveries.
 pub async fn run_tx<T, F>(pool: &Pool, f: F) -> Result<T, ApiError>
 where
     F: FnOnce(&mut DbConn) -> Result<T, ApiError> + Send + 'static,
     T: Send + 'static,
 {
-    run(pool, move |conn| write_tx(conn, f)).await
+    let result = run(pool, move |conn| write_tx(conn, f)).await;
+    if result.is_ok() {
+        crate::webhooks::worker::nudge();
+    }
+    result
 }
 
 /// The current UTC time at the precision both backends store (microseconds), so that a value

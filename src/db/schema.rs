@@ -130,6 +130,7 @@ diesel::table! {
         actor -> Nullable<Text>,
         payload -> Text,
         created_at -> Timestamp,
+        message_id -> Nullable<Text>,
     }
 }
 
@@ -294,7 +295,105 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    webhooks (id) {
+        id -> BigInt,
+        name -> Text,
+        url -> Text,
+        description -> Nullable<Text>,
+        event_types -> Text,
+        mailing_provider -> Bool,
+        active -> Bool,
+        secret -> Text,
+        previous_secret -> Nullable<Text>,
+        previous_secret_until -> Nullable<Timestamp>,
+        disabled_reason -> Nullable<Text>,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    webhook_deliveries (id) {
+        id -> BigInt,
+        webhook_id -> BigInt,
+        message_id -> Text,
+        event_type -> Text,
+        payload -> Text,
+        status -> Text,
+        attempts -> Integer,
+        next_attempt_at -> Timestamp,
+        locked_until -> Nullable<Timestamp>,
+        last_attempt_at -> Nullable<Timestamp>,
+        response_status -> Nullable<Integer>,
+        response_excerpt -> Nullable<Text>,
+        last_error -> Nullable<Text>,
+        duration_ms -> Nullable<Integer>,
+        created_at -> Timestamp,
+        delivered_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    campaigns (id) {
+        id -> BigInt,
+        name -> Text,
+        channel -> Text,
+        segment_id -> Nullable<BigInt>,
+        client_ids -> Nullable<Text>,
+        subject -> Nullable<Text>,
+        template -> Text,
+        merge_fields -> Text,
+        provider -> Text,
+        scheduled_at -> Nullable<Timestamp>,
+        status -> Text,
+        launched_at -> Nullable<Timestamp>,
+        skipped -> Nullable<Text>,
+        created_by -> Nullable<Text>,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    campaign_recipients (id) {
+        id -> BigInt,
+        campaign_id -> BigInt,
+        client_id -> BigInt,
+        address -> Text,
+        batch -> Integer,
+        status -> Text,
+        status_at -> Timestamp,
+        detail -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    campaign_recipient_events (id) {
+        id -> BigInt,
+        recipient_id -> BigInt,
+        campaign_id -> BigInt,
+        client_id -> BigInt,
+        status -> Text,
+        occurred_at -> Timestamp,
+        detail -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    provider_messages (provider, message_id) {
+        provider -> Text,
+        message_id -> Text,
+        received_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(clients -> users (owner_id));
+diesel::joinable!(webhook_deliveries -> webhooks (webhook_id));
+diesel::joinable!(campaign_recipients -> campaigns (campaign_id));
+diesel::joinable!(campaign_recipient_events -> campaigns (campaign_id));
 diesel::joinable!(sales -> clients (client_id));
 diesel::joinable!(contacts -> clients (client_id));
 diesel::joinable!(client_tags -> clients (client_id));
@@ -324,4 +423,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     sales,
     client_status_history,
     segments,
+    webhooks,
+    webhook_deliveries,
+    campaigns,
+    campaign_recipients,
+    campaign_recipient_events,
+    provider_messages,
 );

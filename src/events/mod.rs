@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use crate::db::schema::events;
 use crate::db::{now, DbConn};
+use crate::webhooks::deliveries::{fan_out, Recorded};
 use crate::with_backend;
 
 /// Who made a change and through which channel (`api`, `telephony`, a sync source like `1c`).
@@ -38,15 +39,18 @@ pub fn record(conn: &mut DbConn, origin: &Origin, event: NewEvent<'_>) -> QueryR
     record_many(conn, origin, vec![event])
 }
 
-/// Records several events with one statement.
+/// Records several events with one statement, and queues them for the webhooks that
+/// subscribe to them — in the caller's transaction, so either both happen or neither.
 pub fn record_many(conn: &mut DbConn, origin: &Origin, list: Vec<NewEvent<'_>>) -> QueryResult<()> {
     if list.is_empty() {
         return Ok(());
     }
     let at = now();
+    let message_ids: Vec<String> = list.iter().map(|_| format!("msg_{}", uuid::Uuid::new_v4().simple())).collect();
     let rows: Vec<_> = list
         .iter()
-        .map(|e| {
+        .zip(&message_ids)
+        .map(|(e, message_id)| {
             (
                 events::event_type.eq(e.event_type),
                 events::entity_type.eq(e.entity_type),
@@ -55,11 +59,17 @@ pub fn record_many(conn: &mut DbConn, origin: &Origin, list: Vec<NewEvent<'_>>) 
                 events::actor.eq(origin.actor.as_deref()),
                 events::payload.eq(e.payload.to_string()),
                 events::created_at.eq(at),
+                events::message_id.eq(Some(message_id.as_str())),
             )
         })
         .collect();
     with_backend!(conn, |c| diesel::insert_into(events::table).values(&rows).execute(c))?;
-    Ok(())
+    let recorded: Vec<Recorded<'_>> = list
+        .iter()
+        .zip(&message_ids)
+        .map(|(e, id)| Recorded { message_id: id, event_type: e.event_type, payload: &e.payload, at })
+        .collect();
+    fan_out(conn, &recorded)
 }
 
 /// Serialises an entity for an event payload.

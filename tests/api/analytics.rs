@@ -407,8 +407,15 @@ async fn the_funnel_converts_per_owner() {
     mv(&t2, &d4, stages[6]).await.unwrap();
 
     let r = json(app.admin(Method::GET, "/api/v1/analytics/funnel?group_by=owner").send().await.unwrap()).await;
-    let group =
-        |owner: i64| r["groups"].as_array().unwrap().iter().find(|g| g["key"].as_str() == Some(owner.to_string().as_str())).unwrap().clone();
+    let group = |owner: i64| {
+        r["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["key"].as_str() == Some(owner.to_string().as_str()))
+            .unwrap()
+            .clone()
+    };
     let g1 = group(m1);
     let entered: Vec<i64> = g1["stages"].as_array().unwrap().iter().map(|s| s["entered"].as_i64().unwrap()).collect();
     assert_eq!(entered, [3, 2, 1, 0, 0, 0, 0, 0]);

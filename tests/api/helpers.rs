@@ -31,13 +31,19 @@ pub struct TestApp {
     _db: TestDb,
 }
 
-enum TestDb {
+pub enum TestDb {
     Sqlite(PathBuf),
-    Postgres { admin_url: String, name: String },
+    Postgres {
+        admin_url: String,
+        name: String,
+    },
+    /// Owned by another app.
+    Shared,
 }
 
 impl TestDb {
-    fn create() -> (TestDb, String) {
+    /// A fresh database and the URL to reach it; dropped with the value.
+    pub fn create() -> (TestDb, String) {
         let unique = uuid::Uuid::new_v4().simple().to_string();
         match std::env::var("TEST_DATABASE_URL").ok().filter(|u| u.starts_with("postgres")) {
             Some(admin_url) => {
@@ -73,6 +79,7 @@ impl Drop for TestDb {
                     let _ = conn.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
                 }
             }
+            TestDb::Shared => {}
         }
     }
 }
@@ -93,6 +100,9 @@ pub fn test_config(database_url: &str, data_dir: PathBuf) -> Config {
         ("CLIENTBASE_WORKERS", "2"),
         ("CLIENTBASE_DB_POOL_SIZE", "4"),
         ("CLIENTBASE_MAX_BODY_BYTES", "262144"),
+        ("CLIENTBASE_WEBHOOK_ALLOWED_HOSTS", "127.0.0.1"),
+        ("CLIENTBASE_WEBHOOK_RETRY_SCHEDULE", "1,1,1"),
+        ("CLIENTBASE_WEBHOOK_TIMEOUT_SECS", "2"),
         ("DATABASE_URL", database_url),
     ]
     .into_iter()
@@ -110,8 +120,18 @@ impl TestApp {
 
     pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
         let (db, url) = TestDb::create();
+        TestApp::spawn_on(db, &url, adjust).await
+    }
+
+    /// A second server over this app's database, as another replica would run.
+    pub async fn replica(&self) -> TestApp {
+        let url = self.state.config.database_url.clone();
+        TestApp::spawn_on(TestDb::Shared, &url, |_| {}).await
+    }
+
+    async fn spawn_on(db: TestDb, url: &str, adjust: impl FnOnce(&mut Config)) -> TestApp {
         let data_dir = std::env::temp_dir().join(format!("clientbase-data-{}", uuid::Uuid::new_v4().simple()));
-        let mut config = test_config(&url, data_dir);
+        let mut config = test_config(url, data_dir);
         adjust(&mut config);
         let app = Application::build(config).await.expect("build app");
         let base = format!("http://127.0.0.1:{}", app.port());

@@ -3,11 +3,15 @@
 
 mod analytics;
 mod auth;
+mod campaigns;
 mod cli;
 mod clients;
 mod contacts;
 mod funnel;
 mod helpers;
 mod ops;
+mod outbox;
+mod receiver;
 mod sales;
 mod users;
+mod webhooks;
