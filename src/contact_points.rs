@@ -75,21 +75,33 @@ pub fn replace(
         Some(id) => diesel::delete(of_client.filter(contact_points::contact_id.eq(id))).execute(conn)?,
         None => diesel::delete(of_client.filter(contact_points::contact_id.is_null())).execute(conn)?,
     };
-    let rows: Vec<_> = phones
+    let points: Vec<(i64, &str, String)> = phones
         .iter()
-        .map(|p| (PHONE, p))
-        .chain(emails.iter().map(|e| (EMAIL, e)))
-        .map(|(kind, value)| {
+        .map(|p| (client_id, PHONE, p.clone()))
+        .chain(emails.iter().map(|e| (client_id, EMAIL, e.clone())))
+        .collect();
+    insert_for(conn, &points, contact_id)
+}
+
+/// Adds `(client id, kind, value)` rows of client cards (no contact person).
+pub fn insert(conn: &mut DbConn, points: &[(i64, &str, String)]) -> QueryResult<()> {
+    insert_for(conn, points, None)
+}
+
+fn insert_for(conn: &mut DbConn, points: &[(i64, &str, String)], contact_id: Option<i64>) -> QueryResult<()> {
+    let rows: Vec<_> = points
+        .iter()
+        .map(|(client_id, kind, value)| {
             (
-                contact_points::client_id.eq(client_id),
+                contact_points::client_id.eq(*client_id),
                 contact_points::contact_id.eq(contact_id),
-                contact_points::kind.eq(kind),
+                contact_points::kind.eq(*kind),
                 contact_points::value.eq(value.as_str()),
             )
         })
         .collect();
-    if !rows.is_empty() {
-        with_backend!(conn, |c| diesel::insert_into(contact_points::table).values(&rows).execute(c))?;
+    for chunk in rows.chunks(10_000) {
+        with_backend!(conn, |c| diesel::insert_into(contact_points::table).values(chunk).execute(c))?;
     }
     Ok(())
 }

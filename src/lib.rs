@@ -3,6 +3,7 @@
 pub mod activities;
 pub mod analytics;
 pub mod api_clients;
+pub mod audit;
 pub mod auth;
 pub mod batch;
 pub mod campaigns;

@@ -32,6 +32,8 @@ pub const TOKEN_URL: &str = "/api/v1/auth/token";
         (name = "analytics", description = "Segmentation and reports from live data"),
         (name = "webhooks", description = "Outbound webhooks and their delivery log"),
         (name = "campaigns", description = "Mailings through providers, and their status callbacks"),
+        (name = "integrations", description = "ERP/1C sync, the change feed and telephony"),
+        (name = "audit", description = "The append-only record of sensitive operations"),
         (name = "operations", description = "Health, metrics and this document"),
     )
 )]

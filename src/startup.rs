@@ -25,8 +25,8 @@ use crate::error::ApiError;
 use crate::extract::BodyLimit;
 use crate::metrics::Metrics;
 use crate::{
-    activities, analytics, api_clients, auth, campaigns, channels, clients, contacts, deals, idempotency, openapi, ops,
-    pipelines, sales, segments, tasks, timeline, users, webhooks,
+    activities, analytics, api_clients, audit, auth, campaigns, channels, clients, contacts, deals, idempotency,
+    openapi, ops, pipelines, sales, segments, tasks, timeline, users, webhooks,
 };
 
 /// What every handler can reach.
@@ -60,7 +60,8 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
             .configure(analytics::api::routes)
             .configure(segments::api::routes)
             .configure(webhooks::api::routes)
-            .configure(campaigns::api::routes),
+            .configure(campaigns::api::routes)
+            .configure(audit::api::routes),
     );
 }
 

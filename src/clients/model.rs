@@ -47,6 +47,17 @@ pub struct ClientRow {
     pub purchase_days: i64,
     pub revenue_total: i64,
     pub margin_total: i64,
+    pub name_key: Option<String>,
+}
+
+/// The name duplicate detection compares: lowercase, `ё` as `е`, without quotes, punctuation
+/// and legal forms (ООО, ИП, АО…), single spaces.
+pub fn name_key(name: &str) -> String {
+    const FORMS: [&str; 14] =
+        ["ооо", "оао", "зао", "пао", "ао", "нао", "ип", "гк", "тд", "llc", "ltd", "inc", "гуп", "муп"];
+    let lowered = name.to_lowercase().replace('ё', "е");
+    let cleaned: String = lowered.chars().map(|c| if c.is_alphanumeric() { c } else { ' ' }).collect();
+    cleaned.split_whitespace().filter(|w| !FORMS.contains(w)).collect::<Vec<_>>().join(" ")
 }
 
 /// Figures derived from the client's purchases, kept current as sales are recorded.

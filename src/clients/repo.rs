@@ -5,12 +5,14 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::model::{Client, ClientFields, ClientRow, ClientStatus};
-use crate::db::schema::{client_status_history, client_tags, clients, users};
+use crate::db::schema::{
+    client_status_history, client_tags, clients, contact_points, external_ids as external_ids_table, users,
+};
 use crate::db::{now, Db, DbConn};
 use crate::error::{ApiError, FieldErrors};
 use crate::events::{self, NewEvent, Origin};
 use crate::pagination::{self, page_from, Cursor, KeyValue, Page, Sort};
-use crate::{channels, contact_points, external_ids, keyset, order_keyset, with_backend};
+use crate::{channels, external_ids, keyset, order_keyset, with_backend};
 
 pub const ENTITY: &str = "client";
 
@@ -203,6 +205,7 @@ pub struct ClientWrite {
     pub mailing_consent: bool,
     pub estimated_potential: Option<i64>,
     pub search_text: String,
+    pub name_key: Option<String>,
     pub updated_at: NaiveDateTime,
 }
 
@@ -229,6 +232,7 @@ impl ClientWrite {
             mailing_consent: f.mailing_consent,
             estimated_potential: f.estimated_potential,
             search_text: f.search_text(),
+            name_key: Some(super::model::name_key(&f.name)),
             updated_at: at,
         }
     }
@@ -238,59 +242,191 @@ fn json<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).unwrap_or_default()
 }
 
-/// Rewrites the derived index rows of a client: tags, contact points, external ids.
-pub fn write_indexes(conn: &mut DbConn, id: i64, f: &ClientFields) -> QueryResult<()> {
-    diesel::delete(client_tags::table.filter(client_tags::client_id.eq(id))).execute(conn)?;
-    if !f.tags.is_empty() {
-        let rows: Vec<_> =
-            f.tags.iter().map(|t| (client_tags::client_id.eq(id), client_tags::tag.eq(t.as_str()))).collect();
-        with_backend!(conn, |c| diesel::insert_into(client_tags::table).values(&rows).execute(c))?;
+/// Rewrites the derived index rows of many clients — tags, contact points of the card,
+/// external ids — with a fixed number of statements.
+pub fn write_indexes(conn: &mut DbConn, cards: &[(i64, &ClientFields)]) -> QueryResult<()> {
+    let ids: Vec<i64> = cards.iter().map(|(id, _)| *id).collect();
+    for chunk in ids.chunks(1000) {
+        diesel::delete(client_tags::table.filter(client_tags::client_id.eq_any(chunk))).execute(conn)?;
+        diesel::delete(
+            contact_points::table
+                .filter(contact_points::client_id.eq_any(chunk))
+                .filter(contact_points::contact_id.is_null()),
+        )
+        .execute(conn)?;
+        diesel::delete(
+            external_ids_table::table
+                .filter(external_ids_table::entity_type.eq(ENTITY))
+                .filter(external_ids_table::entity_id.eq_any(chunk)),
+        )
+        .execute(conn)?;
     }
-    contact_points::replace(conn, id, None, &f.phone_numbers(), &f.email_addresses())?;
-    external_ids::replace(conn, ENTITY, id, &f.external_ids)
+    let tags: Vec<_> = cards
+        .iter()
+        .flat_map(|(id, f)| {
+            f.tags.iter().map(move |t| (client_tags::client_id.eq(*id), client_tags::tag.eq(t.as_str())))
+        })
+        .collect();
+    for chunk in tags.chunks(10_000) {
+        with_backend!(conn, |c| diesel::insert_into(client_tags::table).values(chunk).execute(c))?;
+    }
+    let points: Vec<(i64, &str, String)> = cards
+        .iter()
+        .flat_map(|(id, f)| {
+            f.phone_numbers()
+                .into_iter()
+                .map(move |p| (*id, crate::contact_points::PHONE, p))
+                .chain(f.email_addresses().into_iter().map(move |e| (*id, crate::contact_points::EMAIL, e)))
+        })
+        .collect();
+    crate::contact_points::insert(conn, &points)?;
+    let ext: Vec<(i64, &str, &str)> = cards
+        .iter()
+        .flat_map(|(id, f)| f.external_ids.iter().map(move |(s, e)| (*id, s.as_str(), e.as_str())))
+        .collect();
+    external_ids::insert(conn, ENTITY, &ext)
 }
 
-/// Records a change of status, for the movement report.
-pub fn record_status(
+/// Records changes of status, for the movement report.
+pub fn record_statuses(
     conn: &mut DbConn,
-    client_id: i64,
-    from: Option<ClientStatus>,
-    to: ClientStatus,
+    changes: &[(i64, Option<ClientStatus>, ClientStatus)],
     origin: &Origin,
 ) -> QueryResult<()> {
-    diesel::insert_into(client_status_history::table)
-        .values((
-            client_status_history::client_id.eq(client_id),
-            client_status_history::from_status.eq(from.map(|s| s.as_str())),
-            client_status_history::to_status.eq(to.as_str()),
-            client_status_history::changed_by.eq(origin.actor.as_deref()),
-            client_status_history::changed_at.eq(now()),
-        ))
-        .execute(conn)?;
+    let at = now();
+    let rows: Vec<_> = changes
+        .iter()
+        .map(|(id, from, to)| {
+            (
+                client_status_history::client_id.eq(*id),
+                client_status_history::from_status.eq(from.map(|s| s.as_str())),
+                client_status_history::to_status.eq(to.as_str()),
+                client_status_history::changed_by.eq(origin.actor.as_deref()),
+                client_status_history::changed_at.eq(at),
+            )
+        })
+        .collect();
+    for chunk in rows.chunks(5000) {
+        with_backend!(conn, |c| diesel::insert_into(client_status_history::table).values(chunk).execute(c))?;
+    }
     Ok(())
 }
 
-/// Inserts a validated card and records `client.created`.
-pub fn create(conn: &mut DbConn, fields: &ClientFields, origin: &Origin) -> Result<Client, ApiError> {
+/// Ids for `n` new clients, taken before the insert so that a multi-row insert needs no
+/// `RETURNING` order: from the sequence on PostgreSQL; on SQLite, whose writer holds the
+/// database lock for the whole transaction, after the largest id in use.
+fn allocate_ids(conn: &mut DbConn, n: usize) -> QueryResult<Vec<i64>> {
+    #[derive(QueryableByName)]
+    struct Id {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        id: i64,
+    }
+    match conn.backend() {
+        crate::db::Backend::Postgres => {
+            let sql = "SELECT nextval(pg_get_serial_sequence('clients', 'id')) AS id FROM generate_series(1, $1)";
+            Ok(diesel::sql_query(sql)
+                .bind::<diesel::sql_types::BigInt, _>(n as i64)
+                .load::<Id>(conn)?
+                .into_iter()
+                .map(|r| r.id)
+                .collect())
+        }
+        crate::db::Backend::Sqlite => {
+            let max = diesel::sql_query("SELECT COALESCE(MAX(id), 0) AS id FROM clients").get_result::<Id>(conn)?.id;
+            Ok((1..=n as i64).map(|i| max + i).collect())
+        }
+    }
+}
+
+/// Emits one event per card.
+fn emit(conn: &mut DbConn, event_type: &str, cards: &[Client], origin: &Origin) -> QueryResult<()> {
+    let list = cards
+        .iter()
+        .map(|c| NewEvent { event_type, entity_type: ENTITY, entity_id: c.id, payload: events::payload(c) })
+        .collect();
+    events::record_many(conn, origin, list)
+}
+
+/// Inserts validated cards — with their indexes, first status and `client.created` events —
+/// in a fixed number of statements whatever their number.
+pub fn create_many(conn: &mut DbConn, cards: &[ClientFields], origin: &Origin) -> Result<Vec<Client>, ApiError> {
+    if cards.is_empty() {
+        return Ok(Vec::new());
+    }
     let at = now();
-    let row: ClientRow = diesel::insert_into(clients::table)
-        .values((ClientWrite::from_fields(fields, at), clients::version.eq(1i64), clients::created_at.eq(at)))
-        .returning(clients::all_columns)
-        .get_result(conn)?;
-    write_indexes(conn, row.id, fields)?;
-    record_status(conn, row.id, None, fields.status, origin)?;
-    let client = Client::from_row(row, fields.external_ids.clone());
-    events::record(
-        conn,
-        origin,
-        NewEvent {
-            event_type: "client.created",
-            entity_type: ENTITY,
-            entity_id: client.id,
-            payload: events::payload(&client),
-        },
-    )?;
-    Ok(client)
+    let ids = allocate_ids(conn, cards.len())?;
+    let rows: Vec<_> = ids
+        .iter()
+        .zip(cards)
+        .map(|(id, f)| {
+            (
+                clients::id.eq(*id),
+                ClientWrite::from_fields(f, at),
+                clients::version.eq(1i64),
+                clients::created_at.eq(at),
+            )
+        })
+        .collect();
+    for chunk in rows.chunks(1000) {
+        with_backend!(conn, |c| diesel::insert_into(clients::table).values(chunk).execute(c))?;
+    }
+    let pairs: Vec<(i64, &ClientFields)> = ids.iter().copied().zip(cards).collect();
+    write_indexes(conn, &pairs)?;
+    let statuses: Vec<_> = pairs.iter().map(|(id, f)| (*id, None, f.status)).collect();
+    record_statuses(conn, &statuses, origin)?;
+    let created = load(conn, &ids)?;
+    emit(conn, "client.created", &created, origin)?;
+    Ok(created)
+}
+
+/// Live or not, in the order of `ids`, with their external ids (two queries per 1000).
+fn load(conn: &mut DbConn, ids: &[i64]) -> QueryResult<Vec<Client>> {
+    let mut rows: Vec<ClientRow> = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(1000) {
+        rows.extend(clients::table.filter(clients::id.eq_any(chunk)).load::<ClientRow>(conn)?);
+    }
+    let order: std::collections::HashMap<i64, usize> = ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
+    rows.sort_by_key(|r| order.get(&r.id).copied().unwrap_or(usize::MAX));
+    to_clients(conn, rows)
+}
+
+pub fn create(conn: &mut DbConn, fields: &ClientFields, origin: &Origin) -> Result<Client, ApiError> {
+    create_many(conn, std::slice::from_ref(fields), origin)?
+        .pop()
+        .ok_or_else(|| ApiError::internal("client not created"))
+}
+
+/// Writes changed cards over their current versions (each conditional on the version read),
+/// then their indexes, status changes and `client.updated` events in bulk.
+pub fn update_many(
+    conn: &mut DbConn,
+    changes: &[(&Client, &ClientFields)],
+    origin: &Origin,
+) -> Result<Vec<Client>, ApiError> {
+    if changes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let at = now();
+    for (current, fields) in changes {
+        let n = diesel::update(
+            clients::table.filter(clients::id.eq(current.id)).filter(clients::version.eq(current.version)),
+        )
+        .set((ClientWrite::from_fields(fields, at), clients::version.eq(current.version + 1)))
+        .execute(conn)?;
+        if n == 0 {
+            // Someone else changed the card between our read and this write.
+            return Err(ApiError::PreconditionFailed);
+        }
+    }
+    let pairs: Vec<(i64, &ClientFields)> = changes.iter().map(|(c, f)| (c.id, *f)).collect();
+    write_indexes(conn, &pairs)?;
+    let statuses: Vec<_> =
+        changes.iter().filter(|(c, f)| c.status != f.status).map(|(c, f)| (c.id, Some(c.status), f.status)).collect();
+    record_statuses(conn, &statuses, origin)?;
+    let ids: Vec<i64> = changes.iter().map(|(c, _)| c.id).collect();
+    let updated = load(conn, &ids)?;
+    emit(conn, "client.updated", &updated, origin)?;
+    Ok(updated)
 }
 
 /// Writes `fields` over `current` if anything changed (an unchanged card keeps its version
@@ -304,29 +440,10 @@ pub fn update(
     if *fields == ClientFields::from_client(current) {
         return Ok((current.clone(), false));
     }
-    let row: ClientRow =
-        diesel::update(clients::table.filter(clients::id.eq(current.id)).filter(clients::version.eq(current.version)))
-            .set((ClientWrite::from_fields(fields, now()), clients::version.eq(current.version + 1)))
-            .returning(clients::all_columns)
-            .get_result(conn)
-            .optional()?
-            .ok_or(ApiError::PreconditionFailed)?;
-    write_indexes(conn, row.id, fields)?;
-    if current.status != fields.status {
-        record_status(conn, row.id, Some(current.status), fields.status, origin)?;
-    }
-    let client = Client::from_row(row, fields.external_ids.clone());
-    events::record(
-        conn,
-        origin,
-        NewEvent {
-            event_type: "client.updated",
-            entity_type: ENTITY,
-            entity_id: client.id,
-            payload: events::payload(&client),
-        },
-    )?;
-    Ok((client, true))
+    let updated = update_many(conn, &[(current, fields)], origin)?
+        .pop()
+        .ok_or_else(|| ApiError::internal("client not updated"))?;
+    Ok((updated, true))
 }
 
 /// Soft-deletes a visible client; it disappears from lists and reads until restored.

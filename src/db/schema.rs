@@ -13,6 +13,7 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         deactivated_at -> Nullable<Timestamp>,
+        phone_extension -> Nullable<Text>,
     }
 }
 
@@ -71,6 +72,7 @@ diesel::table! {
         purchase_days -> BigInt,
         revenue_total -> BigInt,
         margin_total -> BigInt,
+        name_key -> Nullable<Text>,
     }
 }
 
@@ -390,6 +392,29 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    audit_log (id) {
+        id -> BigInt,
+        occurred_at -> Timestamp,
+        actor -> Text,
+        action -> Text,
+        outcome -> Text,
+        target_type -> Nullable<Text>,
+        target_id -> Nullable<BigInt>,
+        address -> Nullable<Text>,
+        details -> Text,
+    }
+}
+
+diesel::table! {
+    client_merges (duplicate_id) {
+        duplicate_id -> BigInt,
+        survivor_id -> BigInt,
+        merged_by -> Nullable<Text>,
+        merged_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(clients -> users (owner_id));
 diesel::joinable!(webhook_deliveries -> webhooks (webhook_id));
 diesel::joinable!(campaign_recipients -> campaigns (campaign_id));
@@ -429,4 +454,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     campaign_recipients,
     campaign_recipient_events,
     provider_messages,
+    audit_log,
+    client_merges,
 );

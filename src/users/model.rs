@@ -20,6 +20,7 @@ pub struct UserRow {
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
     pub deactivated_at: Option<NaiveDateTime>,
+    pub phone_extension: Option<String>,
 }
 
 #[derive(Debug, Insertable)]
