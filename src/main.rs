@@ -96,7 +96,7 @@ fn main() {
             let state = startup::prepare(config).unwrap_or_else(|e| fail(e));
             let generated = password.is_none();
             let password = password.unwrap_or_else(|| clientbase::auth::password::random_token(20));
-            let input = users::model::NewUser { email, name, role, password: password.clone() };
+            let input = users::model::NewUser { email, name, role, password: password.clone(), phone_extension: None };
             clientbase::error::validate(&input).unwrap_or_else(|e| fail(describe(&e)));
             let mut conn = state.pool.get().unwrap_or_else(|e| fail(e));
             let user = users::repo::create(&mut conn, &input).unwrap_or_else(|e| fail(describe(&e)));

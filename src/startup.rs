@@ -26,7 +26,7 @@ use crate::extract::BodyLimit;
 use crate::metrics::Metrics;
 use crate::{
     activities, analytics, api_clients, audit, auth, campaigns, channels, clients, contacts, deals, idempotency,
-    openapi, ops, pipelines, sales, segments, tasks, timeline, users, webhooks,
+    openapi, ops, pipelines, sales, segments, sync, tasks, telephony, timeline, users, webhooks,
 };
 
 /// What every handler can reach.
@@ -49,6 +49,7 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
             .configure(users::api::routes)
             .configure(api_clients::api::routes)
             .configure(channels::routes)
+            .configure(clients::base_api::routes)
             .configure(clients::api::routes)
             .configure(contacts::api::routes)
             .configure(timeline::routes)
@@ -61,7 +62,9 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
             .configure(segments::api::routes)
             .configure(webhooks::api::routes)
             .configure(campaigns::api::routes)
-            .configure(audit::api::routes),
+            .configure(audit::api::routes)
+            .configure(sync::api::routes)
+            .configure(telephony::api::routes),
     );
 }
 
@@ -190,6 +193,7 @@ fn bootstrap_admin(conn: &mut db::DbConn, config: &Config) -> Result<(), String>
         name: "Administrator".into(),
         role: Role::Admin,
         password: password.clone(),
+        phone_extension: None,
     };
     match users::repo::create(conn, &input) {
         Ok(_) => {}

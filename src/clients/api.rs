@@ -1,15 +1,17 @@
 use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
+use serde_json::json;
 use utoipa::IntoParams;
 
 use super::model::{Client, ClientPatch, ClientStatus, NewClient};
 use super::repo::{self, ClientFilter, CLIENT_SORTS, DEFAULT_SORT};
 use super::service::{self, Caller};
+use crate::audit::{self, Entry, Who};
 use crate::auth::scopes::Scope;
 use crate::auth::AuthContext;
 use crate::contact_points::phone_search_digits;
-use crate::db;
+use crate::db::{self, DbConn};
 use crate::error::ApiError;
 use crate::events::Origin;
 use crate::extract::{ApiJson, ApiQuery};
@@ -116,7 +118,10 @@ async fn create_client(
     tag = "clients",
     operation_id = "get_client",
     params(("id" = i64, Path, description = "Client id")),
-    responses((status = 200, description = "The client card", body = Client, headers(("ETag" = String)))),
+    responses(
+        (status = 200, description = "The client card", body = Client, headers(("ETag" = String))),
+        (status = 410, description = "The client was merged into another; `merged_into` names it", body = crate::error::Problem, content_type = "application/problem+json"),
+    ),
     security(("oauth2" = ["clients:read"]))
 )]
 #[get("/clients/{id}")]
@@ -127,7 +132,9 @@ async fn get_client(
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::ClientsRead)?;
     let (id, owner_only) = (id.into_inner(), auth.own_clients_only());
-    let client = db::run(&state.pool, move |conn| repo::get(conn, id, owner_only)).await?;
+    let client =
+        db::run(&state.pool, move |conn| repo::get(conn, id, owner_only).or_else(|e| gone(conn, id, owner_only, e)))
+            .await?;
     Ok(ok_tagged(&client, client.id, client.version))
 }
 
@@ -139,7 +146,10 @@ async fn get_client(
         ("If-Match" = Option<String>, Header, description = "The ETag last read; 412 if the client changed since"),
     ),
     request_body = ClientPatch,
-    responses((status = 200, description = "The updated client", body = Client, headers(("ETag" = String)))),
+    responses(
+        (status = 200, description = "The updated client", body = Client, headers(("ETag" = String))),
+        (status = 410, description = "The client was merged into another; `merged_into` names it", body = crate::error::Problem, content_type = "application/problem+json"),
+    ),
     security(("oauth2" = ["clients:write"]))
 )]
 #[patch("/clients/{id}")]
@@ -154,7 +164,11 @@ async fn update_client(
     let id = id.into_inner();
     let expected = if_match(&req, id)?;
     let caller = Caller::of(&auth, state.config.phone_region);
-    let client = db::run_tx(&state.pool, move |conn| service::update(conn, id, patch, expected, &caller)).await?;
+    let client = db::run_tx(&state.pool, move |conn| {
+        let owner_only = caller.owner_only;
+        service::update(conn, id, patch, expected, &caller).or_else(|e| gone(conn, id, owner_only, e))
+    })
+    .await?;
     Ok(ok_tagged(&client, client.id, client.version))
 }
 
@@ -165,7 +179,10 @@ async fn update_client(
         ("id" = i64, Path, description = "Client id"),
         ("If-Match" = Option<String>, Header, description = "The ETag last read; 412 if the client changed since"),
     ),
-    responses((status = 204, description = "Soft-deleted: hidden from lists and reads until restored")),
+    responses(
+        (status = 204, description = "Soft-deleted: hidden from lists and reads until restored (recorded in the audit log)"),
+        (status = 410, description = "The client was merged into another; `merged_into` names it", body = crate::error::Problem, content_type = "application/problem+json"),
+    ),
     security(("oauth2" = ["clients:delete"]))
 )]
 #[delete("/clients/{id}")]
@@ -175,11 +192,22 @@ async fn delete_client(
     req: HttpRequest,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
-    auth.require(Scope::ClientsDelete)?;
     let id = id.into_inner();
+    let who = Who::of(&auth, &req);
+    audit::require(&state.pool, &auth, &who, Scope::ClientsDelete, "clients.delete", Some(("client", id)), json!({}))
+        .await?;
     let expected = if_match(&req, id)?;
     let (owner_only, origin) = (auth.own_clients_only(), Origin::api(auth.actor()));
-    db::run_tx(&state.pool, move |conn| repo::soft_delete(conn, id, owner_only, expected, &origin)).await?;
+    db::run_tx(&state.pool, move |conn| {
+        repo::soft_delete(conn, id, owner_only, expected, &origin).or_else(|e| gone(conn, id, owner_only, e))?;
+        audit::record(
+            conn,
+            &who,
+            Entry { action: "clients.delete", allowed: true, target: Some(("client", id)), details: json!({}) },
+        )?;
+        Ok(())
+    })
+    .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -201,4 +229,15 @@ async fn restore_client(
     let (owner_only, origin) = (auth.own_clients_only(), Origin::api(auth.actor()));
     let client = db::run_tx(&state.pool, move |conn| repo::restore(conn, id, owner_only, &origin)).await?;
     Ok(ok_tagged(&client, client.id, client.version))
+}
+
+/// A client that was merged away answers 410 with the id it lives on now.
+fn gone<T>(conn: &mut DbConn, id: i64, owner_only: Option<i64>, e: ApiError) -> Result<T, ApiError> {
+    match e {
+        ApiError::NotFound => match super::base::merged_into(conn, id, owner_only)? {
+            Some(survivor) => Err(ApiError::Merged { id, survivor }),
+            None => Err(ApiError::NotFound),
+        },
+        other => Err(other),
+    }
 }

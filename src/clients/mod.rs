@@ -1,6 +1,9 @@
 //! Clients: the cards of the base, their search and lists, soft deletion and restoration.
 
 pub mod api;
+pub mod base;
+pub mod base_api;
+pub mod export;
 pub mod model;
 pub mod repo;
 pub mod service;

@@ -1,15 +1,19 @@
 use actix_web::{get, patch, post, web, HttpRequest, HttpResponse};
-use serde::Deserialize;
-use utoipa::IntoParams;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::{IntoParams, ToSchema};
 
 use super::model::{NewUser, User, UserPatch};
 use super::repo::{self, UserFilter, UserSort, USER_SORTS};
+use crate::audit::{self, Entry, Who};
 use crate::auth::jwt::Subject;
 use crate::auth::scopes::{Role, Scope};
 use crate::auth::AuthContext;
+use crate::clients::base::{Reassign, Reassigned};
 use crate::db;
 use crate::error::{validate, ApiError};
-use crate::extract::{ApiJson, ApiQuery};
+use crate::events::Origin;
+use crate::extract::{body_bytes, is_json, parse_json, ApiJson, ApiQuery};
 use crate::http::{created, if_match, ok_tagged};
 use crate::pagination::{self, Page, Sort};
 use crate::startup::AppState;
@@ -122,12 +126,28 @@ async fn update_user(
     Ok(ok_tagged(&User::from(row.clone()), row.id, row.version))
 }
 
+/// Optional body of a deactivation.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Deactivation {
+    /// Hand every client, open deal and open task of the user to this user, in the same transaction.
+    pub reassign_to: Option<i64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Deactivated {
+    pub user: User,
+    /// What moved to `reassign_to`, when given.
+    pub reassigned: Option<Reassigned>,
+}
+
 #[utoipa::path(
     tag = "users",
     operation_id = "deactivate_user",
     params(("id" = i64, Path, description = "User id")),
+    request_body(content = Option<Deactivation>, description = "Optional: whom to hand the user's clients to"),
     responses(
-        (status = 200, description = "The user is deactivated; their tokens stop working", body = User),
+        (status = 200, description = "The user is deactivated; their tokens stop working", body = Deactivated),
         (status = 409, description = "Own account, or the last administrator", body = crate::error::Problem, content_type = "application/problem+json"),
     ),
     security(("oauth2" = ["users:manage"]))
@@ -136,12 +156,43 @@ async fn update_user(
 async fn deactivate_user(
     state: web::Data<AppState>,
     auth: AuthContext,
+    req: HttpRequest,
     id: web::Path<i64>,
+    payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::UsersManage)?;
     let id = id.into_inner();
+    let mut payload = payload.into_inner();
+    let body = body_bytes(&req, &mut payload).await?;
+    let input: Deactivation = if body.iter().all(|b| b.is_ascii_whitespace()) {
+        Deactivation::default()
+    } else if is_json(&req) {
+        parse_json(&body)?
+    } else {
+        return Err(ApiError::UnsupportedMediaType("the request body must be application/json".into()));
+    };
     let by = auth.user_id;
-    let row = db::run_tx(&state.pool, move |conn| repo::deactivate(conn, id, by)).await?;
+    let who = Who::of(&auth, &req);
+    let origin = Origin::api(auth.actor());
+    let (row, reassigned) = db::run_tx(&state.pool, move |conn| {
+        let reassigned = match input.reassign_to {
+            Some(to) => Some(crate::clients::base::reassign(
+                conn,
+                &Reassign { from_user_id: id, to_user_id: to, filter: None },
+                &origin,
+            )?),
+            None => None,
+        };
+        let row = repo::deactivate(conn, id, by)?;
+        let details = json!({ "reassigned": reassigned });
+        audit::record(
+            conn,
+            &who,
+            Entry { action: "users.deactivate", allowed: true, target: Some(("user", id)), details },
+        )?;
+        Ok((row, reassigned))
+    })
+    .await?;
     state.principals.evict(&Subject::User(id));
-    Ok(ok_tagged(&User::from(row.clone()), row.id, row.version))
+    Ok(HttpResponse::Ok().json(Deactivated { user: User::from(row), reassigned }))
 }

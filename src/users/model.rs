@@ -34,6 +34,7 @@ pub struct NewUserRow {
     pub version: i64,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    pub phone_extension: Option<String>,
 }
 
 /// A person who works with the base.
@@ -44,6 +45,8 @@ pub struct User {
     pub name: String,
     pub role: Role,
     pub active: bool,
+    /// The PBX extension calls are routed to (telephony matches users by it).
+    pub phone_extension: Option<String>,
     pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -58,6 +61,7 @@ impl From<UserRow> for User {
             name: r.name,
             role: Role::parse(&r.role).unwrap_or(Role::Manager),
             active: r.active,
+            phone_extension: r.phone_extension,
             version: r.version,
             created_at: r.created_at.and_utc(),
             updated_at: r.updated_at.and_utc(),
@@ -77,6 +81,10 @@ pub struct NewUser {
     /// At least 10 characters.
     #[validate(length(min = 10, max = 200))]
     pub password: String,
+    /// The PBX extension, unique.
+    #[validate(length(min = 1, max = 20))]
+    #[serde(default)]
+    pub phone_extension: Option<String>,
 }
 
 /// Fields to change; absent fields stay as they are.
@@ -90,4 +98,8 @@ pub struct UserPatch {
     pub role: Option<Role>,
     #[validate(length(min = 10, max = 200))]
     pub password: Option<String>,
+    /// `null` removes the extension.
+    #[serde(default, deserialize_with = "crate::extract::double_option")]
+    #[schema(value_type = Option<String>)]
+    pub phone_extension: Option<Option<String>>,
 }

@@ -24,7 +24,7 @@ pub struct UserFilter {
 }
 
 fn email_taken() -> ApiError {
-    ApiError::Conflict("a user with this email already exists".into())
+    ApiError::Conflict("a user with this email or phone extension already exists".into())
 }
 
 pub fn create(conn: &mut DbConn, input: &NewUser) -> Result<UserRow, ApiError> {
@@ -40,6 +40,7 @@ pub fn create(conn: &mut DbConn, input: &NewUser) -> Result<UserRow, ApiError> {
             version: 1,
             created_at: at,
             updated_at: at,
+            phone_extension: input.phone_extension.as_ref().map(|e| e.trim().to_string()),
         })
         .returning(users::all_columns)
         .get_result(conn)
@@ -111,6 +112,7 @@ struct UserChanges {
     password_hash: Option<String>,
     active: Option<bool>,
     deactivated_at: Option<Option<chrono::NaiveDateTime>>,
+    phone_extension: Option<Option<String>>,
 }
 
 /// Applies `patch`; `expected_version` (from `If-Match`) makes it conditional.
@@ -139,6 +141,7 @@ pub fn update(
             Some(p) => Some(password::hash(p).map_err(ApiError::internal)?),
             None => None,
         },
+        phone_extension: patch.phone_extension.clone().map(|e| e.map(|e| e.trim().to_string())),
         ..Default::default()
     };
     apply(conn, &current, changes)

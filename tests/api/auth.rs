@@ -234,7 +234,7 @@ async fn deactivated_users_tokens_stop_working_and_demotion_takes_effect() {
     let res = app.req(Method::DELETE, "/api/v1/clients/1", &token).send().await.unwrap();
     problem(res, 403).await;
     let res = app.admin(Method::POST, &format!("/api/v1/users/{id}/deactivate")).send().await.unwrap();
-    assert_eq!(json(res).await["active"], false);
+    assert_eq!(json(res).await["user"]["active"], false);
     let res = app.req(Method::GET, "/api/v1/clients", &token).send().await.unwrap();
     problem(res, 401).await;
     // And the password no longer yields a token.

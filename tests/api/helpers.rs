@@ -177,6 +177,7 @@ impl TestApp {
             name: format!("User {email}"),
             role,
             password: PASSWORD.into(),
+            phone_extension: None,
         };
         let user = clientbase::users::repo::create(&mut conn, &input).unwrap();
         (user.id, self.token(Subject::User(user.id), role.scopes()))

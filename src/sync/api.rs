@@ -1,0 +1,173 @@
+use actix_web::{get, post, web, HttpResponse};
+use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
+
+use super::feed::{self, ChangePage, Position};
+use crate::auth::scopes::Scope;
+use crate::auth::AuthContext;
+use crate::batch::{self, BatchQuery, BatchResult};
+use crate::clients::model::ClientPatch;
+use crate::error::{ApiError, FieldError};
+use crate::events::Origin;
+use crate::extract::{ApiJson, ApiQuery};
+use crate::sales::api::{run_batch, SalesBatch};
+use crate::sales::Actor as SalesActor;
+use crate::startup::AppState;
+
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(sync_clients).service(sync_sales).service(changes);
+}
+
+/// One client as the source system knows it. Only documents the shape: items are parsed one by
+/// one by `parse_client_item`, so that a bad item fails alone.
+#[derive(Debug, Deserialize, ToSchema)]
+#[allow(dead_code)]
+pub struct SyncClientItem {
+    /// The client's id in the source system: the key of the upsert.
+    pub external_id: String,
+    /// The owner, by email (instead of `owner_id`).
+    pub owner_email: Option<String>,
+    /// The card fields to set; absent ones are left as they are, `null` clears. `name` is
+    /// required to create a client.
+    #[serde(flatten)]
+    pub fields: ClientPatch,
+}
+
+/// Up to 1000 clients from one source.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClientsBatch {
+    /// The source system, e.g. `1c`; it scopes `external_id` and names the changes in the feed.
+    pub source: String,
+    #[schema(value_type = Vec<SyncClientItem>, max_items = 1000)]
+    pub items: Vec<serde_json::Value>,
+}
+
+#[utoipa::path(
+    tag = "integrations",
+    operation_id = "sync_clients",
+    params(BatchQuery),
+    request_body = ClientsBatch,
+    responses((status = 200, description = "A result per item: created, updated, unchanged or error", body = BatchResult)),
+    security(("oauth2" = ["sync:write"]))
+)]
+#[post("/sync/clients")]
+async fn sync_clients(
+    state: web::Data<AppState>,
+    auth: AuthContext,
+    ApiQuery(q): ApiQuery<BatchQuery>,
+    ApiJson(body): ApiJson<ClientsBatch>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(Scope::SyncWrite)?;
+    let source = batch::check_batch(Some(&body.source), &body.items, true)?.unwrap_or_default();
+    let mut results = Vec::new();
+    let mut items = Vec::with_capacity(body.items.len());
+    for (i, raw) in body.items.into_iter().enumerate() {
+        match super::parse_client_item(i, raw) {
+            Ok(item) => items.push(item),
+            Err(failed) => results.push(failed),
+        }
+    }
+    let origin = Origin { actor: Some(auth.actor()), source: source.clone() };
+    let region = state.config.phone_region;
+    let applied =
+        batch::run(&state.pool, q.dry_run, move |conn| super::apply_clients(conn, items, &source, &origin, region))
+            .await?;
+    results.extend(applied);
+    Ok(HttpResponse::Ok().json(BatchResult::of(q.dry_run, results)))
+}
+
+#[utoipa::path(
+    tag = "integrations",
+    operation_id = "sync_sales",
+    params(BatchQuery),
+    request_body = SalesBatch,
+    responses((status = 200, description = "A result per item; a sale whose client is not synced yet is an item error", body = BatchResult)),
+    security(("oauth2" = ["sync:write"]))
+)]
+#[post("/sync/sales")]
+async fn sync_sales(
+    state: web::Data<AppState>,
+    auth: AuthContext,
+    ApiQuery(q): ApiQuery<BatchQuery>,
+    ApiJson(body): ApiJson<SalesBatch>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(Scope::SyncWrite)?;
+    let actor =
+        SalesActor { owner_only: None, origin: Origin::api(auth.actor()), currency: state.config.currency.clone() };
+    Ok(HttpResponse::Ok().json(run_batch(&state, body, true, q.dry_run, actor).await?))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ChangesQuery {
+    /// The `next_cursor` of the previous read; omit to start from the beginning.
+    pub since: Option<String>,
+    /// Comma-separated: `clients`, `contacts`, `deals`, `activities`, `tasks`, `sales`,
+    /// `campaigns` (default: all you may read).
+    pub types: Option<String>,
+    /// Leave out changes made by this source (a sync job's own writes).
+    pub exclude_source: Option<String>,
+    /// Page size, 1 to 1000 (default 100).
+    pub limit: Option<i64>,
+}
+
+/// Entity type and the scope that reads it, per feed type.
+const TYPES: [(&str, &str, Scope); 7] = [
+    ("clients", "client", Scope::ClientsRead),
+    ("contacts", "contact", Scope::ClientsRead),
+    ("deals", "deal", Scope::DealsRead),
+    ("activities", "activity", Scope::DealsRead),
+    ("tasks", "task", Scope::DealsRead),
+    ("sales", "sale", Scope::AnalyticsRead),
+    ("campaigns", "campaign", Scope::CampaignsRead),
+];
+
+fn bad(field: &str, message: String) -> ApiError {
+    ApiError::BadQuery(vec![FieldError { field: field.into(), message }])
+}
+
+#[utoipa::path(
+    tag = "integrations",
+    operation_id = "sync_changes",
+    params(ChangesQuery),
+    responses((status = 200, description = "Changes in commit order, deletions and merges included", body = ChangePage)),
+    security(("oauth2" = ["clients:read"]))
+)]
+#[get("/sync/changes")]
+async fn changes(
+    state: web::Data<AppState>,
+    auth: AuthContext,
+    ApiQuery(q): ApiQuery<ChangesQuery>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(Scope::ClientsRead)?;
+    if auth.own_clients_only().is_some() {
+        return Err(ApiError::Forbidden("the change feed covers the whole base; it is not for managers".into()));
+    }
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(bad("limit", "must be between 1 and 1000".into()));
+    }
+    let since = q.since.as_deref().map(Position::decode).transpose()?.unwrap_or_default();
+    let entity_types: Vec<&str> = match q.types.as_deref() {
+        None => TYPES.iter().filter(|(_, _, s)| auth.has(*s)).map(|(_, e, _)| *e).collect(),
+        Some(list) => {
+            let mut out = Vec::new();
+            for name in list.split(',').map(str::trim) {
+                let (_, entity, scope) = TYPES
+                    .iter()
+                    .find(|(n, _, _)| *n == name)
+                    .ok_or_else(|| bad("types", format!("unknown type '{name}'")))?;
+                auth.require(*scope)?;
+                out.push(*entity);
+            }
+            out
+        }
+    };
+    let exclude = q.exclude_source.clone();
+    let page =
+        crate::db::run(&state.pool, move |conn| feed::read(conn, since, &entity_types, exclude.as_deref(), limit))
+            .await?;
+    Ok(HttpResponse::Ok().json(page))
+}

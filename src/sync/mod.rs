@@ -1,0 +1,209 @@
+//! ERP / 1C synchronisation: batch upserts of clients (and, through the sales pipeline, of
+//! purchases) by the source system's own ids, and the change feed read from the event log.
+
+pub mod api;
+pub mod feed;
+
+use std::collections::{HashMap, HashSet};
+
+use diesel::prelude::*;
+use serde_json::Value;
+
+use crate::batch::{ItemResult, ItemStatus};
+use crate::clients::model::{Client, ClientFields, ClientPatch, ClientRow, NewClient};
+use crate::clients::repo::{self as clients_repo, ENTITY};
+use crate::db::schema::{channels, clients, users};
+use crate::db::DbConn;
+use crate::error::{ApiError, FieldError, FieldErrors};
+use crate::events::Origin;
+use crate::external_ids;
+
+/// One client of a sync batch: its id in the source, an optional owner by email, and the card
+/// fields it carries (absent fields are left as they are; `null` clears).
+pub struct ClientItem {
+    pub index: usize,
+    pub external_id: String,
+    pub owner_email: Option<String>,
+    pub patch: ClientPatch,
+}
+
+/// Splits a raw item into its key, its owner email and the card fields, or says what is wrong.
+pub fn parse_client_item(index: usize, raw: Value) -> Result<ClientItem, ItemResult> {
+    let fail = |field: &str, message: &str| ItemResult::failed(index, field, message);
+    let Value::Object(mut map) = raw else {
+        return Err(fail("item", "must be an object"));
+    };
+    let external_id = match map.remove("external_id") {
+        Some(Value::String(s)) if !s.trim().is_empty() && s.len() <= 200 => s.trim().to_string(),
+        _ => {
+            return Err(fail("external_id", "is required: the client's id in the source system (1 to 200 characters)"))
+        }
+    };
+    if map.contains_key("external_ids") {
+        return Err(fail("external_ids", "is not synced; each source sends its own external_id"));
+    }
+    let owner_email = match map.remove("owner_email") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s.trim().to_lowercase()),
+        Some(_) => return Err(fail("owner_email", "must be a string")),
+    };
+    match serde_path_to_error::deserialize::<_, ClientPatch>(Value::Object(map)) {
+        Ok(patch) => Ok(ClientItem { index, external_id, owner_email, patch }),
+        Err(e) => {
+            let path = e.path().to_string();
+            Err(ItemResult::failed(index, if path == "." { "item" } else { &path }, e.into_inner().to_string()))
+        }
+    }
+}
+
+/// A new card from the fields of a sync item (`name` is then required).
+fn new_client(patch: ClientPatch) -> Result<NewClient, FieldError> {
+    let name = patch.name.ok_or(FieldError { field: "name".into(), message: "is required for a new client".into() })?;
+    Ok(NewClient {
+        kind: patch.kind.unwrap_or(crate::clients::model::ClientKind::Company),
+        name,
+        legal_name: patch.legal_name.flatten(),
+        inn: patch.inn.flatten(),
+        status: patch.status.unwrap_or(crate::clients::model::ClientStatus::Potential),
+        lost_reason: patch.lost_reason.flatten(),
+        channel: patch.channel.flatten(),
+        region: patch.region.flatten(),
+        industry: patch.industry.flatten(),
+        source: patch.source.flatten(),
+        owner_id: patch.owner_id.flatten(),
+        tags: patch.tags.unwrap_or_default(),
+        notes: patch.notes.flatten(),
+        custom_fields: patch.custom_fields,
+        external_ids: Default::default(),
+        phones: patch.phones.unwrap_or_default(),
+        emails: patch.emails.unwrap_or_default(),
+        addresses: patch.addresses.unwrap_or_default(),
+        mailing_consent: patch.mailing_consent.unwrap_or(false),
+        estimated_potential: patch.estimated_potential.flatten(),
+    })
+}
+
+fn field_errors(errors: FieldErrors) -> Vec<FieldError> {
+    match errors.into_result() {
+        Err(ApiError::Validation(list)) => list,
+        _ => Vec::new(),
+    }
+}
+
+/// Upserts a batch of clients by `(source, external_id)` in a fixed number of statements: the
+/// existing cards, owners and channels are read in bulk; unchanged cards are left untouched
+/// (no new version, no event); new and changed ones are written in bulk.
+pub fn apply_clients(
+    conn: &mut DbConn,
+    items: Vec<ClientItem>,
+    source: &str,
+    origin: &Origin,
+    region: phonenumber::country::Id,
+) -> Result<Vec<ItemResult>, ApiError> {
+    let keys: Vec<&str> = items.iter().map(|i| i.external_id.as_str()).collect();
+    let holders = external_ids::holders(conn, ENTITY, source, &keys)?;
+    let existing_rows: Vec<ClientRow> =
+        clients::table.filter(clients::id.eq_any(holders.values().copied().collect::<Vec<_>>())).load(conn)?;
+    let existing: HashMap<i64, Client> =
+        clients_repo::to_clients(conn, existing_rows.iter().filter(|r| r.deleted_at.is_none()).cloned().collect())?
+            .into_iter()
+            .map(|c| (c.id, c))
+            .collect();
+    let deleted: HashSet<i64> = existing_rows.iter().filter(|r| r.deleted_at.is_some()).map(|r| r.id).collect();
+    let emails: Vec<&str> = items.iter().filter_map(|i| i.owner_email.as_deref()).collect();
+    let by_email: HashMap<String, (i64, bool)> = users::table
+        .filter(users::email.eq_any(&emails))
+        .select((users::email, users::id, users::active))
+        .load::<(String, i64, bool)>(conn)?
+        .into_iter()
+        .map(|(e, id, active)| (e, (id, active)))
+        .collect();
+    let active_users: HashSet<i64> =
+        users::table.filter(users::active.eq(true)).select(users::id).load::<i64>(conn)?.into_iter().collect();
+    let active_channels: HashSet<String> = channels::table
+        .filter(channels::active.eq(true))
+        .select(channels::code)
+        .load::<String>(conn)?
+        .into_iter()
+        .collect();
+
+    let mut results = Vec::with_capacity(items.len());
+    let mut seen: HashSet<String> = HashSet::new();
+    let mut creates: Vec<(usize, ClientFields)> = Vec::new();
+    let mut updates: Vec<(usize, i64, ClientFields)> = Vec::new();
+    for item in items {
+        let mut errors = FieldErrors::new();
+        if !seen.insert(item.external_id.clone()) {
+            results.push(ItemResult::failed(item.index, "external_id", "appears twice in this batch"));
+            continue;
+        }
+        let mut patch = item.patch;
+        if let Some(email) = &item.owner_email {
+            match by_email.get(email) {
+                Some((id, true)) => patch.owner_id = Some(Some(*id)),
+                _ => errors.add("owner_email", "is not an active user"),
+            }
+        }
+        let holder = holders.get(&item.external_id).copied();
+        if holder.is_some_and(|id| deleted.contains(&id)) {
+            results.push(ItemResult::failed(
+                item.index,
+                "external_id",
+                "the client was deleted in the CRM: restore it first",
+            ));
+            continue;
+        }
+        let (previous, fields) = match holder.and_then(|id| existing.get(&id)) {
+            Some(current) => {
+                let before = ClientFields::from_client(current);
+                let after = before.patched(patch, region, &mut errors);
+                (Some(before), after)
+            }
+            None => match new_client(patch) {
+                Ok(new) => {
+                    let mut f = ClientFields::from_new(new, region, &mut errors);
+                    f.external_ids.insert(source.to_string(), item.external_id.clone());
+                    (None, f)
+                }
+                Err(e) => {
+                    results.push(ItemResult::error(item.index, vec![e]));
+                    continue;
+                }
+            },
+        };
+        let changed = |a: &Option<String>, b: &Option<String>| previous.is_none() || a != b;
+        if let Some(ch) = fields
+            .channel
+            .as_ref()
+            .filter(|c| changed(&previous.as_ref().and_then(|p| p.channel.clone()), &Some((*c).clone())))
+        {
+            errors.check(active_channels.contains(ch), "channel", format!("'{ch}' is not an active channel"));
+        }
+        if let Some(owner) = fields.owner_id.filter(|o| previous.as_ref().is_none_or(|p| p.owner_id != Some(*o))) {
+            errors.check(active_users.contains(&owner), "owner_id", "is not an active user");
+        }
+        if !errors.is_empty() {
+            results.push(ItemResult::error(item.index, field_errors(errors)));
+            continue;
+        }
+        match (holder, previous) {
+            (Some(id), Some(before)) if before == fields => {
+                results.push(ItemResult::ok(item.index, ItemStatus::Unchanged, id))
+            }
+            (Some(id), Some(_)) => updates.push((item.index, id, fields)),
+            _ => creates.push((item.index, fields)),
+        }
+    }
+    let new_cards: Vec<ClientFields> = creates.iter().map(|(_, f)| f.clone()).collect();
+    let created = clients_repo::create_many(conn, &new_cards, origin)?;
+    for ((index, _), client) in creates.iter().zip(&created) {
+        results.push(ItemResult::ok(*index, ItemStatus::Created, client.id));
+    }
+    let changes: Vec<(&Client, &ClientFields)> =
+        updates.iter().filter_map(|(_, id, f)| existing.get(id).map(|c| (c, f))).collect();
+    clients_repo::update_many(conn, &changes, origin)?;
+    for (index, id, _) in &updates {
+        results.push(ItemResult::ok(*index, ItemStatus::Updated, *id));
+    }
+    Ok(results)
+}
