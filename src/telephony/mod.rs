@@ -84,6 +84,17 @@ pub struct Lookup {
     pub matches: Vec<Match>,
 }
 
+/// A client holding the number, on its card or on one of its contact persons.
+#[derive(Queryable)]
+struct Owning {
+    id: i64,
+    name: String,
+    status: String,
+    owner_id: Option<i64>,
+    updated_at: chrono::NaiveDateTime,
+    contact_id: Option<i64>,
+}
+
 /// Who owns a number, with their open deals and tasks: a fixed number of indexed queries.
 pub fn lookup(conn: &mut DbConn, e164: &str, owner_only: Option<i64>) -> Result<Lookup, ApiError> {
     let mut q = contact_points::table
@@ -103,12 +114,12 @@ pub fn lookup(conn: &mut DbConn, e164: &str, owner_only: Option<i64>) -> Result<
     if let Some(me) = owner_only {
         q = q.filter(clients::owner_id.eq(me));
     }
-    let mut found: Vec<(i64, String, String, Option<i64>, chrono::NaiveDateTime, Option<i64>)> = q.load(conn)?;
-    found.sort_by(|a, b| b.4.cmp(&a.4).then(a.0.cmp(&b.0)));
-    found.dedup_by_key(|f| f.0);
-    let ids: Vec<i64> = found.iter().map(|f| f.0).collect();
-    let contact_ids: Vec<i64> = found.iter().filter_map(|f| f.5).collect();
-    let owner_ids: Vec<i64> = found.iter().filter_map(|f| f.3).collect();
+    let mut found: Vec<Owning> = q.load(conn)?;
+    found.sort_by(|a, b| b.updated_at.cmp(&a.updated_at).then(a.id.cmp(&b.id)));
+    found.dedup_by_key(|f| f.id);
+    let ids: Vec<i64> = found.iter().map(|f| f.id).collect();
+    let contact_ids: Vec<i64> = found.iter().filter_map(|f| f.contact_id).collect();
+    let owner_ids: Vec<i64> = found.iter().filter_map(|f| f.owner_id).collect();
     let people: HashMap<i64, ContactSummary> = contacts::table
         .filter(contacts::id.eq_any(&contact_ids))
         .filter(contacts::deleted_at.is_null())
@@ -138,7 +149,7 @@ pub fn lookup(conn: &mut DbConn, e164: &str, owner_only: Option<i64>) -> Result<
         .load(conn)?;
     let matches = found
         .into_iter()
-        .map(|(id, name, status, owner_id, _, contact_id)| Match {
+        .map(|Owning { id, name, status, owner_id, contact_id, .. }| Match {
             client: ClientSummary { id, name, status, owner_id },
             contact: contact_id.and_then(|c| people.get(&c).cloned()),
             owner: owner_id.and_then(|o| owners.get(&o).cloned()),
