@@ -111,8 +111,8 @@ pub fn parse_items<T: serde::de::DeserializeOwned>(items: Vec<Value>) -> (Vec<(u
             Ok(item) => ok.push((index, item)),
             Err(e) => {
                 let path = e.path().to_string();
-                let field = if path == "." { "item".to_string() } else { path };
-                failed.push(ItemResult::failed(index, &field, e.into_inner().to_string()));
+                let message = e.into_inner().to_string();
+                failed.push(ItemResult::failed(index, &crate::extract::error_field(&path, &message, "item"), message));
             }
         }
     }

@@ -84,14 +84,26 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
                 ApiError::BadRequest(format!("malformed JSON: {inner}"))
             }
-            _ => ApiError::Validation(vec![FieldError {
-                field: if path == "." { "body".into() } else { path },
-                message: strip_position(&inner.to_string()),
-            }]),
+            _ => {
+                let message = strip_position(&inner.to_string());
+                ApiError::Validation(vec![FieldError { field: error_field(&path, &message, "body"), message }])
+            }
         }
     })?;
     de.end().map_err(|e| ApiError::BadRequest(format!("malformed JSON: {e}")))?;
     Ok(value)
+}
+
+/// The field a deserialisation error is about. Some deserialisers report an unknown field
+/// against its parent and name it only in the message, so it is taken from there then.
+pub fn error_field(path: &str, message: &str, root: &str) -> String {
+    let unknown = message.strip_prefix("unknown field `").and_then(|m| m.split('`').next());
+    match (path, unknown) {
+        (".", Some(name)) => name.to_string(),
+        (".", None) => root.to_string(),
+        (p, Some(name)) if !p.ends_with(name) => format!("{p}.{name}"),
+        (p, _) => p.to_string(),
+    }
 }
 
 /// serde_json appends "at line 1 column 42"; the field path already says where.
@@ -120,13 +132,7 @@ pub fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
         let message = e.into_inner().to_string();
-        let field = if path == "." {
-            // serde names unknown fields in the message only.
-            message.split('`').nth(1).filter(|_| message.starts_with("unknown field")).unwrap_or("query").to_string()
-        } else {
-            path
-        };
-        ApiError::BadQuery(vec![FieldError { field, message }])
+        ApiError::BadQuery(vec![FieldError { field: error_field(&path, &message, "query"), message }])
     })
 }
 

@@ -51,7 +51,8 @@ pub fn parse_client_item(index: usize, raw: Value) -> Result<ClientItem, ItemRes
         Ok(patch) => Ok(ClientItem { index, external_id, owner_email, patch }),
         Err(e) => {
             let path = e.path().to_string();
-            Err(ItemResult::failed(index, if path == "." { "item" } else { &path }, e.into_inner().to_string()))
+            let message = e.into_inner().to_string();
+            Err(ItemResult::failed(index, &crate::extract::error_field(&path, &message, "item"), message))
         }
     }
 }
