@@ -175,6 +175,9 @@ impl ResponseError for ApiError {
             ApiError::TooManyRequests { retry_after, .. } => {
                 res.insert_header((header::RETRY_AFTER, retry_after.to_string()));
             }
+            ApiError::Unavailable => {
+                res.insert_header((header::RETRY_AFTER, "1"));
+            }
             _ => {}
         }
         res.body(serde_json::to_string(&self.problem()).unwrap_or_default())
@@ -195,6 +198,9 @@ impl From<diesel::result::Error> for ApiError {
                 ApiError::Conflict("a record with these unique values already exists".into())
             }
             Error::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => ApiError::Unavailable,
+            // PostgreSQL picked this transaction as a deadlock victim: nothing was written, and
+            // the same request succeeds when retried.
+            Error::DatabaseError(_, info) if info.message().starts_with("deadlock detected") => ApiError::Unavailable,
             other => ApiError::Internal(other.to_string()),
         }
     }

@@ -319,13 +319,13 @@ pub fn abcde_candidates(conn: &mut DbConn, scope: &Scope) -> Result<Vec<AbcdeCan
         potential: i64,
     }
     let mut sql = crate::db::sql::Sql::new(
-        "SELECT c.id AS id, c.channel AS channel, COALESCE(m.profit, 0) AS profit, \
-         COALESCE(c.estimated_potential, 0) AS potential FROM clients c LEFT JOIN (SELECT s.client_id, \
-         CAST(SUM(COALESCE(s.margin, 0)) AS BIGINT) AS profit FROM sales s WHERE 1 = 1",
+        "SELECT c.id AS id, c.channel AS channel, CAST(COALESCE(SUM(COALESCE(s.margin, 0)), 0) AS BIGINT) AS profit, \
+         COALESCE(c.estimated_potential, 0) AS potential FROM clients c LEFT JOIN sales s ON s.client_id = c.id",
     );
     scope.push_period(&mut sql);
-    sql.push(" GROUP BY s.client_id) m ON m.client_id = c.id WHERE c.status = 'active'");
+    sql.push(" WHERE c.status = 'active'");
     scope.push_client_filter(&mut sql);
+    sql.push(" GROUP BY c.id, c.channel, c.estimated_potential");
     let rows: Vec<Row> = sql.query().load(conn)?;
     Ok(rows
         .into_iter()

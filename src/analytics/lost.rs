@@ -81,20 +81,21 @@ pub fn page(
     limit: i64,
 ) -> Result<(Vec<LostClient>, Option<String>), ApiError> {
     let tag = format!("lost:{}", sort.column());
+    // Joined and grouped directly (not through an aggregated subquery), so the planner walks
+    // each lost client's sales by index instead of aggregating every sale.
     let mut sql = Sql::new(
         "SELECT * FROM (SELECT c.id AS id, c.name AS name, c.owner_id AS owner_id, c.channel AS channel, \
-         c.lost_reason AS lost_reason, COALESCE(m.margin, 0) AS margin, COALESCE(m.revenue, 0) AS revenue, \
-         COALESCE(c.estimated_potential, 0) AS potential FROM clients c LEFT JOIN (SELECT s.client_id, \
-         CAST(SUM(COALESCE(s.margin, 0)) AS BIGINT) AS margin, CAST(SUM(s.amount) AS BIGINT) AS revenue \
-         FROM sales s WHERE 1 = 1",
+         c.lost_reason AS lost_reason, CAST(COALESCE(SUM(COALESCE(s.margin, 0)), 0) AS BIGINT) AS margin, \
+         CAST(COALESCE(SUM(s.amount), 0) AS BIGINT) AS revenue, COALESCE(c.estimated_potential, 0) AS potential \
+         FROM clients c LEFT JOIN sales s ON s.client_id = c.id",
     );
     if !whole_history {
         sql.push(" AND s.sold_on >= ").date(scope.from);
     }
     sql.push(" AND s.sold_on <= ").date(scope.to);
-    sql.push(" GROUP BY s.client_id) m ON m.client_id = c.id WHERE c.status = 'lost'");
+    sql.push(" WHERE c.status = 'lost'");
     scope.push_client_filter(&mut sql);
-    sql.push(") AS t");
+    sql.push(" GROUP BY c.id, c.name, c.owner_id, c.channel, c.lost_reason, c.estimated_potential) AS t");
     let column = sort.column();
     if let Some(raw) = cursor {
         let c = Cursor::decode(raw, &tag)?;

@@ -16,7 +16,6 @@ use crate::money;
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Movement {
-    /// Null for clients that entered the base with `to`.
     pub from: Option<String>,
     pub to: String,
     pub clients: i64,

@@ -235,6 +235,44 @@ pub struct Client {
 }
 
 impl Client {
+    /// A card just inserted with these fields (nothing derived yet).
+    pub fn new_card(id: i64, f: &ClientFields, at: NaiveDateTime) -> Client {
+        Client {
+            id,
+            kind: f.kind,
+            name: f.name.clone(),
+            legal_name: f.legal_name.clone(),
+            inn: f.inn.clone(),
+            status: f.status,
+            lost_reason: f.lost_reason.clone(),
+            channel: f.channel.clone(),
+            region: f.region.clone(),
+            industry: f.industry.clone(),
+            source: f.source.clone(),
+            owner_id: f.owner_id,
+            tags: f.tags.clone(),
+            notes: f.notes.clone(),
+            custom_fields: f.custom_fields.clone(),
+            external_ids: f.external_ids.clone(),
+            phones: f.phones.clone(),
+            emails: f.emails.clone(),
+            addresses: f.addresses.clone(),
+            mailing_consent: f.mailing_consent,
+            estimated_potential: f.estimated_potential.map(money::format_minor),
+            purchases: PurchaseFigures {
+                first_purchase_on: None,
+                last_purchase_on: None,
+                purchase_count: 0,
+                revenue: money::format_minor(0),
+                margin: money::format_minor(0),
+                average_interval_days: None,
+            },
+            version: 1,
+            created_at: at.and_utc(),
+            updated_at: at.and_utc(),
+        }
+    }
+
     pub fn from_row(r: ClientRow, external_ids: BTreeMap<String, String>) -> Client {
         let purchases = PurchaseFigures::of(&r);
         Client {

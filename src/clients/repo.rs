@@ -242,10 +242,10 @@ fn json<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).unwrap_or_default()
 }
 
-/// Rewrites the derived index rows of many clients — tags, contact points of the card,
-/// external ids — with a fixed number of statements.
-pub fn write_indexes(conn: &mut DbConn, cards: &[(i64, &ClientFields)]) -> QueryResult<()> {
-    let ids: Vec<i64> = cards.iter().map(|(id, _)| *id).collect();
+/// Writes the derived index rows of many clients — tags, contact points of the card, external
+/// ids — with a fixed number of statements; `replace` first removes the rows they had.
+pub fn write_indexes(conn: &mut DbConn, cards: &[(i64, &ClientFields)], replace: bool) -> QueryResult<()> {
+    let ids: Vec<i64> = if replace { cards.iter().map(|(id, _)| *id).collect() } else { Vec::new() };
     for chunk in ids.chunks(1000) {
         diesel::delete(client_tags::table.filter(client_tags::client_id.eq_any(chunk))).execute(conn)?;
         diesel::delete(
@@ -312,32 +312,6 @@ pub fn record_statuses(
     Ok(())
 }
 
-/// Ids for `n` new clients, taken before the insert so that a multi-row insert needs no
-/// `RETURNING` order: from the sequence on PostgreSQL; on SQLite, whose writer holds the
-/// database lock for the whole transaction, after the largest id in use.
-fn allocate_ids(conn: &mut DbConn, n: usize) -> QueryResult<Vec<i64>> {
-    #[derive(QueryableByName)]
-    struct Id {
-        #[diesel(sql_type = diesel::sql_types::BigInt)]
-        id: i64,
-    }
-    match conn.backend() {
-        crate::db::Backend::Postgres => {
-            let sql = "SELECT nextval(pg_get_serial_sequence('clients', 'id')) AS id FROM generate_series(1, $1)";
-            Ok(diesel::sql_query(sql)
-                .bind::<diesel::sql_types::BigInt, _>(n as i64)
-                .load::<Id>(conn)?
-                .into_iter()
-                .map(|r| r.id)
-                .collect())
-        }
-        crate::db::Backend::Sqlite => {
-            let max = diesel::sql_query("SELECT COALESCE(MAX(id), 0) AS id FROM clients").get_result::<Id>(conn)?.id;
-            Ok((1..=n as i64).map(|i| max + i).collect())
-        }
-    }
-}
-
 /// Emits one event per card.
 fn emit(conn: &mut DbConn, event_type: &str, cards: &[Client], origin: &Origin) -> QueryResult<()> {
     let list = cards
@@ -347,14 +321,14 @@ fn emit(conn: &mut DbConn, event_type: &str, cards: &[Client], origin: &Origin) 
     events::record_many(conn, origin, list)
 }
 
-/// Inserts validated cards — with their indexes, first status and `client.created` events —
-/// in a fixed number of statements whatever their number.
+/// Inserts validated cards — with their indexes and `client.created` events — in a fixed
+/// number of statements whatever their number.
 pub fn create_many(conn: &mut DbConn, cards: &[ClientFields], origin: &Origin) -> Result<Vec<Client>, ApiError> {
     if cards.is_empty() {
         return Ok(Vec::new());
     }
     let at = now();
-    let ids = allocate_ids(conn, cards.len())?;
+    let ids = crate::db::allocate_ids(conn, "clients", cards.len())?;
     let rows: Vec<_> = ids
         .iter()
         .zip(cards)
@@ -371,10 +345,9 @@ pub fn create_many(conn: &mut DbConn, cards: &[ClientFields], origin: &Origin) -
         with_backend!(conn, |c| diesel::insert_into(clients::table).values(chunk).execute(c))?;
     }
     let pairs: Vec<(i64, &ClientFields)> = ids.iter().copied().zip(cards).collect();
-    write_indexes(conn, &pairs)?;
-    let statuses: Vec<_> = pairs.iter().map(|(id, f)| (*id, None, f.status)).collect();
-    record_statuses(conn, &statuses, origin)?;
-    let created = load(conn, &ids)?;
+    write_indexes(conn, &pairs, false)?;
+    // New cards are what was just written: no need to read them back.
+    let created: Vec<Client> = pairs.iter().map(|(id, f)| Client::new_card(*id, f, at)).collect();
     emit(conn, "client.created", &created, origin)?;
     Ok(created)
 }
@@ -419,7 +392,7 @@ pub fn update_many(
         }
     }
     let pairs: Vec<(i64, &ClientFields)> = changes.iter().map(|(c, f)| (c.id, *f)).collect();
-    write_indexes(conn, &pairs)?;
+    write_indexes(conn, &pairs, true)?;
     let statuses: Vec<_> =
         changes.iter().filter(|(c, f)| c.status != f.status).map(|(c, f)| (c.id, Some(c.status), f.status)).collect();
     record_statuses(conn, &statuses, origin)?;

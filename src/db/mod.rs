@@ -220,6 +220,35 @@ where
     result
 }
 
+/// Ids for `n` new rows of `table`, taken before the insert so that a multi-row insert needs
+/// no `RETURNING` order: from the table's sequence on PostgreSQL; on SQLite, whose writer holds
+/// the database lock for the whole transaction, after the largest id in use.
+pub fn allocate_ids(conn: &mut DbConn, table: &'static str, n: usize) -> diesel::QueryResult<Vec<i64>> {
+    use diesel::RunQueryDsl;
+    #[derive(diesel::QueryableByName)]
+    struct Id {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        id: i64,
+    }
+    match conn.backend() {
+        Backend::Postgres => {
+            let sql =
+                format!("SELECT nextval(pg_get_serial_sequence('{table}', 'id')) AS id FROM generate_series(1, $1)");
+            Ok(diesel::sql_query(sql)
+                .bind::<diesel::sql_types::BigInt, _>(n as i64)
+                .load::<Id>(conn)?
+                .into_iter()
+                .map(|r| r.id)
+                .collect())
+        }
+        Backend::Sqlite => {
+            let max =
+                diesel::sql_query(format!("SELECT COALESCE(MAX(id), 0) AS id FROM {table}")).get_result::<Id>(conn)?.id;
+            Ok((1..=n as i64).map(|i| max + i).collect())
+        }
+    }
+}
+
 /// The current UTC time at the precision both backends store (microseconds), so that a value
 /// written and read back compares equal.
 pub fn now() -> chrono::NaiveDateTime {

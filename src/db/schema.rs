@@ -113,7 +113,7 @@ diesel::table! {
 }
 
 diesel::table! {
-    external_ids (entity_type, source, external_id) {
+    external_ids (external_id, source, entity_type) {
         entity_type -> Text,
         entity_id -> BigInt,
         source -> Text,

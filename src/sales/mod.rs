@@ -13,11 +13,11 @@ use utoipa::ToSchema;
 
 use crate::batch::{ItemResult, ItemStatus};
 use crate::db::schema::{clients, sales};
-use crate::db::{now, Db, DbConn};
+use crate::db::{now, Backend, Db, DbConn};
 use crate::error::{ApiError, FieldError, FieldErrors};
 use crate::events::{self, NewEvent, Origin};
 use crate::pagination::{page_from, Cursor, KeyValue, Page};
-use crate::{external_ids, keyset, money, order_keyset};
+use crate::{external_ids, keyset, money, order_keyset, with_backend};
 
 pub const ENTITY: &str = "sale";
 
@@ -368,6 +368,7 @@ pub fn apply(
     let mut seen_keys: HashSet<String> = HashSet::new();
     let mut touched: HashSet<i64> = HashSet::new();
     let mut event_list: Vec<(&'static str, i64)> = Vec::new();
+    let mut creates: Vec<(&SaleDraft, SaleValues, Option<String>)> = Vec::new();
     let at = now();
     for d in &drafts {
         let mut errors = FieldErrors::new();
@@ -427,27 +428,39 @@ pub fn apply(
                     continue;
                 }
                 let channel = visible.get(&values.client_id).cloned().flatten();
-                let id: i64 = diesel::insert_into(sales::table)
-                    .values((
-                        values.write(at),
-                        sales::channel.eq(channel),
-                        sales::version.eq(1i64),
-                        sales::created_at.eq(at),
-                    ))
-                    .returning(sales::id)
-                    .get_result(conn)?;
-                let mut ext: Vec<(i64, &str, &str)> =
-                    d.external_ids.iter().map(|(s, e)| (id, s.as_str(), e.as_str())).collect();
-                if let Some((s, e)) = &d.key {
-                    ext.push((id, s.as_str(), e.as_str()));
-                }
-                external_ids::insert(conn, ENTITY, &ext)?;
                 touched.insert(values.client_id);
-                event_list.push(("sale.created", id));
-                results.push(ItemResult::ok(d.index, ItemStatus::Created, id));
+                creates.push((d, values, channel));
             }
         }
     }
+    // New sales go in with one statement per thousand, their ids taken up front.
+    let ids = crate::db::allocate_ids(conn, "sales", creates.len())?;
+    let rows: Vec<_> = ids
+        .iter()
+        .zip(&creates)
+        .map(|(id, (_, values, channel))| {
+            (
+                sales::id.eq(*id),
+                values.write(at),
+                sales::channel.eq(channel.clone()),
+                sales::version.eq(1i64),
+                sales::created_at.eq(at),
+            )
+        })
+        .collect();
+    for chunk in rows.chunks(1000) {
+        with_backend!(conn, |c| diesel::insert_into(sales::table).values(chunk).execute(c))?;
+    }
+    let mut ext: Vec<(i64, &str, &str)> = Vec::new();
+    for (id, (d, _, _)) in ids.iter().zip(&creates) {
+        ext.extend(d.external_ids.iter().map(|(s, e)| (*id, s.as_str(), e.as_str())));
+        if let Some((s, e)) = &d.key {
+            ext.push((*id, s.as_str(), e.as_str()));
+        }
+        event_list.push(("sale.created", *id));
+        results.push(ItemResult::ok(d.index, ItemStatus::Created, *id));
+    }
+    external_ids::insert(conn, ENTITY, &ext)?;
     let ids: Vec<i64> = event_list.iter().map(|(_, id)| *id).collect();
     let written: HashMap<i64, Sale> = by_ids(conn, &ids)?.into_iter().map(|s| (s.id, s)).collect();
     let list = event_list
@@ -478,20 +491,29 @@ pub fn refresh_figures(conn: &mut DbConn, client_ids: &[i64]) -> QueryResult<()>
     if client_ids.is_empty() {
         return Ok(());
     }
-    // Ids are integers, so listing them in the statement is safe.
+    // Ids are integers, so listing them in the statement is safe. One grouped pass over the
+    // sales of these clients, then a reset for clients left without any.
     let list = client_ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
-    let of = |expr: &str| format!("(SELECT {expr} FROM sales s WHERE s.client_id = clients.id)");
-    let sql = format!(
-        "UPDATE clients SET first_purchase_on = {}, last_purchase_on = {}, purchase_count = {}, \
-         purchase_days = {}, revenue_total = {}, margin_total = {} WHERE id IN ({list})",
-        of("MIN(sold_on)"),
-        of("MAX(sold_on)"),
-        of("COUNT(*)"),
-        of("COUNT(DISTINCT sold_on)"),
-        of("COALESCE(SUM(amount), 0)"),
-        of("COALESCE(SUM(margin), 0)"),
-    );
-    diesel::sql_query(sql).execute(conn)?;
+    if conn.backend() == Backend::Postgres {
+        // Concurrent batches touch overlapping clients: taking the rows in id order first keeps
+        // them from deadlocking on each other (SQLite writers are serialised anyway).
+        diesel::sql_query(format!("SELECT id FROM clients WHERE id IN ({list}) ORDER BY id FOR NO KEY UPDATE"))
+            .execute(conn)?;
+    }
+    diesel::sql_query(format!(
+        "UPDATE clients SET first_purchase_on = f.first_on, last_purchase_on = f.last_on, \
+         purchase_count = f.n, purchase_days = f.days, revenue_total = f.revenue, margin_total = f.margin \
+         FROM (SELECT client_id, MIN(sold_on) AS first_on, MAX(sold_on) AS last_on, COUNT(*) AS n, \
+         COUNT(DISTINCT sold_on) AS days, COALESCE(SUM(amount), 0) AS revenue, COALESCE(SUM(margin), 0) AS margin \
+         FROM sales WHERE client_id IN ({list}) GROUP BY client_id) AS f WHERE clients.id = f.client_id"
+    ))
+    .execute(conn)?;
+    diesel::sql_query(format!(
+        "UPDATE clients SET first_purchase_on = NULL, last_purchase_on = NULL, purchase_count = 0, \
+         purchase_days = 0, revenue_total = 0, margin_total = 0 \
+         WHERE id IN ({list}) AND purchase_count <> 0 AND NOT EXISTS (SELECT 1 FROM sales s WHERE s.client_id = clients.id)"
+    ))
+    .execute(conn)?;
     Ok(())
 }
 

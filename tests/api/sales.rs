@@ -80,6 +80,16 @@ async fn a_sale_updates_the_clients_figures() {
     .await;
     assert_eq!(rest["items"].as_array().unwrap().len(), 1);
     assert_eq!(rest["next_cursor"], Value::Null);
+
+    // With every purchase gone the figures go back to none.
+    for item in list["items"].as_array().unwrap().iter().chain(rest["items"].as_array().unwrap()) {
+        let res = app.admin(Method::DELETE, &format!("/api/v1/sales/{}", item["id"])).send().await.unwrap();
+        assert_eq!(res.status(), 204);
+    }
+    let card = json(app.admin(Method::GET, &format!("/api/v1/clients/{cid}")).send().await.unwrap()).await;
+    let p = &card["purchases"];
+    assert_eq!((p["purchase_count"].as_i64(), p["revenue"].as_str()), (Some(0), Some("0.00")));
+    assert_eq!((p["last_purchase_on"].clone(), p["margin"].as_str()), (Value::Null, Some("0.00")));
 }
 
 #[tokio::test]

@@ -1,8 +1,6 @@
 DROP TABLE segments;
 DROP TABLE client_status_history;
 DROP INDEX clients_last_purchase_idx;
-DROP INDEX clients_revenue_idx;
-DROP INDEX clients_margin_idx;
 ALTER TABLE clients DROP COLUMN first_purchase_on;
 ALTER TABLE clients DROP COLUMN last_purchase_on;
 ALTER TABLE clients DROP COLUMN purchase_count;

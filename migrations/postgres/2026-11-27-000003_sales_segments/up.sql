@@ -28,8 +28,6 @@ ALTER TABLE clients ADD COLUMN purchase_days BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE clients ADD COLUMN revenue_total BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE clients ADD COLUMN margin_total BIGINT NOT NULL DEFAULT 0;
 CREATE INDEX clients_last_purchase_idx ON clients (last_purchase_on);
-CREATE INDEX clients_revenue_idx ON clients (revenue_total, id);
-CREATE INDEX clients_margin_idx ON clients (margin_total, id);
 
 -- Every change of a client's status, for the movement between active, potential and lost.
 CREATE TABLE client_status_history (
@@ -54,7 +52,3 @@ CREATE TABLE segments (
     updated_at TIMESTAMP NOT NULL
 );
 CREATE INDEX segments_name_idx ON segments (name, id);
-
--- Status history of the clients that exist already: their current status, from their creation.
-INSERT INTO client_status_history (client_id, from_status, to_status, changed_by, changed_at)
-SELECT id, NULL, status, NULL, created_at FROM clients;

@@ -70,7 +70,6 @@ CREATE INDEX clients_channel_idx ON clients (channel, id);
 CREATE INDEX clients_region_idx ON clients (region, id);
 CREATE INDEX clients_industry_idx ON clients (industry, id);
 CREATE INDEX clients_inn_idx ON clients (inn);
-CREATE INDEX clients_deleted_idx ON clients (deleted_at);
 
 CREATE TABLE client_tags (
     client_id BIGINT NOT NULL REFERENCES clients (id) ON DELETE CASCADE,
@@ -116,9 +115,11 @@ CREATE TABLE external_ids (
     entity_id BIGINT NOT NULL,
     source TEXT NOT NULL,
     external_id TEXT NOT NULL,
-    PRIMARY KEY (entity_type, source, external_id)
+    -- Lookups come with a batch of ids: leading with them keeps the index usable before the
+    -- planner has statistics (an initial load).
+    PRIMARY KEY (external_id, source, entity_type)
 );
-CREATE UNIQUE INDEX external_ids_entity_idx ON external_ids (entity_type, entity_id, source);
+CREATE UNIQUE INDEX external_ids_entity_idx ON external_ids (entity_id, entity_type, source);
 
 -- The durable, ordered event log: written in the transaction of the change it records; feeds
 -- webhooks and the sync change feed. SQLite has one writer
