@@ -84,3 +84,24 @@ async fn every_operation_is_documented_with_security_and_problems() {
         }
     }
 }
+
+#[tokio::test]
+async fn cors_lets_only_the_configured_origins_in() {
+    let app = TestApp::spawn_with(|c| c.cors_origins = vec!["https://crm.example.ru".into()]).await;
+    let preflight = |origin: &'static str| {
+        app.http
+            .request(Method::OPTIONS, app.url("/api/v1/clients"))
+            .header("Origin", origin)
+            .header("Access-Control-Request-Method", "PATCH")
+            .header("Access-Control-Request-Headers", "authorization, if-match")
+            .send()
+    };
+    let ok = preflight("https://crm.example.ru").await.unwrap();
+    assert_eq!(ok.headers()["access-control-allow-origin"], "https://crm.example.ru");
+    let other = preflight("https://evil.example.com").await.unwrap();
+    assert!(other.headers().get("access-control-allow-origin").is_none());
+    let res =
+        app.admin(Method::GET, "/api/v1/clients").header("Origin", "https://crm.example.ru").send().await.unwrap();
+    assert_eq!(res.headers()["access-control-allow-origin"], "https://crm.example.ru");
+    assert!(res.headers()["access-control-expose-headers"].to_str().unwrap().to_lowercase().contains("etag"));
+}

@@ -1,0 +1,215 @@
+//! Load benchmark against a running server (see `scripts/bench.sh`, which starts one on a fresh
+//! PostgreSQL database): loads a realistic base through the batch API and times the sync
+//! throughput and every analytics endpoint, then grows the base for the export measurement.
+//!
+//! Settings come from the environment: `BENCH_BASE` (server URL), `BENCH_TOKEN` (a token with
+//! every scope), `BENCH_CLIENTS` (default 100000), `BENCH_SALES` (default 1000000),
+//! `BENCH_EXPORT_CLIENTS` (clients to reach before the export, default 1000000),
+//! `BENCH_CONCURRENCY` (batches in flight, default 2).
+
+use std::time::{Duration, Instant};
+
+use chrono::{Duration as Days, Utc};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde_json::{json, Value};
+
+const NAMES: [&str; 16] = [
+    "Ромашка",
+    "Берёзка",
+    "Северный ветер",
+    "Альфа",
+    "Торговый дом Волга",
+    "Маяк",
+    "Вектор",
+    "Гранит",
+    "Полюс",
+    "Восток",
+    "Радуга",
+    "Олимп",
+    "Янтарь",
+    "Сибирь",
+    "Зенит",
+    "Лотос",
+];
+const FORMS: [&str; 4] = ["ООО", "ИП", "АО", "ООО ТД"];
+const REGIONS: [&str; 8] =
+    ["Москва", "Санкт-Петербург", "Ярославль", "Казань", "Новосибирск", "Екатеринбург", "Самара", "Ростов-на-Дону"];
+const CHANNELS: [&str; 6] = ["retail", "chain", "online_store", "wholesale", "b2c", "b2g"];
+
+fn env(name: &str, default: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| default.to_string())
+}
+
+fn client_item(i: usize, rng: &mut StdRng) -> Value {
+    let roll: f64 = rng.gen();
+    let (status, reason) = if roll < 0.7 {
+        ("active", None)
+    } else if roll < 0.9 {
+        ("potential", None)
+    } else {
+        ("lost", Some("делистинг"))
+    };
+    let mut item = json!({
+        "external_id": format!("C-{i}"),
+        "name": format!("{} «{} {}»", FORMS[rng.gen_range(0..FORMS.len())], NAMES[rng.gen_range(0..NAMES.len())], i),
+        "status": status,
+        "channel": CHANNELS[rng.gen_range(0..CHANNELS.len())],
+        "region": REGIONS[rng.gen_range(0..REGIONS.len())],
+        "industry": if rng.gen_bool(0.8) { "Розничная торговля" } else { "Общепит" },
+        "phones": [{"number": format!("+79{:09}", rng.gen_range(0..1_000_000_000u64)), "type": "mobile"}],
+        "mailing_consent": rng.gen_bool(0.6),
+        "estimated_potential": format!("{}.00", rng.gen_range(10_000..5_000_000)),
+    });
+    if let Some(reason) = reason {
+        item["lost_reason"] = json!(reason);
+    }
+    if rng.gen_bool(0.5) {
+        item["emails"] = json!([{"address": format!("client{i}@example.ru")}]);
+    }
+    item
+}
+
+struct Loader {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+impl Loader {
+    async fn post(&self, path: &str, body: &Value) -> Value {
+        for attempt in 0..5 {
+            let res = self.http.post(format!("{}{path}", self.base)).bearer_auth(&self.token).json(body).send().await;
+            match res {
+                Ok(r) if r.status().is_success() => return r.json().await.expect("JSON"),
+                Ok(r) if attempt < 4 && (r.status() == 409 || r.status() == 503) => {}
+                Ok(r) => panic!("{path}: {} {}", r.status(), r.text().await.unwrap_or_default()),
+                Err(e) if attempt < 4 => eprintln!("{path}: {e}, retrying"),
+                Err(e) => panic!("{path}: {e}"),
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        unreachable!()
+    }
+
+    async fn get(&self, path: &str) -> Duration {
+        let started = Instant::now();
+        let res = self.http.get(format!("{}{path}", self.base)).bearer_auth(&self.token).send().await.expect("request");
+        assert!(res.status().is_success(), "{path}: {}", res.status());
+        res.bytes().await.expect("body");
+        started.elapsed()
+    }
+}
+
+/// Sends `batches` with `concurrency` in flight; returns the items per second.
+async fn push(
+    loader: &std::sync::Arc<Loader>,
+    path: &'static str,
+    batches: Vec<Value>,
+    concurrency: usize,
+) -> (f64, usize) {
+    let items: usize = batches.iter().map(|b| b["items"].as_array().map_or(0, |a| a.len())).sum();
+    let started = Instant::now();
+    let queue = std::sync::Arc::new(tokio::sync::Mutex::new(batches.into_iter()));
+    let mut workers = Vec::new();
+    for _ in 0..concurrency {
+        let (queue, loader) = (queue.clone(), loader.clone());
+        workers.push(tokio::spawn(async move {
+            let mut errors = 0usize;
+            loop {
+                let next = queue.lock().await.next();
+                let Some(batch) = next else { return errors };
+                let result = loader.post(path, &batch).await;
+                errors += result["errors"].as_u64().unwrap_or(0) as usize;
+            }
+        }));
+    }
+    let mut errors = 0;
+    for w in workers {
+        errors += w.await.expect("worker");
+    }
+    (items as f64 / started.elapsed().as_secs_f64(), errors)
+}
+
+fn client_batches(range: std::ops::Range<usize>, rng: &mut StdRng) -> Vec<Value> {
+    let all: Vec<Value> = range.map(|i| client_item(i, rng)).collect();
+    all.chunks(1000).map(|c| json!({"source": "bench", "items": c})).collect()
+}
+
+#[tokio::main]
+async fn main() {
+    let loader = std::sync::Arc::new(Loader {
+        http: reqwest::Client::builder().timeout(Duration::from_secs(600)).build().expect("client"),
+        base: env("BENCH_BASE", "http://127.0.0.1:18090"),
+        token: env("BENCH_TOKEN", ""),
+    });
+    let clients: usize = env("BENCH_CLIENTS", "100000").parse().expect("BENCH_CLIENTS");
+    let sales: usize = env("BENCH_SALES", "1000000").parse().expect("BENCH_SALES");
+    let export_clients: usize = env("BENCH_EXPORT_CLIENTS", "1000000").parse().expect("BENCH_EXPORT_CLIENTS");
+    let concurrency: usize = env("BENCH_CONCURRENCY", "2").parse().expect("BENCH_CONCURRENCY");
+    let mut rng = StdRng::seed_from_u64(2026);
+
+    println!("| measurement | result |");
+    println!("|---|---|");
+    let batches = client_batches(0..clients, &mut rng);
+    let (rate, errors) = push(&loader, "/api/v1/sync/clients", batches, concurrency).await;
+    println!("| `/sync/clients`, {clients} new clients in batches of 1000, {concurrency} in flight | {rate:.0} clients/s ({errors} item errors) |");
+
+    // The same batches again: every item unchanged.
+    let mut again_rng = StdRng::seed_from_u64(2026);
+    let again = client_batches(0..clients.min(50_000), &mut again_rng);
+    let (rate, _) = push(&loader, "/api/v1/sync/clients", again, concurrency).await;
+    println!("| `/sync/clients`, re-sync of {} unchanged clients | {rate:.0} clients/s |", clients.min(50_000));
+
+    // Purchases over two years, by a client's own rhythm.
+    let today = Utc::now().date_naive();
+    let mut items = Vec::with_capacity(sales);
+    for s in 0..sales {
+        let client = rng.gen_range(0..clients);
+        let day = today - Days::days(rng.gen_range(0..730));
+        let amount: u64 = rng.gen_range(1_000..100_000);
+        let cost = amount * rng.gen_range(60..95) / 100;
+        items.push(json!({
+            "external_id": format!("S-{s}"),
+            "client_external_id": format!("C-{client}"),
+            "sold_on": day.to_string(),
+            "amount": format!("{amount}.00"),
+            "cost": format!("{cost}.00"),
+            "document_number": format!("РН-{s}"),
+        }));
+    }
+    let sale_batches: Vec<Value> = items.chunks(1000).map(|c| json!({"source": "bench", "items": c})).collect();
+    drop(items);
+    let (rate, errors) = push(&loader, "/api/v1/sync/sales", sale_batches, concurrency).await;
+    println!("| `/sync/sales`, {sales} purchases over two years | {rate:.0} sales/s ({errors} item errors) |");
+
+    for path in [
+        "/api/v1/analytics/abc-xyz",
+        "/api/v1/analytics/abc-xyz?measure=margin&cell=AX",
+        "/api/v1/analytics/abcde",
+        "/api/v1/analytics/pareto?by=channel",
+        "/api/v1/analytics/funnel?group_by=owner",
+        "/api/v1/analytics/reactivation",
+        "/api/v1/analytics/lost-clients",
+        "/api/v1/analytics/completeness",
+        "/api/v1/analytics/summary",
+        "/api/v1/clients?q=%D1%80%D0%BE%D0%BC%D0%B0%D1%88",
+        "/api/v1/telephony/lookup?phone=%2B79000000000",
+    ] {
+        let mut times = Vec::new();
+        for _ in 0..3 {
+            times.push(loader.get(path).await);
+        }
+        times.sort();
+        println!("| `GET {path}` (median of 3) | {:.0} ms |", times[1].as_secs_f64() * 1000.0);
+    }
+
+    if export_clients > clients {
+        let extra = client_batches(clients..export_clients, &mut rng);
+        let (rate, _) = push(&loader, "/api/v1/sync/clients", extra, concurrency).await;
+        println!(
+            "| `/sync/clients`, {} more clients (base of {export_clients}) | {rate:.0} clients/s |",
+            export_clients - clients
+        );
+    }
+}

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Benchmarks on PostgreSQL: a fresh database, the release server, then `benches/load.rs`
+# (sync throughput, analytics timings) and a full CSV export while the server's memory is
+# sampled. Prints a Markdown table; the latest figures are kept in benches/RESULTS.md.
+# Usage: scripts/bench.sh   (BENCH_CLIENTS, BENCH_SALES, BENCH_EXPORT_CLIENTS, BENCH_CONCURRENCY)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PG=${PG_ADMIN_URL:-postgres://postgres@127.0.0.1:5432/postgres}
+port=${BENCH_PORT:-18090}
+cargo build --release --bin clientbase
+cargo bench --bench load --no-run
+
+db=clientbase_bench_$$
+data=$(mktemp -d)
+psql "$PG" -qc "CREATE DATABASE $db"
+DATABASE_URL="${PG%/*}/$db" CLIENTBASE_BIND=127.0.0.1:$port CLIENTBASE_DATA_DIR=$data \
+  CLIENTBASE_ADMIN_EMAIL=bench@example.ru CLIENTBASE_ADMIN_PASSWORD=bench-password-1 \
+  CLIENTBASE_DB_POOL_SIZE=${BENCH_POOL:-8} CLIENTBASE_MAX_BODY_BYTES=16777216 RUST_LOG=warn \
+  target/release/clientbase serve >"$data/server.log" 2>&1 &
+server=$!
+cleanup() {
+  kill "$server" 2>/dev/null || true
+  wait "$server" 2>/dev/null || true
+  psql "$PG" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" || true
+  rm -rf "$data"
+}
+trap cleanup EXIT
+for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/health/ready" >/dev/null && break; sleep 0.2; done
+token=$(curl -sf "http://127.0.0.1:$port/api/v1/auth/token" -d grant_type=password \
+  -d username=bench@example.ru -d password=bench-password-1 |
+  python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+
+echo "Machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB; PostgreSQL $(psql "$PG" -Atc 'SHOW server_version')"
+BENCH_BASE="http://127.0.0.1:$port" BENCH_TOKEN=$token cargo bench --bench load
+
+# The export, with the server's resident memory sampled every 100 ms.
+rss() { awk '/VmRSS/ {print $2}' "/proc/$server/status"; }
+before=$(rss)
+samples="$data/rss"
+( while kill -0 "$server" 2>/dev/null; do rss >>"$samples"; sleep 0.1; done ) &
+sampler=$!
+start=$(date +%s.%N)
+bytes=$(curl -sf -H "Authorization: Bearer $token" "http://127.0.0.1:$port/api/v1/clients/export?format=csv" | wc -c)
+end=$(date +%s.%N)
+kill $sampler 2>/dev/null || true
+peak=$(sort -n "$samples" | tail -1)
+rows=$(psql "${PG%/*}/$db" -Atc "SELECT COUNT(*) FROM clients WHERE deleted_at IS NULL")
+printf '| `GET /clients/export?format=csv`, %s clients | %.1f s, %d MiB streamed; server memory %d MiB before, %d MiB at most during the export |\n' \
+  "$rows" "$(echo "$end - $start" | bc)" $((bytes / 1048576)) $((before / 1024)) $((peak / 1024))
