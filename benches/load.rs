@@ -5,7 +5,7 @@
 //! Settings come from the environment: `BENCH_BASE` (server URL), `BENCH_TOKEN` (a token with
 //! every scope), `BENCH_CLIENTS` (default 100000), `BENCH_SALES` (default 1000000),
 //! `BENCH_EXPORT_CLIENTS` (clients to reach before the export, default 1000000),
-//! `BENCH_CONCURRENCY` (batches in flight, default 2).
+//! `BENCH_CONCURRENCY` (batches in flight, default 4).
 
 use std::time::{Duration, Instant};
 
@@ -146,7 +146,7 @@ async fn main() {
     let clients: usize = env("BENCH_CLIENTS", "100000").parse().expect("BENCH_CLIENTS");
     let sales: usize = env("BENCH_SALES", "1000000").parse().expect("BENCH_SALES");
     let export_clients: usize = env("BENCH_EXPORT_CLIENTS", "1000000").parse().expect("BENCH_EXPORT_CLIENTS");
-    let concurrency: usize = env("BENCH_CONCURRENCY", "2").parse().expect("BENCH_CONCURRENCY");
+    let concurrency: usize = env("BENCH_CONCURRENCY", "4").parse().expect("BENCH_CONCURRENCY");
     let mut rng = StdRng::seed_from_u64(2026);
 
     println!("| measurement | result |");

@@ -268,12 +268,18 @@ async fn reactivation_lists_and_plans_the_silent_clients() {
     assert_eq!(order, expected.map(|(id, v)| (id, v.to_string())));
     assert_eq!(r["items"][0]["median_interval_used"], true);
     assert_eq!(r["items"][1]["days_since_last_purchase"], 76);
+    let from_cards = r["items"].clone();
     // With factor 3, Alpha (76 days, 90 allowed) is no longer due.
     let r = json(app.admin(Method::GET, &format!("{url}&factor=3")).send().await.unwrap()).await;
     assert!(!r["items"].as_array().unwrap().iter().any(|c| c["client_id"] == b.id("alpha")));
     // As of March 20, purchases after it do not exist yet.
     let r = json(app.admin(Method::GET, "/api/v1/analytics/reactivation?as_of=2026-03-20").send().await.unwrap()).await;
     assert!(!r["items"].as_array().unwrap().iter().any(|c| c["client_id"] == b.id("alpha")));
+    // A purchase dated after `as_of` (of a client who is not active) makes the report recount
+    // from the sales instead of the cards' figures: the answer is the same.
+    sales(&app, b.id("lost_big"), &[("2026-07-15", "10", "5")]).await;
+    let recounted = json(app.admin(Method::GET, url).send().await.unwrap()).await;
+    assert_eq!(recounted["items"], from_cards);
 
     let res = app.admin(Method::POST, url).send().await.unwrap();
     let created = json(res).await;
