@@ -144,21 +144,30 @@ async fn sales_sync_names_clients_by_their_source_ids_and_replays_idempotently()
     assert_eq!(statuses(&json(res).await), ["unchanged", "created"]);
 }
 
-async fn read_feed(app: &TestApp, token: &str, query: &str) -> (Vec<Value>, String) {
+/// Reads the feed to its end from the start, as often as needed to see `expect` changes: on
+/// PostgreSQL the feed holds back while older transactions (of any database) are still open.
+async fn read_feed(app: &TestApp, token: &str, query: &str, expect: usize) -> (Vec<Value>, String) {
     let mut all = Vec::new();
     let mut since: Option<String> = None;
-    loop {
-        let url = match &since {
-            Some(s) => format!("/api/v1/sync/changes?limit=7&since={s}{query}"),
-            None => format!("/api/v1/sync/changes?limit=7{query}"),
-        };
-        let page = json(app.req(Method::GET, &url, token).send().await.unwrap()).await;
-        all.extend(page["changes"].as_array().unwrap().iter().cloned());
-        since = Some(page["next_cursor"].as_str().unwrap().to_string());
-        if page["has_more"] == false {
+    for _ in 0..300 {
+        loop {
+            let url = match &since {
+                Some(s) => format!("/api/v1/sync/changes?limit=7&since={s}{query}"),
+                None => format!("/api/v1/sync/changes?limit=7{query}"),
+            };
+            let page = json(app.req(Method::GET, &url, token).send().await.unwrap()).await;
+            all.extend(page["changes"].as_array().unwrap().iter().cloned());
+            since = Some(page["next_cursor"].as_str().unwrap().to_string());
+            if page["has_more"] == false {
+                break;
+            }
+        }
+        if all.len() >= expect {
             return (all, since.unwrap());
         }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
+    panic!("the feed gave {} of {expect} changes", all.len());
 }
 
 #[tokio::test]
@@ -168,7 +177,7 @@ async fn the_change_feed_names_sources_keeps_tombstones_and_skips_echoes() {
     sync_clients(&app, &token, "", json!({"source": "1c", "items": [{"external_id": "K-1", "name": "Из 1С"}]})).await;
     let manual = app.client(json!({"name": "Вручную"})).await;
     app.admin(Method::DELETE, &format!("/api/v1/clients/{}", manual["id"])).send().await.unwrap();
-    let (all, cursor) = read_feed(&app, &token, "").await;
+    let (all, cursor) = read_feed(&app, &token, "", 3).await;
     let kinds: Vec<(String, String)> = all
         .iter()
         .map(|c| (c["type"].as_str().unwrap().to_string(), c["source"].as_str().unwrap().to_string()))
@@ -184,7 +193,7 @@ async fn the_change_feed_names_sources_keeps_tombstones_and_skips_echoes() {
     assert_eq!(all[2]["entity_id"], manual["id"]);
     assert_eq!(all[0]["data"]["name"], "Из 1С");
     // Without its own echoes, the 1C job sees only the changes made in the CRM.
-    let (others, _) = read_feed(&app, &token, "&exclude_source=1c").await;
+    let (others, _) = read_feed(&app, &token, "&exclude_source=1c", 2).await;
     assert_eq!(others.len(), 2);
     // Reading on from the stored cursor gives only what is new.
     let page =
@@ -192,14 +201,18 @@ async fn the_change_feed_names_sources_keeps_tombstones_and_skips_echoes() {
     assert!(page["changes"].as_array().unwrap().is_empty());
     assert_eq!(page["next_cursor"], cursor);
     app.client(json!({"name": "Ещё"})).await;
-    let page = json(
-        app.req(Method::GET, &format!("/api/v1/sync/changes?since={cursor}&types=clients"), &token)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(page["changes"].as_array().unwrap().len(), 1);
+    let mut new = Vec::new();
+    for _ in 0..300 {
+        let url = format!("/api/v1/sync/changes?since={cursor}&types=clients");
+        let page = json(app.req(Method::GET, &url, &token).send().await.unwrap()).await;
+        new = page["changes"].as_array().unwrap().clone();
+        if !new.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(new.len(), 1);
+    assert_eq!(new[0]["data"]["name"], "Ещё");
     problem(app.req(Method::GET, "/api/v1/sync/changes?since=garbage", &token).send().await.unwrap(), 400).await;
     problem(app.req(Method::GET, "/api/v1/sync/changes?types=gossip", &token).send().await.unwrap(), 400).await;
     let (_, manager) = app.user(Role::Manager, "m@example.ru");
@@ -210,7 +223,7 @@ async fn the_change_feed_names_sources_keeps_tombstones_and_skips_echoes() {
 async fn the_feed_misses_and_repeats_nothing_under_concurrent_writers() {
     let app = std::sync::Arc::new(TestApp::spawn().await);
     let token = erp(&app);
-    let writers: Vec<_> = (0..4)
+    let mut writers: Vec<_> = (0..4)
         .map(|w| {
             let app = app.clone();
             tokio::spawn(async move {
@@ -226,9 +239,9 @@ async fn the_feed_misses_and_repeats_nothing_under_concurrent_writers() {
     // Read while they write, storing the cursor as a sync job would.
     let mut seen: Vec<i64> = Vec::new();
     let mut since: Option<String> = None;
-    let mut done = false;
-    let mut quiet_rounds = 0;
-    while quiet_rounds < 3 {
+    let mut written: Option<Vec<i64>> = None;
+    let started = std::time::Instant::now();
+    loop {
         let url = match &since {
             Some(s) => format!("/api/v1/sync/changes?types=clients&limit=5&since={s}"),
             None => "/api/v1/sync/changes?types=clients&limit=5".to_string(),
@@ -237,18 +250,22 @@ async fn the_feed_misses_and_repeats_nothing_under_concurrent_writers() {
         let got = page["changes"].as_array().unwrap();
         seen.extend(got.iter().map(|c| c["entity_id"].as_i64().unwrap()));
         since = Some(page["next_cursor"].as_str().unwrap().to_string());
-        if !done && writers.iter().all(|w| w.is_finished()) {
-            done = true;
+        if written.is_none() && writers.iter().all(|w| w.is_finished()) {
+            let mut all = Vec::new();
+            for w in std::mem::take(&mut writers) {
+                all.extend(w.await.unwrap());
+            }
+            written = Some(all);
         }
-        if done && got.is_empty() {
-            quiet_rounds += 1;
+        // The feed holds back changes while older transactions (of any database in the
+        // cluster) are open, so read on until everything written has come through.
+        if written.as_ref().is_some_and(|w| seen.len() >= w.len()) && got.is_empty() {
+            break;
         }
+        assert!(started.elapsed() < std::time::Duration::from_secs(30), "the feed stalled");
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
-    let mut written: Vec<i64> = Vec::new();
-    for w in writers {
-        written.extend(w.await.unwrap());
-    }
+    let mut written = written.unwrap();
     let unique: HashSet<i64> = seen.iter().copied().collect();
     assert_eq!(unique.len(), seen.len(), "a change was read twice");
     let mut a = seen.clone();
