@@ -76,6 +76,11 @@ pub fn media_type(req: &HttpRequest) -> Option<String> {
 }
 
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if has_nul_escape(bytes) {
+        if let Some(field) = serde_json::from_slice::<serde_json::Value>(bytes).ok().and_then(|v| nul_path(&v, "")) {
+            return Err(nul_error(ApiError::Validation, field));
+        }
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
@@ -128,12 +133,64 @@ impl<T: DeserializeOwned> FromRequest for ApiQuery<T> {
 }
 
 pub fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
+    if let Some(field) = nul_pair(query.as_bytes()) {
+        return Err(nul_error(ApiError::BadQuery, field));
+    }
     let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
         let message = e.into_inner().to_string();
         ApiError::BadQuery(vec![FieldError { field: error_field(&path, &message, "query"), message }])
     })
+}
+
+// PostgreSQL text cannot hold NUL characters (SQLite would keep them, and so would exports and
+// webhooks): a value carrying one is refused up front, naming where it is.
+
+/// The first form pair (`a=b&c=d`, percent-decoded) whose name or value holds a NUL.
+pub fn nul_pair(form: &[u8]) -> Option<String> {
+    form_urlencoded::parse(form)
+        .find(|(k, v)| k.contains('\0') || v.contains('\0'))
+        .map(|(k, _)| k.replace('\0', "\\u0000"))
+}
+
+/// Whether the JSON text holds a `\u0000` escape (the only way a JSON string carries a NUL).
+fn has_nul_escape(bytes: &[u8]) -> bool {
+    bytes.windows(6).enumerate().any(|(i, w)| {
+        // An escape only if the backslash itself is not escaped: an odd run of them ends here.
+        w == b"\\u0000" && bytes[..=i].iter().rev().take_while(|b| **b == b'\\').count() % 2 == 1
+    })
+}
+
+/// The path (`items[2].name`) of the first string or key holding a NUL.
+fn nul_path(value: &serde_json::Value, at: &str) -> Option<String> {
+    use serde_json::Value;
+    match value {
+        Value::String(s) if s.contains('\0') => Some(if at.is_empty() { "body".into() } else { at.into() }),
+        Value::Array(items) => items.iter().enumerate().find_map(|(i, v)| nul_path(v, &format!("{at}[{i}]"))),
+        Value::Object(map) => map.iter().find_map(|(k, v)| {
+            let path =
+                if at.is_empty() { k.replace('\0', "\\u0000") } else { format!("{at}.{}", k.replace('\0', "\\u0000")) };
+            if k.contains('\0') {
+                Some(path)
+            } else {
+                nul_path(v, &path)
+            }
+        }),
+        _ => None,
+    }
+}
+
+/// A text path segment (a code or a name): one holding a NUL names nothing there is.
+pub fn path_key(value: String) -> Result<String, ApiError> {
+    if value.contains('\0') {
+        return Err(ApiError::NotFound);
+    }
+    Ok(value)
+}
+
+fn nul_error(kind: fn(Vec<FieldError>) -> ApiError, field: String) -> ApiError {
+    kind(vec![FieldError { field, message: "must not contain NUL characters".into() }])
 }
 
 /// Deserializes a present field (even `null`) as `Some(value)`, so PATCH bodies can tell
@@ -186,5 +243,16 @@ mod tests {
         assert!(matches!(parse_json::<Q>(b"{} trailing"), Err(ApiError::BadRequest(_))));
         assert_eq!(fields(parse_json::<Q>(b"{\"status\": \"gone\"}").unwrap_err()), ["status"]);
         assert_eq!(fields(parse_json::<Q>(b"{\"limit\": -1}").unwrap_err()), ["limit"]);
+    }
+
+    #[test]
+    fn nul_characters_are_refused_where_they_are() {
+        assert_eq!(fields(parse_query::<Q>("limit=5&status=act%00ive").unwrap_err()), ["status"]);
+        let body = br#"{"items": [{"name": "ok"}, {"name": "a\u0000b"}]}"#;
+        assert_eq!(nul_path(&serde_json::from_slice(body).unwrap(), ""), Some("items[1].name".to_string()));
+        assert!(matches!(parse_json::<Q>(br#"{"status": "\u0000"}"#), Err(ApiError::Validation(_))));
+        // An escaped backslash followed by "u0000" is text, not a NUL.
+        assert!(!has_nul_escape(br#"{"status": "\\u0000"}"#));
+        assert!(has_nul_escape(br#"{"status": "\\\u0000"}"#));
     }
 }

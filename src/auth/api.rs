@@ -12,7 +12,7 @@ use super::password;
 use super::scopes::{Role, ScopeSet};
 use crate::db;
 use crate::error::ApiError;
-use crate::extract::{body_bytes, is_json, media_type, parse_json};
+use crate::extract::{body_bytes, is_json, media_type, nul_pair, parse_json};
 use crate::startup::AppState;
 use crate::{api_clients, users};
 
@@ -81,6 +81,13 @@ async fn issue_token(
     let mut input: TokenRequest = if is_json(&req) {
         parse_json(&bytes)?
     } else if media_type(&req).as_deref() == Some("application/x-www-form-urlencoded") {
+        if let Some(field) = nul_pair(&bytes) {
+            return Err(oauth(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                format!("{field} must not contain NUL characters"),
+            ));
+        }
         serde_urlencoded::from_bytes(&bytes)
             .map_err(|e| oauth(StatusCode::BAD_REQUEST, "invalid_request", format!("malformed form body: {e}")))?
     } else {
@@ -130,7 +137,7 @@ async fn issue_token(
 fn basic_credentials(req: &HttpRequest) -> Option<(String, String)> {
     let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
     let encoded = value.strip_prefix("Basic ").or_else(|| value.strip_prefix("basic "))?;
-    let decoded = String::from_utf8(STANDARD.decode(encoded.trim()).ok()?).ok()?;
+    let decoded = String::from_utf8(STANDARD.decode(encoded.trim()).ok()?).ok().filter(|d| !d.contains('\0'))?;
     let (id, secret) = decoded.split_once(':')?;
     Some((id.to_string(), secret.to_string()))
 }

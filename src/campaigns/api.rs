@@ -265,7 +265,7 @@ async fn provider_events(
     name: web::Path<String>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let name = name.into_inner();
+    let name = crate::extract::path_key(name.into_inner())?;
     let mut payload = payload.into_inner();
     let body = body_bytes(&req, &mut payload).await?;
     let provider = {

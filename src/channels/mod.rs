@@ -153,7 +153,7 @@ async fn update_channel(
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::SettingsManage)?;
     validate(&patch)?;
-    let code = code.into_inner();
+    let code = crate::extract::path_key(code.into_inner())?;
     let row: ChannelRow = db::run(&state.pool, move |conn| {
         let target = channels::table.filter(channels::code.eq(&code));
         if let Some(name) = &patch.name {

@@ -140,6 +140,32 @@ async fn malformed_requests_are_4xx_problems() {
     }
     problem(app.admin(Method::GET, "/api/v1/clients/abc").send().await.unwrap(), 404).await;
     problem(app.admin(Method::GET, "/api/v1/nowhere").send().await.unwrap(), 404).await;
+
+    // NUL characters (which PostgreSQL text cannot hold) are refused where they are, before
+    // anything is written or streamed.
+    let p = problem(
+        post(r#"{"name": "A", "phones": [{"number": "+7\u0000"}]}"#, "application/json").send().await.unwrap(),
+        422,
+    )
+    .await;
+    assert_eq!(fields(&p), ["phones[0].number"]);
+    for path in ["/api/v1/clients?region=%00", "/api/v1/clients/export?format=csv&tag=a%00b"] {
+        let p = problem(app.admin(Method::GET, path).send().await.unwrap(), 400).await;
+        assert_eq!(p["errors"][0]["message"], "must not contain NUL characters", "{path}");
+    }
+    let res = app.admin(Method::PATCH, "/api/v1/channels/a%00").json(&json!({"name": "x"})).send().await.unwrap();
+    problem(res, 404).await;
+    let res = app
+        .http
+        .post(app.url("/api/v1/auth/token"))
+        .body("grant_type=password&username=a%00")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    let mut conn = app.conn();
+    assert_eq!(count(&mut conn, "SELECT COUNT(*) AS n FROM clients"), 0);
 }
 
 async fn all_pages(app: &TestApp, query: &str) -> Vec<Value> {
