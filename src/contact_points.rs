@@ -28,11 +28,17 @@ pub fn normalize_phone(raw: &str, region: Region) -> Result<String, &'static str
         // A national number written with the country code but no '+' (74852123456).
         let plus = phonenumber::parse(None, format!("+{}", digits(trimmed))).ok();
         return match plus.filter(phonenumber::is_valid) {
-            Some(n) => Ok(n.format().mode(phonenumber::Mode::E164).to_string()),
+            Some(n) => Ok(e164(&n)),
             None => Err("is not a valid phone number"),
         };
     }
-    Ok(number.format().mode(phonenumber::Mode::E164).to_string())
+    Ok(e164(&number))
+}
+
+/// `+`, country code, national number: what the crate's E.164 formatter prints, without the
+/// pattern matching it does first for the other formats.
+fn e164(number: &phonenumber::PhoneNumber) -> String {
+    format!("+{}{}", number.code().value(), number.national())
 }
 
 pub fn digits(s: &str) -> String {
@@ -117,6 +123,8 @@ mod tests {
         }
         assert_eq!(normalize_phone("8 916 123-45-67", Region::RU).unwrap(), "+79161234567");
         assert_eq!(normalize_phone("+44 20 7946 0958", Region::RU).unwrap(), "+442079460958");
+        // Italian numbers keep their leading zero after the country code.
+        assert_eq!(normalize_phone("+39 06 6982 1234", Region::RU).unwrap(), "+390669821234");
         assert!(normalize_phone("12", Region::RU).is_err());
         assert!(normalize_phone("call me", Region::RU).is_err());
     }
