@@ -534,7 +534,8 @@ pub fn delete(conn: &mut DbConn, id: i64, expected: Option<i64>, actor: &Actor) 
             event_type: "activity.deleted",
             entity_type: ENTITY,
             entity_id: id,
-            payload: serde_json::json!({ "id": id, "client_id": current.client_id, "deleted_at": at.and_utc() }),
+            payload: serde_json::json!({ "id": id, "client_id": current.client_id, "deleted_at": at.and_utc() })
+                .to_string(),
         },
     )?;
     Ok(())

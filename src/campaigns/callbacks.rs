@@ -144,7 +144,8 @@ pub fn apply(
                     "status": e.status,
                     "occurred_at": at.and_utc(),
                     "reason": detail,
-                }),
+                })
+                .to_string(),
             },
         )?;
         consequences(conn, target, &e, &origin)?;

@@ -536,7 +536,7 @@ pub fn launch(conn: &mut DbConn, id: i64, batch_size: usize, origin: &Origin) ->
             webhook_id: provider.id,
             message_id: format!("msg_campaign_{id}_{n}"),
             event_type: "campaign.recipients",
-            body: webhooks::envelope("campaign.recipients", at, &data),
+            body: webhooks::envelope("campaign.recipients", at, &data.to_string()),
             not_before,
         });
     }
@@ -548,14 +548,14 @@ pub fn launch(conn: &mut DbConn, id: i64, batch_size: usize, origin: &Origin) ->
         ))
         .execute(conn)?;
     let campaign = get(conn, id)?;
-    let mut payload = events::payload(&campaign);
+    let mut payload = serde_json::to_value(&campaign).unwrap_or_default();
     if let serde_json::Value::Object(map) = &mut payload {
         map.insert("recipients".into(), serde_json::json!(chosen.len()));
     }
     events::record(
         conn,
         origin,
-        NewEvent { event_type: "campaign.launched", entity_type: ENTITY, entity_id: id, payload },
+        NewEvent { event_type: "campaign.launched", entity_type: ENTITY, entity_id: id, payload: payload.to_string() },
     )?;
     Ok(campaign)
 }

@@ -317,7 +317,7 @@ pub fn merge(
             event_type: "client.merged",
             entity_type: ENTITY,
             entity_id: d,
-            payload: serde_json::json!({ "id": d, "merged_into": s, "merged_at": at.and_utc() }),
+            payload: serde_json::json!({ "id": d, "merged_into": s, "merged_at": at.and_utc() }).to_string(),
         },
     )?;
     // The figures changed with the moved sales.
@@ -433,7 +433,7 @@ pub fn reassign(conn: &mut DbConn, input: &Reassign, origin: &Origin) -> Result<
                 event_type,
                 entity_type: entity,
                 entity_id: *id,
-                payload: serde_json::json!({ "id": id, "reassigned_from": from, "reassigned_to": to }),
+                payload: serde_json::json!({ "id": id, "reassigned_from": from, "reassigned_to": to }).to_string(),
             })
             .collect::<Vec<_>>()
     };
@@ -539,7 +539,7 @@ pub fn purge(conn: &mut DbConn, id: i64, origin: &Origin) -> Result<(), ApiError
             event_type: "client.purged",
             entity_type: ENTITY,
             entity_id: id,
-            payload: serde_json::json!({ "id": id, "purged_at": at.and_utc() }),
+            payload: serde_json::json!({ "id": id, "purged_at": at.and_utc() }).to_string(),
         },
     )?;
     Ok(())

@@ -182,9 +182,14 @@ pub fn check_references(
     Ok(())
 }
 
+/// A card as stored: inserted whole (every column given, so that PostgreSQL can COPY it) and
+/// written over an earlier version (the id is the key and is not set).
 #[derive(Insertable, AsChangeset)]
-#[diesel(table_name = clients, treat_none_as_null = true)]
+#[diesel(table_name = clients, treat_none_as_null = true, treat_none_as_default_value = false)]
 pub struct ClientWrite {
+    pub id: i64,
+    pub version: i64,
+    pub created_at: NaiveDateTime,
     pub kind: String,
     pub name: String,
     pub legal_name: Option<String>,
@@ -210,8 +215,18 @@ pub struct ClientWrite {
 }
 
 impl ClientWrite {
-    pub fn from_fields(f: &ClientFields, at: NaiveDateTime) -> ClientWrite {
+    /// Version `version` of card `id` with `fields`, written at `at`.
+    pub fn from_fields(
+        id: i64,
+        version: i64,
+        created_at: NaiveDateTime,
+        f: &ClientFields,
+        at: NaiveDateTime,
+    ) -> ClientWrite {
         ClientWrite {
+            id,
+            version,
+            created_at,
             kind: f.kind.as_str().into(),
             name: f.name.clone(),
             legal_name: f.legal_name.clone(),
@@ -329,20 +344,10 @@ pub fn create_many(conn: &mut DbConn, cards: &[ClientFields], origin: &Origin) -
     }
     let at = now();
     let ids = crate::db::allocate_ids(conn, "clients", cards.len())?;
-    let rows: Vec<_> = ids
-        .iter()
-        .zip(cards)
-        .map(|(id, f)| {
-            (
-                clients::id.eq(*id),
-                ClientWrite::from_fields(f, at),
-                clients::version.eq(1i64),
-                clients::created_at.eq(at),
-            )
-        })
-        .collect();
+    let rows: Vec<ClientWrite> =
+        ids.iter().zip(cards).map(|(id, f)| ClientWrite::from_fields(*id, 1, at, f, at)).collect();
     for chunk in rows.chunks(1000) {
-        with_backend!(conn, |c| diesel::insert_into(clients::table).values(chunk).execute(c))?;
+        crate::insert_rows!(conn, clients::table, chunk)?;
     }
     let pairs: Vec<(i64, &ClientFields)> = ids.iter().copied().zip(cards).collect();
     write_indexes(conn, &pairs, false)?;
@@ -384,7 +389,7 @@ pub fn update_many(
         let n = diesel::update(
             clients::table.filter(clients::id.eq(current.id)).filter(clients::version.eq(current.version)),
         )
-        .set((ClientWrite::from_fields(fields, at), clients::version.eq(current.version + 1)))
+        .set(ClientWrite::from_fields(current.id, current.version + 1, current.created_at.naive_utc(), fields, at))
         .execute(conn)?;
         if n == 0 {
             // Someone else changed the card between our read and this write.
@@ -442,7 +447,7 @@ pub fn soft_delete(
             event_type: "client.deleted",
             entity_type: ENTITY,
             entity_id: id,
-            payload: serde_json::json!({ "id": id, "deleted_at": at.and_utc() }),
+            payload: serde_json::json!({ "id": id, "deleted_at": at.and_utc() }).to_string(),
         },
     )?;
     Ok(())

@@ -372,7 +372,8 @@ pub fn delete(
             event_type: "contact.deleted",
             entity_type: ENTITY,
             entity_id: id,
-            payload: serde_json::json!({ "id": id, "client_id": current.client_id, "deleted_at": at.and_utc() }),
+            payload: serde_json::json!({ "id": id, "client_id": current.client_id, "deleted_at": at.and_utc() })
+                .to_string(),
         },
     )?;
     Ok(())

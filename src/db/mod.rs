@@ -43,6 +43,21 @@ macro_rules! with_backend {
     };
 }
 
+/// Inserts many rows of one table: `COPY … FROM STDIN BINARY` on PostgreSQL, which neither
+/// parses nor plans a statement as long as the batch, and a multi-row `INSERT` on SQLite. The
+/// rows' `Insertable` must name every column it writes (`treat_none_as_default_value = false`).
+#[macro_export]
+macro_rules! insert_rows {
+    ($conn:expr, $table:expr, $rows:expr) => {
+        match $conn {
+            $crate::db::DbConn::Pg(c) => {
+                diesel::ExecuteCopyFromDsl::execute(diesel::copy_from($table).from_insertable($rows), c)
+            }
+            $crate::db::DbConn::Sqlite(c) => diesel::RunQueryDsl::execute(diesel::insert_into($table).values($rows), c),
+        }
+    };
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Postgres,

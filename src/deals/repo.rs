@@ -239,10 +239,11 @@ fn emit(
     deal: &Deal,
     extra: Option<serde_json::Value>,
 ) -> QueryResult<()> {
-    let mut payload = events::payload(deal);
+    let mut payload = serde_json::to_value(deal).unwrap_or_default();
     if let (Some(serde_json::Value::Object(extra)), serde_json::Value::Object(map)) = (extra, &mut payload) {
         map.extend(extra);
     }
+    let payload = payload.to_string();
     events::record(conn, origin, NewEvent { event_type, entity_type: ENTITY, entity_id: deal.id, payload })
 }
 
@@ -457,7 +458,8 @@ pub fn delete(conn: &mut DbConn, id: i64, expected: Option<i64>, actor: &Actor) 
             event_type: "deal.deleted",
             entity_type: ENTITY,
             entity_id: id,
-            payload: serde_json::json!({ "id": id, "client_id": current.client_id, "deleted_at": at.and_utc() }),
+            payload: serde_json::json!({ "id": id, "client_id": current.client_id, "deleted_at": at.and_utc() })
+                .to_string(),
         },
     )?;
     Ok(())

@@ -32,7 +32,7 @@ pub struct NewEvent<'a> {
     pub event_type: &'a str,
     pub entity_type: &'a str,
     pub entity_id: i64,
-    pub payload: serde_json::Value,
+    pub payload: String,
 }
 
 pub fn record(conn: &mut DbConn, origin: &Origin, event: NewEvent<'_>) -> QueryResult<()> {
@@ -57,7 +57,7 @@ pub fn record_many(conn: &mut DbConn, origin: &Origin, list: Vec<NewEvent<'_>>) 
                 events::entity_id.eq(e.entity_id),
                 events::source.eq(&origin.source),
                 events::actor.eq(origin.actor.as_deref()),
-                events::payload.eq(e.payload.to_string()),
+                events::payload.eq(&e.payload),
                 events::created_at.eq(at),
                 events::message_id.eq(Some(message_id.as_str())),
             )
@@ -73,6 +73,6 @@ pub fn record_many(conn: &mut DbConn, origin: &Origin, list: Vec<NewEvent<'_>>) 
 }
 
 /// Serialises an entity for an event payload.
-pub fn payload(entity: &impl Serialize) -> serde_json::Value {
-    serde_json::to_value(entity).unwrap_or(serde_json::Value::Null)
+pub fn payload(entity: &impl Serialize) -> String {
+    serde_json::to_string(entity).unwrap_or_else(|_| "null".into())
 }

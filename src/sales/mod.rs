@@ -659,7 +659,8 @@ pub fn delete(conn: &mut DbConn, id: i64, expected: Option<i64>, actor: &Actor) 
             event_type: "sale.deleted",
             entity_type: ENTITY,
             entity_id: id,
-            payload: serde_json::json!({ "id": id, "client_id": current.client_id, "deleted_at": now().and_utc() }),
+            payload: serde_json::json!({ "id": id, "client_id": current.client_id, "deleted_at": now().and_utc() })
+                .to_string(),
         },
     )?;
     refresh_figures(conn, &[current.client_id])?;

@@ -449,7 +449,7 @@ pub fn delete(conn: &mut DbConn, id: i64, expected: Option<i64>, actor: &Actor) 
             event_type: "task.deleted",
             entity_type: ENTITY,
             entity_id: id,
-            payload: serde_json::json!({ "id": id, "client_id": current.client_id }),
+            payload: serde_json::json!({ "id": id, "client_id": current.client_id }).to_string(),
         },
     )?;
     Ok(())

@@ -299,7 +299,10 @@ pub fn disable(conn: &mut DbConn, id: i64, reason: &str) -> QueryResult<usize> {
         .execute(conn)
 }
 
-/// The body of a delivery: `{"type", "timestamp", "data"}`.
-pub fn envelope(event_type: &str, at: NaiveDateTime, data: &serde_json::Value) -> String {
-    serde_json::json!({ "type": event_type, "timestamp": at.and_utc(), "data": data }).to_string()
+/// The body of a delivery: `{"data", "timestamp", "type"}`, around `data` already serialised
+/// (events keep their payload as JSON text, so it is not parsed again for each endpoint).
+pub fn envelope(event_type: &str, at: NaiveDateTime, data: &str) -> String {
+    let timestamp = serde_json::to_string(&at.and_utc()).unwrap_or_default();
+    let event_type = serde_json::to_string(event_type).unwrap_or_default();
+    format!(r#"{{"data":{data},"timestamp":{timestamp},"type":{event_type}}}"#)
 }
