@@ -237,7 +237,7 @@ where
 
 /// Ids for `n` new rows of `table`, taken before the insert so that a multi-row insert needs
 /// no `RETURNING` order: from the table's sequence on PostgreSQL; on SQLite, whose writer holds
-/// the database lock for the whole transaction, after the largest id in use.
+/// the database lock for the whole transaction, from the table's row in `id_counters`.
 pub fn allocate_ids(conn: &mut DbConn, table: &'static str, n: usize) -> diesel::QueryResult<Vec<i64>> {
     use diesel::RunQueryDsl;
     #[derive(diesel::QueryableByName)]
@@ -257,9 +257,22 @@ pub fn allocate_ids(conn: &mut DbConn, table: &'static str, n: usize) -> diesel:
                 .collect())
         }
         Backend::Sqlite => {
-            let max =
-                diesel::sql_query(format!("SELECT COALESCE(MAX(id), 0) AS id FROM {table}")).get_result::<Id>(conn)?.id;
-            Ok((1..=n as i64).map(|i| max + i).collect())
+            // After the last id ever handed out, not the largest in use: a deleted row's id is
+            // never given to another.
+            let last = diesel::sql_query(format!(
+                "SELECT MAX(COALESCE((SELECT last_id FROM id_counters WHERE table_name = '{table}'), 0), \
+                 COALESCE((SELECT MAX(id) FROM {table}), 0)) AS id"
+            ))
+            .get_result::<Id>(conn)?
+            .id;
+            diesel::sql_query(
+                "INSERT INTO id_counters (table_name, last_id) VALUES (?, ?) \
+                 ON CONFLICT (table_name) DO UPDATE SET last_id = excluded.last_id",
+            )
+            .bind::<diesel::sql_types::Text, _>(table)
+            .bind::<diesel::sql_types::BigInt, _>(last + n as i64)
+            .execute(conn)?;
+            Ok((1..=n as i64).map(|i| last + i).collect())
         }
     }
 }

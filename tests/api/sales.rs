@@ -201,3 +201,23 @@ async fn purchases_appear_in_the_timeline_and_follow_ownership() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn a_deleted_sales_id_is_never_given_to_another() {
+    let app = TestApp::spawn().await;
+    let cid = app.client(json!({"name": "Ромашка"})).await["id"].as_i64().unwrap();
+    let create = |day: &'static str| {
+        app.admin(Method::POST, "/api/v1/sales")
+            .json(&json!({"client_id": cid, "sold_on": day, "amount": "100"}))
+            .send()
+    };
+    let first = json(create("2026-01-10").await.unwrap()).await["id"].as_i64().unwrap();
+    let newest = json(create("2026-01-11").await.unwrap()).await["id"].as_i64().unwrap();
+    assert!(newest > first);
+    let res = app.admin(Method::DELETE, &format!("/api/v1/sales/{newest}")).send().await.unwrap();
+    assert_eq!(res.status(), 204);
+    let next = json(create("2026-01-12").await.unwrap()).await["id"].as_i64().unwrap();
+    assert!(next > newest, "the deleted sale's id {newest} was handed out again as {next}");
+    let res = app.admin(Method::GET, &format!("/api/v1/sales/{newest}")).send().await.unwrap();
+    assert_eq!(res.status(), 404);
+}
