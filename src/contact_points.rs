@@ -7,7 +7,6 @@ use validator::ValidateEmail;
 
 use crate::db::schema::contact_points;
 use crate::db::DbConn;
-use crate::with_backend;
 
 pub const PHONE: &str = "phone";
 pub const EMAIL: &str = "email";
@@ -107,7 +106,7 @@ fn insert_for(conn: &mut DbConn, points: &[(i64, &str, String)], contact_id: Opt
         })
         .collect();
     for chunk in rows.chunks(10_000) {
-        with_backend!(conn, |c| diesel::insert_into(contact_points::table).values(chunk).execute(c))?;
+        crate::insert_rows!(conn, contact_points::table, chunk)?;
     }
     Ok(())
 }

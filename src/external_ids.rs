@@ -7,7 +7,6 @@ use diesel::prelude::*;
 
 use crate::db::schema::external_ids;
 use crate::db::DbConn;
-use crate::with_backend;
 
 /// The external ids of several records of one kind, in one query.
 pub fn of(conn: &mut DbConn, entity: &str, ids: &[i64]) -> QueryResult<HashMap<i64, BTreeMap<String, String>>> {
@@ -60,6 +59,6 @@ pub fn insert(conn: &mut DbConn, entity: &str, rows: &[(i64, &str, &str)]) -> Qu
             )
         })
         .collect();
-    with_backend!(conn, |c| diesel::insert_into(external_ids::table).values(&values).execute(c))?;
+    crate::insert_rows!(conn, external_ids::table, &values)?;
     Ok(())
 }

@@ -8,7 +8,6 @@ use serde::Serialize;
 use crate::db::schema::events;
 use crate::db::{now, DbConn};
 use crate::webhooks::deliveries::{fan_out, Recorded};
-use crate::with_backend;
 
 /// Who made a change and through which channel (`api`, `telephony`, a sync source like `1c`).
 #[derive(Debug, Clone)]
@@ -63,7 +62,7 @@ pub fn record_many(conn: &mut DbConn, origin: &Origin, list: Vec<NewEvent<'_>>) 
             )
         })
         .collect();
-    with_backend!(conn, |c| diesel::insert_into(events::table).values(&rows).execute(c))?;
+    crate::insert_rows!(conn, events::table, &rows)?;
     let recorded: Vec<Recorded<'_>> = list
         .iter()
         .zip(&message_ids)
