@@ -74,6 +74,32 @@ pub async fn require(
     Err(ApiError::MissingScope(scope.as_str()))
 }
 
+/// A guarded change: refused and put on record without `scope`; otherwise `work` runs in one
+/// transaction with its `allowed` entry, so that the change and its record commit together.
+#[allow(clippy::too_many_arguments)]
+pub async fn guarded<T, F>(
+    pool: &Pool,
+    auth: &AuthContext,
+    who: Who,
+    scope: Scope,
+    action: &'static str,
+    target: Option<(&'static str, i64)>,
+    details: serde_json::Value,
+    work: F,
+) -> Result<T, ApiError>
+where
+    F: FnOnce(&mut DbConn) -> Result<T, ApiError> + Send + 'static,
+    T: Send + 'static,
+{
+    require(pool, auth, &who, scope, action, target, details.clone()).await?;
+    db::run_tx(pool, move |conn| {
+        let done = work(conn)?;
+        record(conn, &who, Entry { action, allowed: true, target, details })?;
+        Ok(done)
+    })
+    .await
+}
+
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = audit_log)]
 pub struct AuditRow {

@@ -7,7 +7,7 @@ use utoipa::IntoParams;
 use super::model::{Client, ClientPatch, ClientStatus, NewClient};
 use super::repo::{self, ClientFilter, CLIENT_SORTS, DEFAULT_SORT};
 use super::service::{self, Caller};
-use crate::audit::{self, Entry, Who};
+use crate::audit::{self, Who};
 use crate::auth::scopes::Scope;
 use crate::auth::AuthContext;
 use crate::contact_points::phone_search_digits;
@@ -194,18 +194,12 @@ async fn delete_client(
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     let who = Who::of(&auth, &req);
-    audit::require(&state.pool, &auth, &who, Scope::ClientsDelete, "clients.delete", Some(("client", id)), json!({}))
-        .await?;
-    let expected = if_match(&req, id)?;
+    // A bad If-Match is reported only to a caller allowed to delete.
+    let expected = if_match(&req, id);
     let (owner_only, origin) = (auth.own_clients_only(), Origin::api(auth.actor()));
-    db::run_tx(&state.pool, move |conn| {
-        repo::soft_delete(conn, id, owner_only, expected, &origin).or_else(|e| gone(conn, id, owner_only, e))?;
-        audit::record(
-            conn,
-            &who,
-            Entry { action: "clients.delete", allowed: true, target: Some(("client", id)), details: json!({}) },
-        )?;
-        Ok(())
+    let target = Some(("client", id));
+    audit::guarded(&state.pool, &auth, who, Scope::ClientsDelete, "clients.delete", target, json!({}), move |conn| {
+        repo::soft_delete(conn, id, owner_only, expected?, &origin).or_else(|e| gone(conn, id, owner_only, e))
     })
     .await?;
     Ok(HttpResponse::NoContent().finish())

@@ -86,27 +86,13 @@ async fn merge_client(
     let id = id.into_inner();
     let who = Who::of(&auth, &req);
     let details = serde_json::json!({ "survivor_id": id, "duplicate_id": input.duplicate_id });
-    audit::require(
-        &state.pool,
-        &auth,
-        &who,
-        Scope::ClientsDelete,
-        "clients.merge",
-        Some(("client", input.duplicate_id)),
-        details.clone(),
-    )
-    .await?;
+    let target = Some(("client", input.duplicate_id));
     let (owner_only, origin) = (auth.own_clients_only(), Origin::api(auth.actor()));
-    let merged = db::run_tx(&state.pool, move |conn| {
-        let merged = base::merge(conn, id, input.duplicate_id, owner_only, &origin)?;
-        audit::record(
-            conn,
-            &who,
-            Entry { action: "clients.merge", allowed: true, target: Some(("client", input.duplicate_id)), details },
-        )?;
-        Ok(merged)
-    })
-    .await?;
+    let merged =
+        audit::guarded(&state.pool, &auth, who, Scope::ClientsDelete, "clients.merge", target, details, move |conn| {
+            base::merge(conn, id, input.duplicate_id, owner_only, &origin)
+        })
+        .await?;
     Ok(HttpResponse::Ok().json(merged))
 }
 
@@ -281,31 +267,18 @@ async fn purge_client(
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     let who = Who::of(&auth, &req);
-    audit::require(
+    let origin = Origin::api(auth.actor());
+    let target = Some(("client", id));
+    audit::guarded(
         &state.pool,
         &auth,
-        &who,
+        who,
         Scope::ClientsPurge,
         "clients.purge",
-        Some(("client", id)),
+        target,
         serde_json::json!({}),
+        move |conn| base::purge(conn, id, &origin),
     )
-    .await?;
-    let origin = Origin::api(auth.actor());
-    db::run_tx(&state.pool, move |conn| {
-        base::purge(conn, id, &origin)?;
-        audit::record(
-            conn,
-            &who,
-            Entry {
-                action: "clients.purge",
-                allowed: true,
-                target: Some(("client", id)),
-                details: serde_json::json!({}),
-            },
-        )?;
-        Ok(())
-    })
     .await?;
     Ok(HttpResponse::NoContent().finish())
 }
