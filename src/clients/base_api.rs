@@ -13,7 +13,6 @@ use super::model::{Client, ClientStatus};
 use crate::audit::{self, Entry, Who};
 use crate::auth::scopes::Scope;
 use crate::auth::AuthContext;
-use crate::contact_points::phone_search_digits;
 use crate::db;
 use crate::error::ApiError;
 use crate::events::Origin;
@@ -177,21 +176,19 @@ async fn export_clients(
         delimiter: if q.delimiter == Some(Delimiter::Semicolon) { b';' } else { b',' },
         bom: q.bom.unwrap_or(true),
     };
-    let filter = super::repo::ClientFilter {
-        owner_only: auth.own_clients_only(),
+    // The list's filters, read the list's way.
+    let filter = super::api::ClientListQuery {
         status: q.status,
         channel: q.channel,
         region: q.region,
         industry: q.industry,
         owner_id: q.owner_id,
         tag: q.tag,
-        q: q.q
-            .as_deref()
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .map(|t| (t.to_lowercase(), phone_search_digits(t, state.config.phone_region))),
-        updated_since: q.updated_since.map(|t| t.naive_utc()),
-    };
+        q: q.q,
+        updated_since: q.updated_since,
+        ..Default::default()
+    }
+    .filter(&auth, state.config.phone_region);
     let format_name = if format == Format::Csv { "csv" } else { "ndjson" };
     let started = serde_json::json!({ "format": format_name, "query": req.query_string() });
     {
