@@ -364,8 +364,19 @@ pub fn apply(
         .map(|r| (r.id, r))
         .collect();
 
+    // The further external ids the items carry, looked up once per source rather than per item.
+    let mut claimed: HashMap<&str, Vec<&str>> = HashMap::new();
+    for (s, e) in drafts.iter().flat_map(|d| &d.external_ids) {
+        claimed.entry(s.as_str()).or_default().push(e.as_str());
+    }
+    let mut taken: HashSet<(String, String)> = HashSet::new();
+    for (s, externals) in &claimed {
+        taken.extend(external_ids::holders(conn, ENTITY, s, externals)?.into_keys().map(|e| (s.to_string(), e)));
+    }
+
     let mut results = Vec::with_capacity(drafts.len());
     let mut seen_keys: HashSet<String> = HashSet::new();
+    let mut new_ids: HashSet<(String, String)> = HashSet::new();
     let mut touched: HashSet<i64> = HashSet::new();
     let mut event_list: Vec<(&'static str, i64)> = Vec::new();
     let mut creates: Vec<(&SaleDraft, SaleValues, Option<String>)> = Vec::new();
@@ -419,14 +430,18 @@ pub fn apply(
             }
             None => {
                 for (s, e) in &d.external_ids {
-                    if external_ids::holders(conn, ENTITY, s, &[e.as_str()])?.contains_key(e) {
+                    let pair = (s.clone(), e.clone());
+                    if taken.contains(&pair) {
                         errors.add(format!("external_ids.{s}"), "is already used by another sale");
+                    } else if new_ids.contains(&pair) {
+                        errors.add(format!("external_ids.{s}"), "appears twice in this batch");
                     }
                 }
                 if !errors.is_empty() {
                     results.push(ItemResult::error(d.index, errors_of(errors)));
                     continue;
                 }
+                new_ids.extend(d.external_ids.iter().map(|(s, e)| (s.clone(), e.clone())));
                 let channel = visible.get(&values.client_id).cloned().flatten();
                 touched.insert(values.client_id);
                 creates.push((d, values, channel));

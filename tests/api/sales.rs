@@ -221,3 +221,21 @@ async fn a_deleted_sales_id_is_never_given_to_another() {
     let res = app.admin(Method::GET, &format!("/api/v1/sales/{newest}")).send().await.unwrap();
     assert_eq!(res.status(), 404);
 }
+
+#[tokio::test]
+async fn a_sales_further_external_ids_are_unique_per_source() {
+    let app = TestApp::spawn().await;
+    let cid = app.client(json!({"name": "Ромашка"})).await["id"].as_i64().unwrap();
+    let create = |shop: &'static str| {
+        app.admin(Method::POST, "/api/v1/sales")
+            .json(&json!({"client_id": cid, "sold_on": "2026-01-05", "amount": "10", "external_ids": {"shop": shop}}))
+            .send()
+    };
+    let first = json(create("R-1").await.unwrap()).await;
+    assert_eq!(first["external_ids"], json!({"shop": "R-1"}));
+    let res = create("R-1").await.unwrap();
+    assert_eq!(fields(&problem(res, 422).await), ["external_ids.shop"]);
+    assert_eq!(create("R-2").await.unwrap().status(), 201);
+    let mut conn = app.conn();
+    assert_eq!(count(&mut conn, "SELECT COUNT(*) AS n FROM sales"), 2);
+}
