@@ -95,8 +95,8 @@ struct Owning {
     contact_id: Option<i64>,
 }
 
-/// Who owns a number, with their open deals and tasks: a fixed number of indexed queries.
-pub fn lookup(conn: &mut DbConn, e164: &str, owner_only: Option<i64>) -> Result<Lookup, ApiError> {
+/// The live clients holding a number, most recently updated first, one row each.
+fn holders(conn: &mut DbConn, e164: &str, owner_only: Option<i64>) -> QueryResult<Vec<Owning>> {
     let mut q = contact_points::table
         .inner_join(clients::table)
         .filter(contact_points::kind.eq(PHONE))
@@ -117,6 +117,12 @@ pub fn lookup(conn: &mut DbConn, e164: &str, owner_only: Option<i64>) -> Result<
     let mut found: Vec<Owning> = q.load(conn)?;
     found.sort_by(|a, b| b.updated_at.cmp(&a.updated_at).then(a.id.cmp(&b.id)));
     found.dedup_by_key(|f| f.id);
+    Ok(found)
+}
+
+/// Who owns a number, with their open deals and tasks: a fixed number of indexed queries.
+pub fn lookup(conn: &mut DbConn, e164: &str, owner_only: Option<i64>) -> Result<Lookup, ApiError> {
+    let found = holders(conn, e164, owner_only)?;
     let ids: Vec<i64> = found.iter().map(|f| f.id).collect();
     let contact_ids: Vec<i64> = found.iter().filter_map(|f| f.contact_id).collect();
     let owner_ids: Vec<i64> = found.iter().filter_map(|f| f.owner_id).collect();
@@ -297,9 +303,10 @@ pub fn log_call(conn: &mut DbConn, e: CallEvent, region: phonenumber::country::I
         activities::update(conn, activity_id, patch, None, &actor)?;
         return Ok(CallLogged { client_id, contact_id, activity_id, created_client: false, task_id: None });
     }
-    let known = lookup(conn, &number, None)?.matches.into_iter().next();
+    // The caller's card, without the deals and tasks a screen pop shows.
+    let known = holders(conn, &number, None)?.into_iter().next();
     let (client_id, contact_id, created_client, task_id) = match known {
-        Some(m) => (m.client.id, m.contact.map(|c| c.id), false, None),
+        Some(h) => (h.id, live_contact(conn, h.contact_id)?, false, None),
         None => {
             let owner = match user {
                 Some(u) => Some(u),
@@ -351,6 +358,12 @@ pub fn log_call(conn: &mut DbConn, e: CallEvent, region: phonenumber::country::I
         user,
     )?;
     Ok(CallLogged { client_id, contact_id, activity_id: activity.id, created_client, task_id })
+}
+
+/// The contact person, unless deleted.
+fn live_contact(conn: &mut DbConn, id: Option<i64>) -> QueryResult<Option<i64>> {
+    let Some(id) = id else { return Ok(None) };
+    contacts::table.find(id).filter(contacts::deleted_at.is_null()).select(contacts::id).first(conn).optional()
 }
 
 fn unknown_caller(number: &str) -> NewClient {
