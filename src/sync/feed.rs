@@ -62,7 +62,7 @@ pub struct Change {
     pub occurred_at: DateTime<Utc>,
     /// The record as it was after the change (for deletions: its id and when).
     #[schema(value_type = Object)]
-    pub data: serde_json::Value,
+    pub data: Box<serde_json::value::RawValue>,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -180,7 +180,8 @@ pub fn read(
             source: r.source,
             actor: r.actor,
             occurred_at: r.created_at.and_utc(),
-            data: serde_json::from_str(&r.payload).unwrap_or(serde_json::Value::Null),
+            // Stored as JSON text by the event log: passed on as it is.
+            data: serde_json::value::RawValue::from_string(r.payload).unwrap_or_default(),
         })
         .collect();
     Ok(ChangePage { changes, next_cursor: next.encode(), has_more })
