@@ -7,7 +7,7 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::model::{Client, ClientRow};
-use super::repo::{apply_filter, to_clients, ClientFilter};
+use super::repo::{matching, to_clients, ClientFilter};
 use crate::db::schema::clients;
 use crate::db::DbConn;
 use crate::error::ApiError;
@@ -70,14 +70,13 @@ pub fn cell(value: &str) -> String {
 
 fn record(c: &Client) -> Vec<String> {
     let opt = |v: &Option<String>| v.clone().unwrap_or_default();
-    let json_text = |v: &serde_json::Value| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string());
     vec![
         c.id.to_string(),
-        json_text(&serde_json::to_value(c.kind).unwrap_or_default()),
+        c.kind.as_str().to_string(),
         c.name.clone(),
         opt(&c.legal_name),
         opt(&c.inn),
-        json_text(&serde_json::to_value(c.status).unwrap_or_default()),
+        c.status.as_str().to_string(),
         opt(&c.lost_reason),
         opt(&c.channel),
         opt(&c.region),
@@ -129,11 +128,8 @@ pub fn write(
     let mut last = 0i64;
     let mut written = 0u64;
     loop {
-        let mut q = apply_filter(clients::table.filter(clients::deleted_at.is_null()).into_boxed(), filter);
-        if let Some(owner) = filter.owner_only {
-            q = q.filter(clients::owner_id.eq(owner));
-        }
-        let rows: Vec<ClientRow> = q.filter(clients::id.gt(last)).order(clients::id.asc()).limit(CHUNK).load(conn)?;
+        let rows: Vec<ClientRow> =
+            matching(filter).filter(clients::id.gt(last)).order(clients::id.asc()).limit(CHUNK).load(conn)?;
         let Some(tail) = rows.last() else { break };
         last = tail.id;
         let n = rows.len();

@@ -54,6 +54,11 @@ fn visible<'a>(owner_only: Option<i64>) -> Boxed<'a> {
     q
 }
 
+/// The live clients the caller may see that match the filter.
+pub fn matching<'a>(filter: &ClientFilter) -> Boxed<'a> {
+    apply_filter(visible(filter.owner_only), filter)
+}
+
 /// Escapes `%`, `_` and `\` so a search term matches literally inside `LIKE`.
 pub fn like_pattern(term: &str) -> String {
     let escaped = term.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
@@ -124,7 +129,7 @@ pub fn list(
     limit: i64,
 ) -> Result<Page<Client>, ApiError> {
     let tag = sort.tag(CLIENT_SORTS);
-    let mut q = apply_filter(visible(filter.owner_only), filter);
+    let mut q = matching(filter);
     if let Some(raw) = cursor {
         let c = Cursor::decode(raw, &tag)?;
         q = match sort.field {
