@@ -24,7 +24,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
         let body = body_bytes(req, payload);
         Box::pin(async move {
             if !content_type_ok {
-                return Err(ApiError::UnsupportedMediaType("the request body must be application/json".into()));
+                return Err(not_json());
             }
             let bytes = body.await?;
             parse_json(&bytes).map(ApiJson)
@@ -66,6 +66,18 @@ fn too_large(limit: usize) -> ApiError {
 
 pub fn is_json(req: &HttpRequest) -> bool {
     media_type(req).is_some_and(|m| m == "application/json" || m.ends_with("+json"))
+}
+
+/// A JSON body already read: 415 unless the request says it is JSON, then parsed.
+pub fn json_body<T: DeserializeOwned>(req: &HttpRequest, bytes: &[u8]) -> Result<T, ApiError> {
+    if !is_json(req) {
+        return Err(not_json());
+    }
+    parse_json(bytes)
+}
+
+fn not_json() -> ApiError {
+    ApiError::UnsupportedMediaType("the request body must be application/json".into())
 }
 
 pub fn media_type(req: &HttpRequest) -> Option<String> {

@@ -9,7 +9,7 @@ use crate::auth::AuthContext;
 use crate::db;
 use crate::error::ApiError;
 use crate::events::Origin;
-use crate::extract::{body_bytes, parse_json, ApiJson, ApiQuery};
+use crate::extract::{body_bytes, json_body, ApiJson, ApiQuery};
 use crate::http::{created, if_match, ok_tagged};
 use crate::pagination::{self, Page};
 use crate::startup::AppState;
@@ -279,10 +279,7 @@ async fn provider_events(
     let secrets = provider.signing_secrets(crate::db::now());
     signing::verify(&secrets, id, timestamp, signature, &body, chrono::Utc::now().timestamp(), TOLERANCE_SECS)
         .map_err(|reason| ApiError::Unauthorized(format!("signature check failed: {reason}")))?;
-    if !crate::extract::is_json(&req) {
-        return Err(ApiError::UnsupportedMediaType("the request body must be application/json".into()));
-    }
-    let input: ProviderEvents = parse_json(&body)?;
+    let input: ProviderEvents = json_body(&req, &body)?;
     let message_id = id.to_string();
     let result = db::run_tx(&state.pool, move |conn| callbacks::apply(conn, &provider, &message_id, input)).await?;
     Ok(HttpResponse::Ok().json(result))

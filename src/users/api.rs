@@ -13,7 +13,7 @@ use crate::clients::base::{Reassign, Reassigned};
 use crate::db;
 use crate::error::{validate, ApiError};
 use crate::events::Origin;
-use crate::extract::{body_bytes, is_json, parse_json, ApiJson, ApiQuery};
+use crate::extract::{body_bytes, json_body, ApiJson, ApiQuery};
 use crate::http::{created, if_match, ok_tagged};
 use crate::pagination::{self, Page, Sort};
 use crate::startup::AppState;
@@ -164,13 +164,9 @@ async fn deactivate_user(
     let id = id.into_inner();
     let mut payload = payload.into_inner();
     let body = body_bytes(&req, &mut payload).await?;
-    let input: Deactivation = if body.iter().all(|b| b.is_ascii_whitespace()) {
-        Deactivation::default()
-    } else if is_json(&req) {
-        parse_json(&body)?
-    } else {
-        return Err(ApiError::UnsupportedMediaType("the request body must be application/json".into()));
-    };
+    // The body is optional: none (or only whitespace) deactivates without handing anything over.
+    let input: Deactivation =
+        if body.iter().all(|b| b.is_ascii_whitespace()) { Deactivation::default() } else { json_body(&req, &body)? };
     let by = auth.user_id;
     let who = Who::of(&auth, &req);
     let origin = Origin::api(auth.actor());
