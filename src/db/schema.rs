@@ -103,8 +103,9 @@ diesel::table! {
 }
 
 diesel::table! {
-    contact_points (id) {
-        id -> BigInt,
+    // An index table with no key of its own (rows are found by value or by card): the columns
+    // named here only tell diesel what identifies a row.
+    contact_points (client_id, kind, value) {
         client_id -> BigInt,
         contact_id -> Nullable<BigInt>,
         kind -> Text,

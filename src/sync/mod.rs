@@ -195,10 +195,10 @@ pub fn apply_clients(
             _ => creates.push((item.index, fields)),
         }
     }
-    let new_cards: Vec<ClientFields> = creates.iter().map(|(_, f)| f.clone()).collect();
+    let (indexes, new_cards): (Vec<usize>, Vec<ClientFields>) = creates.into_iter().unzip();
     let created = clients_repo::create_many(conn, &new_cards, origin)?;
-    for ((index, _), client) in creates.iter().zip(&created) {
-        results.push(ItemResult::ok(*index, ItemStatus::Created, client.id));
+    for (index, client) in indexes.into_iter().zip(&created) {
+        results.push(ItemResult::ok(index, ItemStatus::Created, client.id));
     }
     let changes: Vec<(&Client, &ClientFields)> =
         updates.iter().filter_map(|(_, id, f)| existing.get(id).map(|c| (c, f))).collect();
