@@ -7,6 +7,9 @@ use clientbase::config::Config;
 use clientbase::startup::{self, Application};
 use clientbase::{api_clients, db, openapi, telemetry, users};
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "clientbase", version, about = "A self-hosted CRM backend for a company's client base")]
 struct Cli {
