@@ -88,7 +88,7 @@ pub struct BatchQuery {
 pub fn check_batch(source: Option<&str>, items: &[Value], source_required: bool) -> Result<Option<String>, ApiError> {
     let mut errors = FieldErrors::new();
     errors.check(!items.is_empty(), "items", "must not be empty");
-    errors.check(items.len() <= MAX_ITEMS, "items", format!("at most {MAX_ITEMS} items per batch"));
+    errors.check(items.len() <= MAX_ITEMS, "items", format_args!("at most {MAX_ITEMS} items per batch"));
     let source = source.map(str::trim).filter(|s| !s.is_empty()).map(str::to_string);
     match &source {
         Some(s) => errors.check(valid_source(s), "source", "use up to 50 letters, digits, _, - or ."),

@@ -225,9 +225,11 @@ impl FieldErrors {
         self.0.push(FieldError { field: field.into(), message: message.into() });
     }
 
-    pub fn check(&mut self, ok: bool, field: impl Into<String>, message: impl Into<String>) {
+    /// Adds an error unless `ok`; the field and message are only turned into text when it is
+    /// added (pass `format_args!`, not `format!`, so that a passing check allocates nothing).
+    pub fn check(&mut self, ok: bool, field: impl std::fmt::Display, message: impl std::fmt::Display) {
         if !ok {
-            self.add(field, message);
+            self.add(field.to_string(), message.to_string());
         }
     }
 

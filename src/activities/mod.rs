@@ -328,7 +328,7 @@ impl ActivityWrite {
             errors.check(
                 value.as_ref().is_none_or(|v| v.chars().count() <= max),
                 field,
-                format!("must be at most {max} characters"),
+                format_args!("must be at most {max} characters"),
             );
         }
         if let Some(url) = &self.recording_url {

@@ -245,7 +245,7 @@ fn check(
             errors.check(
                 !ids.is_empty() && ids.len() <= MAX_EXPLICIT,
                 "audience.client_ids",
-                format!("must list 1 to {MAX_EXPLICIT} clients"),
+                format_args!("must list 1 to {MAX_EXPLICIT} clients"),
             );
         }
     }

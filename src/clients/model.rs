@@ -545,7 +545,11 @@ impl ClientFields {
     fn normalise(&mut self, region: phonenumber::country::Id, errors: &mut FieldErrors) {
         let len_ok = |s: &Option<String>| s.as_ref().is_none_or(|v| v.chars().count() <= MAX_TEXT);
         errors.check(!self.name.is_empty(), "name", "is required");
-        errors.check(self.name.chars().count() <= MAX_TEXT, "name", format!("must be at most {MAX_TEXT} characters"));
+        errors.check(
+            self.name.chars().count() <= MAX_TEXT,
+            "name",
+            format_args!("must be at most {MAX_TEXT} characters"),
+        );
         for (field, value) in [
             ("legal_name", &self.legal_name),
             ("lost_reason", &self.lost_reason),
@@ -554,7 +558,7 @@ impl ClientFields {
             ("industry", &self.industry),
             ("source", &self.source),
         ] {
-            errors.check(len_ok(value), field, format!("must be at most {MAX_TEXT} characters"));
+            errors.check(len_ok(value), field, format_args!("must be at most {MAX_TEXT} characters"));
         }
         if self.notes.as_ref().is_some_and(|n| n.chars().count() > MAX_NOTES) {
             errors.add("notes", format!("must be at most {MAX_NOTES} characters"));
@@ -580,14 +584,14 @@ impl ClientFields {
                 tags.push(t);
             }
         }
-        errors.check(tags.len() <= MAX_TAGS, "tags", format!("at most {MAX_TAGS} tags"));
+        errors.check(tags.len() <= MAX_TAGS, "tags", format_args!("at most {MAX_TAGS} tags"));
         self.tags = tags;
 
         for (source, id) in &self.external_ids {
             let ok = !source.is_empty() && source.len() <= 50 && !id.trim().is_empty() && id.len() <= 200;
             errors.check(
                 ok,
-                format!("external_ids.{source}"),
+                format_args!("external_ids.{source}"),
                 "source names and ids must be non-empty (50 and 200 characters at most)",
             );
         }
@@ -597,12 +601,12 @@ impl ClientFields {
 
         normalise_phones(&mut self.phones, "phones", region, errors);
         normalise_emails(&mut self.emails, "emails", errors);
-        errors.check(self.addresses.len() <= MAX_ITEMS, "addresses", format!("at most {MAX_ITEMS} addresses"));
+        errors.check(self.addresses.len() <= MAX_ITEMS, "addresses", format_args!("at most {MAX_ITEMS} addresses"));
         for (i, a) in self.addresses.iter_mut().enumerate() {
             a.line = a.line.trim().to_string();
             errors.check(
                 !a.line.is_empty() && a.line.chars().count() <= MAX_TEXT,
-                format!("addresses[{i}].line"),
+                format_args!("addresses[{i}].line"),
                 "is required (at most 500 characters)",
             );
         }
@@ -650,7 +654,7 @@ pub fn normalise_phones(
     region: phonenumber::country::Id,
     errors: &mut FieldErrors,
 ) {
-    errors.check(phones.len() <= MAX_ITEMS, field, format!("at most {MAX_ITEMS} phones"));
+    errors.check(phones.len() <= MAX_ITEMS, field, format_args!("at most {MAX_ITEMS} phones"));
     for (i, p) in phones.iter_mut().enumerate() {
         match normalize_phone(&p.number, region) {
             Ok(e164) => p.number = e164,
@@ -667,7 +671,7 @@ pub fn normalise_phones(
 
 /// Lowercases and checks emails and drops repeats; shared by clients and contact persons.
 pub fn normalise_emails(emails: &mut Vec<Email>, field: &str, errors: &mut FieldErrors) {
-    errors.check(emails.len() <= MAX_ITEMS, field, format!("at most {MAX_ITEMS} emails"));
+    errors.check(emails.len() <= MAX_ITEMS, field, format_args!("at most {MAX_ITEMS} emails"));
     for (i, e) in emails.iter_mut().enumerate() {
         e.address = normalize_email(&e.address);
         if !looks_like_email(&e.address) {

@@ -177,7 +177,7 @@ fn check_currency(currency: &str, errors: &mut FieldErrors) {
 fn check_text(value: Option<&str>, field: &str, max: usize, errors: &mut FieldErrors) {
     if let Some(v) = value {
         let n = v.trim().chars().count();
-        errors.check((1..=max).contains(&n), field, format!("must be 1 to {max} characters"));
+        errors.check((1..=max).contains(&n), field, format_args!("must be 1 to {max} characters"));
     }
 }
 

@@ -166,10 +166,10 @@ fn default_probability(kind: StageKind) -> i32 {
 fn check_stage(errors: &mut FieldErrors, field: &str, name: Option<&str>, probability: Option<i32>) {
     if let Some(name) = name {
         let n = name.trim().chars().count();
-        errors.check((1..=100).contains(&n), format!("{field}name"), "must be 1 to 100 characters");
+        errors.check((1..=100).contains(&n), format_args!("{field}name"), "must be 1 to 100 characters");
     }
     if let Some(p) = probability {
-        errors.check((0..=100).contains(&p), format!("{field}probability"), "must be between 0 and 100");
+        errors.check((0..=100).contains(&p), format_args!("{field}probability"), "must be between 0 and 100");
     }
 }
 
@@ -270,7 +270,7 @@ pub fn create(conn: &mut DbConn, input: NewPipeline) -> Result<Pipeline, ApiErro
         errors.check(
             input.stages.iter().any(|s| s.kind == kind),
             "stages",
-            format!("needs at least one {} stage", kind.as_str()),
+            format_args!("needs at least one {} stage", kind.as_str()),
         );
     }
     errors.check(input.stages.len() <= 50, "stages", "at most 50 stages");

@@ -224,7 +224,7 @@ fn values_of(d: &SaleDraft, client_id: i64, base_currency: &str, errors: &mut Fi
     let cost = parse_money(d.cost.as_deref(), "cost", errors);
     let margin = parse_money(d.margin.as_deref(), "margin", errors);
     let currency = d.currency.clone().unwrap_or_else(|| base_currency.to_string());
-    errors.check(currency == base_currency, "currency", format!("sales are kept in {base_currency}"));
+    errors.check(currency == base_currency, "currency", format_args!("sales are kept in {base_currency}"));
     let document_number = d.document_number.as_ref().map(|n| n.trim().to_string()).filter(|n| !n.is_empty());
     errors.check(
         document_number.as_ref().is_none_or(|n| n.chars().count() <= 100),
@@ -406,7 +406,7 @@ pub fn apply(
             let ok = crate::batch::valid_source(s) && !e.trim().is_empty() && e.len() <= 200;
             errors.check(
                 ok,
-                format!("external_ids.{s}"),
+                format_args!("external_ids.{s}"),
                 "source names and ids must be non-empty (50 and 200 characters at most)",
             );
         }

@@ -132,7 +132,7 @@ pub struct SegmentPatch {
 
 fn list_ok<T>(list: &Option<Vec<T>>, field: &str, errors: &mut FieldErrors) {
     if let Some(l) = list {
-        errors.check(!l.is_empty() && l.len() <= 100, format!("filter.{field}"), "must list 1 to 100 values");
+        errors.check(!l.is_empty() && l.len() <= 100, format_args!("filter.{field}"), "must list 1 to 100 values");
     }
 }
 
@@ -156,14 +156,14 @@ pub fn validate_filter(conn: &mut DbConn, f: &mut SegmentFilter, errors: &mut Fi
                 .filter(crate::db::schema::channels::code.eq(ch))
                 .count()
                 .get_result(conn)?;
-            errors.check(known > 0, format!("filter.channel[{i}]"), format!("'{ch}' is not a channel"));
+            errors.check(known > 0, format_args!("filter.channel[{i}]"), format_args!("'{ch}' is not a channel"));
         }
     }
     if let Some(owners) = &f.owner_id {
         let known: HashSet<i64> =
             users::table.filter(users::id.eq_any(owners)).select(users::id).load(conn)?.into_iter().collect();
         for (i, o) in owners.iter().enumerate() {
-            errors.check(known.contains(o), format!("filter.owner_id[{i}]"), "is not a user");
+            errors.check(known.contains(o), format_args!("filter.owner_id[{i}]"), "is not a user");
         }
     }
     let min = f.revenue_min.as_deref().map(money::parse_minor);

@@ -178,7 +178,7 @@ pub fn apply_clients(
             .as_ref()
             .filter(|c| changed(&previous.as_ref().and_then(|p| p.channel.clone()), &Some((*c).clone())))
         {
-            errors.check(active_channels.contains(ch), "channel", format!("'{ch}' is not an active channel"));
+            errors.check(active_channels.contains(ch), "channel", format_args!("'{ch}' is not an active channel"));
         }
         if let Some(owner) = fields.owner_id.filter(|o| previous.as_ref().is_none_or(|p| p.owner_id != Some(*o))) {
             errors.check(active_users.contains(&owner), "owner_id", "is not an active user");

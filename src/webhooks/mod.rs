@@ -172,8 +172,8 @@ fn check_fields(name: Option<&str>, event_types: Option<&[String]>, errors: &mut
         for (i, t) in types.iter().enumerate() {
             errors.check(
                 t == "*" || EVENT_TYPES.contains(&t.as_str()),
-                format!("event_types[{i}]"),
-                format!("'{t}' is not an event type"),
+                format_args!("event_types[{i}]"),
+                format_args!("'{t}' is not an event type"),
             );
         }
     }
