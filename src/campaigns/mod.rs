@@ -548,14 +548,11 @@ pub fn launch(conn: &mut DbConn, id: i64, batch_size: usize, origin: &Origin) ->
         ))
         .execute(conn)?;
     let campaign = get(conn, id)?;
-    let mut payload = serde_json::to_value(&campaign).unwrap_or_default();
-    if let serde_json::Value::Object(map) = &mut payload {
-        map.insert("recipients".into(), serde_json::json!(chosen.len()));
-    }
+    let payload = events::payload_with(&campaign, serde_json::json!({ "recipients": chosen.len() }));
     events::record(
         conn,
         origin,
-        NewEvent { event_type: "campaign.launched", entity_type: ENTITY, entity_id: id, payload: payload.to_string() },
+        NewEvent { event_type: "campaign.launched", entity_type: ENTITY, entity_id: id, payload },
     )?;
     Ok(campaign)
 }

@@ -239,11 +239,7 @@ fn emit(
     deal: &Deal,
     extra: Option<serde_json::Value>,
 ) -> QueryResult<()> {
-    let mut payload = serde_json::to_value(deal).unwrap_or_default();
-    if let (Some(serde_json::Value::Object(extra)), serde_json::Value::Object(map)) = (extra, &mut payload) {
-        map.extend(extra);
-    }
-    let payload = payload.to_string();
+    let payload = events::payload_with(deal, extra.unwrap_or_default());
     events::record(conn, origin, NewEvent { event_type, entity_type: ENTITY, entity_id: deal.id, payload })
 }
 

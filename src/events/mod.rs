@@ -75,3 +75,12 @@ pub fn record_many(conn: &mut DbConn, origin: &Origin, list: Vec<NewEvent<'_>>) 
 pub fn payload(entity: &impl Serialize) -> String {
     serde_json::to_string(entity).unwrap_or_else(|_| "null".into())
 }
+
+/// An entity's payload with the fields of `extra` beside its own (when `extra` is an object).
+pub fn payload_with(entity: &impl Serialize, extra: serde_json::Value) -> String {
+    let mut value = serde_json::to_value(entity).unwrap_or_default();
+    if let (serde_json::Value::Object(map), serde_json::Value::Object(extra)) = (&mut value, extra) {
+        map.extend(extra);
+    }
+    value.to_string()
+}
