@@ -119,8 +119,16 @@ pub fn apply_clients(
         .into_iter()
         .map(|(e, id, active)| (e, (id, active)))
         .collect();
-    let active_users: HashSet<i64> =
-        users::table.filter(users::active.eq(true)).select(users::id).load::<i64>(conn)?.into_iter().collect();
+    // Only the owners the batch names, not every user of the CRM.
+    let mut owners: Vec<i64> = items.iter().filter_map(|i| i.patch.owner_id.flatten()).collect();
+    owners.extend(by_email.values().map(|(id, _)| *id));
+    let active_users: HashSet<i64> = users::table
+        .filter(users::active.eq(true))
+        .filter(users::id.eq_any(&owners))
+        .select(users::id)
+        .load::<i64>(conn)?
+        .into_iter()
+        .collect();
     let active_channels: HashSet<String> = channels::table
         .filter(channels::active.eq(true))
         .select(channels::code)

@@ -278,3 +278,35 @@ async fn the_feed_misses_and_repeats_nothing_under_concurrent_writers() {
     });
     assert!(per.values().all(|n| *n == 1));
 }
+
+#[tokio::test]
+async fn a_batch_gives_cards_only_to_active_owners() {
+    let app = TestApp::spawn().await;
+    let token = erp(&app);
+    let (active, _) = app.user(Role::Manager, "ivanov@example.ru");
+    let (by_email, _) = app.user(Role::Manager, "sidorov@example.ru");
+    let (gone, _) = app.user(Role::Manager, "petrov@example.ru");
+    let res = app.admin(Method::POST, &format!("/api/v1/users/{gone}/deactivate")).send().await.unwrap();
+    assert!(res.status().is_success(), "{}", res.status());
+    let r = sync_clients(
+        &app,
+        &token,
+        "",
+        json!({"source": "1c", "items": [
+            {"external_id": "O-1", "name": "По id", "owner_id": active},
+            {"external_id": "O-2", "name": "По почте", "owner_email": "Sidorov@example.ru"},
+            {"external_id": "O-3", "name": "Уволен", "owner_id": gone},
+            {"external_id": "O-4", "name": "Уволен по почте", "owner_email": "petrov@example.ru"},
+            {"external_id": "O-5", "name": "Нет такого", "owner_id": active + by_email + gone + 100}
+        ]}),
+    )
+    .await;
+    assert_eq!(statuses(&r), ["created", "created", "error", "error", "error"]);
+    let field = |i: usize| r["items"][i]["errors"][0]["field"].as_str().unwrap().to_string();
+    assert_eq!((field(2), field(3), field(4)), ("owner_id".into(), "owner_email".into(), "owner_id".into()));
+    for (i, owner) in [(0, active), (1, by_email)] {
+        let id = r["items"][i]["id"].as_i64().unwrap();
+        let card = json(app.admin(Method::GET, &format!("/api/v1/clients/{id}")).send().await.unwrap()).await;
+        assert_eq!(card["owner_id"], owner);
+    }
+}
