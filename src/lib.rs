@@ -23,6 +23,7 @@ pub mod idempotency;
 pub mod inn;
 pub mod metrics;
 pub mod money;
+pub mod numbering;
 pub mod openapi;
 pub mod ops;
 pub mod pagination;
