@@ -3,8 +3,9 @@
 //! without rejecting the good ones, all written in one transaction, with a result per item.
 //! `dry_run=true` runs the same work and rolls it back.
 
+use serde::de::DeserializeSeed;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::value::RawValue;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::db::{self, DbConn, Pool};
@@ -85,7 +86,7 @@ pub struct BatchQuery {
 }
 
 /// Checks the batch size and a source name (letters, digits, `_`, `-`, `.`; up to 50).
-pub fn check_batch(source: Option<&str>, items: &[Value], source_required: bool) -> Result<Option<String>, ApiError> {
+pub fn check_batch<T>(source: Option<&str>, items: &[T], source_required: bool) -> Result<Option<String>, ApiError> {
     let mut errors = FieldErrors::new();
     errors.check(!items.is_empty(), "items", "must not be empty");
     errors.check(items.len() <= MAX_ITEMS, "items", format_args!("at most {MAX_ITEMS} items per batch"));
@@ -102,21 +103,36 @@ pub fn valid_source(s: &str) -> bool {
     !s.is_empty() && s.len() <= 50 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
 }
 
+/// One item of a batch as it came: kept as text by the body parser and read on its own, so a
+/// bad item fails alone and no JSON tree is built in between.
+pub type RawItem = Box<RawValue>;
+
 /// Parses each raw item; a malformed one becomes an error result naming its fields.
-pub fn parse_items<T: serde::de::DeserializeOwned>(items: Vec<Value>) -> (Vec<(usize, T)>, Vec<ItemResult>) {
+pub fn parse_items<T: serde::de::DeserializeOwned>(items: Vec<RawItem>) -> (Vec<(usize, T)>, Vec<ItemResult>) {
     let mut ok = Vec::with_capacity(items.len());
     let mut failed = Vec::new();
-    for (index, raw) in items.into_iter().enumerate() {
-        match serde_path_to_error::deserialize::<_, T>(raw) {
+    for (index, raw) in items.iter().enumerate() {
+        match parse_item(index, raw, std::marker::PhantomData::<T>) {
             Ok(item) => ok.push((index, item)),
-            Err(e) => {
-                let path = e.path().to_string();
-                let message = e.into_inner().to_string();
-                failed.push(ItemResult::failed(index, &crate::extract::error_field(&path, &message, "item"), message));
-            }
+            Err(e) => failed.push(e),
         }
     }
     (ok, failed)
+}
+
+/// Reads one raw item with `seed`; a failure names the field it is in.
+pub fn parse_item<'a, S: DeserializeSeed<'a>>(
+    index: usize,
+    raw: &'a RawValue,
+    seed: S,
+) -> Result<S::Value, ItemResult> {
+    let mut track = serde_path_to_error::Track::new();
+    let mut json = serde_json::Deserializer::from_str(raw.get());
+    seed.deserialize(serde_path_to_error::Deserializer::new(&mut json, &mut track)).map_err(|e| {
+        let path = track.path().to_string();
+        let message = crate::extract::strip_position(&e.to_string());
+        ItemResult::failed(index, &crate::extract::error_field(&path, &message, "item"), message)
+    })
 }
 
 /// Runs `work` in one write transaction — rolled back when `dry_run`.

@@ -124,7 +124,7 @@ pub fn error_field(path: &str, message: &str, root: &str) -> String {
 }
 
 /// serde_json appends "at line 1 column 42"; the field path already says where.
-fn strip_position(message: &str) -> String {
+pub fn strip_position(message: &str) -> String {
     match message.rfind(" at line ") {
         Some(i) => message[..i].to_string(),
         None => message.to_string(),

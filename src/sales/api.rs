@@ -127,7 +127,7 @@ pub struct SalesBatch {
     /// The system the items come from, e.g. `1c`; scopes `external_id` and `client_external_id`.
     pub source: Option<String>,
     #[schema(value_type = Vec<SaleItem>, max_items = 1000)]
-    pub items: Vec<serde_json::Value>,
+    pub items: Vec<crate::batch::RawItem>,
 }
 
 /// Parses, validates and applies a sales batch (shared with `/sync/sales`).

@@ -40,7 +40,7 @@ pub struct ClientsBatch {
     /// The source system, e.g. `1c`; it scopes `external_id` and names the changes in the feed.
     pub source: String,
     #[schema(value_type = Vec<SyncClientItem>, max_items = 1000)]
-    pub items: Vec<serde_json::Value>,
+    pub items: Vec<batch::RawItem>,
 }
 
 #[utoipa::path(
@@ -62,7 +62,7 @@ async fn sync_clients(
     let source = batch::check_batch(Some(&body.source), &body.items, true)?.unwrap_or_default();
     let mut results = Vec::new();
     let mut items = Vec::with_capacity(body.items.len());
-    for (i, raw) in body.items.into_iter().enumerate() {
+    for (i, raw) in body.items.iter().enumerate() {
         match super::parse_client_item(i, raw) {
             Ok(item) => items.push(item),
             Err(failed) => results.push(failed),
