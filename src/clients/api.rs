@@ -46,7 +46,9 @@ pub struct ClientListQuery {
     pub industry: Option<String>,
     pub owner_id: Option<i64>,
     pub tag: Option<String>,
-    /// Case-insensitive search in name, legal name, INN, phones (any format) and emails.
+    /// Case-insensitive search: the name, legal name or INN contains the term, an email starts
+    /// with it, or a phone ends with its digits (the whole number in any format, or the local
+    /// number without the code).
     pub q: Option<String>,
     /// Only clients changed at or after this instant (RFC 3339).
     pub updated_since: Option<DateTime<Utc>>,

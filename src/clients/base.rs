@@ -385,7 +385,7 @@ pub fn reassign(conn: &mut DbConn, input: &Reassign, origin: &Origin) -> Result<
         tag: f.tag,
         ..Default::default()
     };
-    let ids: Vec<i64> = repo::matching(&filter).select(clients::id).load(conn)?;
+    let ids: Vec<i64> = repo::matching(&filter, conn.backend()).select(clients::id).load(conn)?;
     let at = now();
     for chunk in ids.chunks(1000) {
         diesel::update(clients::table.filter(clients::id.eq_any(chunk)))

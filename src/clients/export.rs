@@ -128,8 +128,11 @@ pub fn write(
     let mut last = 0i64;
     let mut written = 0u64;
     loop {
-        let rows: Vec<ClientRow> =
-            matching(filter).filter(clients::id.gt(last)).order(clients::id.asc()).limit(CHUNK).load(conn)?;
+        let rows: Vec<ClientRow> = matching(filter, conn.backend())
+            .filter(clients::id.gt(last))
+            .order(clients::id.asc())
+            .limit(CHUNK)
+            .load(conn)?;
         let Some(tail) = rows.last() else { break };
         last = tail.id;
         let n = rows.len();

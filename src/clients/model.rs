@@ -612,14 +612,13 @@ impl ClientFields {
         }
     }
 
-    /// Lowercased text searched by `q`: names, INN, phone digits and emails, one per line so a
-    /// term cannot match across two fields.
+    /// Lowercased text searched by `q` through the trigram index: names and INN, one per line
+    /// so a term cannot match across two fields (phones and emails are searched through their
+    /// contact points).
     pub fn search_text(&self) -> String {
         let mut parts = vec![self.name.to_lowercase()];
         parts.extend(self.legal_name.iter().map(|n| n.to_lowercase()));
         parts.extend(self.inn.iter().cloned());
-        parts.extend(self.phones.iter().map(|p| p.number.trim_start_matches('+').to_string()));
-        parts.extend(self.emails.iter().map(|e| e.address.clone()));
         parts.join("\n")
     }
 

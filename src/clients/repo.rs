@@ -2,13 +2,15 @@
 //! point and external id indexes in step, and an event for every change.
 
 use chrono::NaiveDateTime;
+use diesel::dsl::sql;
 use diesel::prelude::*;
+use diesel::sql_types::{Bool, Text};
 
 use super::model::{Client, ClientFields, ClientRow, ClientStatus};
 use crate::db::schema::{
     client_status_history, client_tags, clients, contact_points, external_ids as external_ids_table, users,
 };
-use crate::db::{now, Db, DbConn};
+use crate::db::{now, Backend, Db, DbConn};
 use crate::error::{ApiError, FieldErrors};
 use crate::events::{self, NewEvent, Origin};
 use crate::pagination::{self, page_from, Cursor, KeyValue, Page, Sort};
@@ -55,17 +57,61 @@ fn visible<'a>(owner_only: Option<i64>) -> Boxed<'a> {
 }
 
 /// The live clients the caller may see that match the filter.
-pub fn matching<'a>(filter: &ClientFilter) -> Boxed<'a> {
-    apply_filter(visible(filter.owner_only), filter)
+pub fn matching<'a>(filter: &ClientFilter, backend: Backend) -> Boxed<'a> {
+    apply_filter(visible(filter.owner_only), filter, backend)
 }
 
 /// Escapes `%`, `_` and `\` so a search term matches literally inside `LIKE`.
 pub fn like_pattern(term: &str) -> String {
-    let escaped = term.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
-    format!("%{escaped}%")
+    format!("%{}%", escape_like(term))
 }
 
-pub fn apply_filter<'a>(mut q: Boxed<'a>, f: &ClientFilter) -> Boxed<'a> {
+/// `term` with LIKE's wildcards (and the escape character itself) matching literally.
+fn escape_like(term: &str) -> String {
+    term.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+}
+
+/// Clients whose name, legal name or INN contain the term, and — through the contact points —
+/// those with an email starting with it or, for a phone-like term, a phone ending with its
+/// digits (the whole number in any format, or the local number without the code). Phones and
+/// emails stay out of the trigram index, which every new card writes to. On PostgreSQL the
+/// contact point ids come as an array, so that the planner can OR the two index scans (or walk
+/// the sort index when the term is common); SQLite takes a plain subquery.
+fn search(
+    text: &str,
+    digits: Option<&str>,
+    backend: Backend,
+) -> Box<dyn BoxableExpression<clients::table, Db, SqlType = Bool>> {
+    let (contact_arm, contact_pattern) = match digits {
+        Some(d) => {
+            let reversed: String = d.chars().rev().collect();
+            ("contact_points.kind = 'phone' AND reverse(contact_points.value) LIKE ", format!("{reversed}%"))
+        }
+        None => ("contact_points.kind = 'email' AND contact_points.value LIKE ", format!("{}%", escape_like(text))),
+    };
+    let (open, close) = match backend {
+        Backend::Postgres => {
+            (" ESCAPE '\\' OR clients.id = ANY(ARRAY(SELECT contact_points.client_id FROM contact_points WHERE ", "))")
+        }
+        Backend::Sqlite => {
+            (" ESCAPE '\\' OR clients.id IN (SELECT contact_points.client_id FROM contact_points WHERE ", ")")
+        }
+    };
+    Box::new(
+        sql::<Bool>("(clients.search_text LIKE ")
+            .bind::<Text, _>(like_pattern(text))
+            .sql(" ESCAPE '\\' OR clients.search_text LIKE ")
+            .bind::<Text, _>(like_pattern(digits.unwrap_or(text)))
+            .sql(open)
+            .sql(contact_arm)
+            .bind::<Text, _>(contact_pattern)
+            .sql(" ESCAPE '\\'")
+            .sql(close)
+            .sql(")"),
+    )
+}
+
+pub fn apply_filter<'a>(mut q: Boxed<'a>, f: &ClientFilter, backend: Backend) -> Boxed<'a> {
     if let Some(status) = f.status {
         q = q.filter(clients::status.eq(status.as_str()));
     }
@@ -87,11 +133,7 @@ pub fn apply_filter<'a>(mut q: Boxed<'a>, f: &ClientFilter) -> Boxed<'a> {
         q = q.filter(clients::id.eq_any(tagged));
     }
     if let Some((text, digits)) = &f.q {
-        let by_text = clients::search_text.like(like_pattern(text)).escape('\\');
-        q = match digits {
-            Some(d) => q.filter(by_text.or(clients::search_text.like(like_pattern(d)).escape('\\'))),
-            None => q.filter(by_text),
-        };
+        q = q.filter(search(text, digits.as_deref(), backend));
     }
     if let Some(since) = f.updated_since {
         q = q.filter(clients::updated_at.ge(since));
@@ -129,7 +171,7 @@ pub fn list(
     limit: i64,
 ) -> Result<Page<Client>, ApiError> {
     let tag = sort.tag(CLIENT_SORTS);
-    let mut q = matching(filter);
+    let mut q = matching(filter, conn.backend());
     if let Some(raw) = cursor {
         let c = Cursor::decode(raw, &tag)?;
         q = match sort.field {

@@ -26,6 +26,12 @@ pub enum DbConn {
     Sqlite(SqliteConnection),
 }
 
+diesel::define_sql_function! {
+    /// The characters of a string in reverse order: phone numbers are searched by their
+    /// trailing digits as a prefix of the reversed number, which a b-tree can serve.
+    fn reverse(text: diesel::sql_types::Text) -> diesel::sql_types::Text;
+}
+
 /// The backend type diesel generates for [`DbConn`], for boxed queries.
 pub type Db = <DbConn as Connection>::Backend;
 
@@ -105,6 +111,9 @@ pub fn establish(url: &str) -> Result<DbConn, diesel::ConnectionError> {
                  PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
             )
             .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))?;
+            // PostgreSQL has `reverse` built in; SQLite gets it from us.
+            reverse_utils::register_impl(&mut conn, |text: String| text.chars().rev().collect::<String>())
+                .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))?;
             Ok(DbConn::Sqlite(conn))
         }
     }

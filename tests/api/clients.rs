@@ -250,9 +250,11 @@ async fn search_is_case_insensitive_in_cyrillic_and_finds_phones_in_any_format()
     assert_eq!(ids(json(search("ромашка").await.unwrap()).await), ["ООО РОМАШКА"]);
     assert_eq!(ids(json(search("рОмАш").await.unwrap()).await), ["ООО РОМАШКА"]);
     assert_eq!(ids(json(search("ёлки").await.unwrap()).await), ["Ёлки-Палки"]);
+    // Emails by their beginning, phones by the whole number or its trailing digits.
     assert_eq!(ids(json(search("ZAKAZ@").await.unwrap()).await), ["Ёлки-Палки"]);
+    assert_eq!(ids(json(search("zaka").await.unwrap()).await), ["Ёлки-Палки"]);
     assert_eq!(ids(json(search("500100732259").await.unwrap()).await), ["ООО РОМАШКА"]);
-    for phone in ["8 (4852) 12-34-56", "+74852123456", "74852123456", "12-34-56"] {
+    for phone in ["8 (4852) 12-34-56", "+74852123456", "74852123456", "12-34-56", "2 12 34 56"] {
         assert_eq!(ids(json(search(phone).await.unwrap()).await), ["ООО РОМАШКА"], "{phone}");
     }
     // LIKE wildcards in the term match literally.
