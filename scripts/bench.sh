@@ -32,6 +32,10 @@ token=$(curl -sf "http://127.0.0.1:$port/api/v1/auth/token" -d grant_type=passwo
   python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
 
 echo "Machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB; PostgreSQL $(psql "$PG" -Atc 'SHOW server_version')"
+# The same fixed piece of work timed on every run: the machine's speed varies between hours,
+# and this says how fast it was during these figures.
+python3 -c 'import time; t = time.process_time(); sum(range(30_000_000)); print(f"Speed reference: 30M-step sum in Python, {time.process_time() - t:.2f} s CPU")'
+
 BENCH_BASE="http://127.0.0.1:$port" BENCH_TOKEN=$token cargo bench --bench load
 
 # The export, with the server's resident memory sampled every 100 ms.
