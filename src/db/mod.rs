@@ -256,8 +256,14 @@ pub fn allocate_ids(conn: &mut DbConn, table: &'static str, n: usize) -> diesel:
     }
     match conn.backend() {
         Backend::Postgres => {
-            let sql =
-                format!("SELECT nextval(pg_get_serial_sequence('{table}', 'id')) AS id FROM generate_series(1, $1)");
+            // The sequence is looked up once, not for every id: OFFSET 0 keeps the planner from
+            // folding the lookup (a catalog search by name) into the per-row expression, which
+            // made 1000 ids cost 6 ms instead of 0.8.
+            let sql = format!(
+                "SELECT nextval(seq) AS id FROM \
+                 (SELECT pg_get_serial_sequence('{table}', 'id')::regclass AS seq OFFSET 0) s \
+                 CROSS JOIN generate_series(1, $1)"
+            );
             Ok(diesel::sql_query(sql)
                 .bind::<diesel::sql_types::BigInt, _>(n as i64)
                 .load::<Id>(conn)?
