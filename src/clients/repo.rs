@@ -89,24 +89,22 @@ fn search(
         }
         None => ("contact_points.kind = 'email' AND contact_points.value LIKE ", format!("{}%", escape_like(text))),
     };
-    let (open, close) = match backend {
-        Backend::Postgres => {
-            (" ESCAPE '\\' OR clients.id = ANY(ARRAY(SELECT contact_points.client_id FROM contact_points WHERE ", "))")
-        }
-        Backend::Sqlite => {
-            (" ESCAPE '\\' OR clients.id IN (SELECT contact_points.client_id FROM contact_points WHERE ", ")")
-        }
+    let (ids_open, ids_close) = match backend {
+        Backend::Postgres => ("= ANY(ARRAY(", "))"),
+        Backend::Sqlite => ("IN (", ")"),
     };
     Box::new(
         sql::<Bool>("(clients.search_text LIKE ")
             .bind::<Text, _>(like_pattern(text))
             .sql(" ESCAPE '\\' OR clients.search_text LIKE ")
             .bind::<Text, _>(like_pattern(digits.unwrap_or(text)))
-            .sql(open)
+            .sql(" ESCAPE '\\' OR clients.id ")
+            .sql(ids_open)
+            .sql("SELECT contact_points.client_id FROM contact_points WHERE ")
             .sql(contact_arm)
             .bind::<Text, _>(contact_pattern)
             .sql(" ESCAPE '\\'")
-            .sql(close)
+            .sql(ids_close)
             .sql(")"),
     )
 }
