@@ -11,6 +11,13 @@ use crate::db::DbConn;
 pub const PHONE: &str = "phone";
 pub const EMAIL: &str = "email";
 
+/// A phone as PostgreSQL indexes it: reversed, so that one index finds a whole number and its
+/// trailing digits alike. Exact lookups filter on both `value` and `reverse(value)`: PostgreSQL
+/// uses the reversed index, SQLite its index of values.
+pub fn reversed(phone: &str) -> String {
+    phone.chars().rev().collect()
+}
+
 /// Normalises a phone written in any usual format to E.164, or says why it cannot.
 pub fn normalize_phone(raw: &str, region: Region) -> Result<String, &'static str> {
     let trimmed = raw.trim();

@@ -11,13 +11,14 @@ use utoipa::ToSchema;
 
 use super::model::{Client, ClientFields, ClientStatus};
 use super::repo::{self, ENTITY};
+use crate::contact_points::reversed;
 use crate::db::schema::{
     activities, campaign_recipient_events, campaign_recipients, client_merges, client_status_history, client_tags,
     clients, contact_points, contacts, deals, events as events_t, external_ids, sales, tasks, users,
     webhook_deliveries,
 };
 use crate::db::sql::Sql;
-use crate::db::{now, DbConn};
+use crate::db::{now, reverse, DbConn};
 use crate::error::ApiError;
 use crate::events::{self, NewEvent, Origin};
 use crate::pagination::{Cursor, KeyValue, Page};
@@ -121,6 +122,10 @@ pub fn duplicates(
             contact_points::kind
                 .eq("phone")
                 .and(contact_points::value.eq_any(wanted("phone")))
+                .and(
+                    reverse(contact_points::value)
+                        .eq_any(wanted("phone").iter().map(|p| reversed(p)).collect::<Vec<_>>()),
+                )
                 .or(contact_points::kind.eq("email").and(contact_points::value.eq_any(wanted("email")))),
         )
         .select((contact_points::kind, contact_points::value, contact_points::client_id))

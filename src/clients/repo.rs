@@ -7,6 +7,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{Bool, Text};
 
 use super::model::{Client, ClientFields, ClientRow, ClientStatus};
+use crate::contact_points::reversed;
 use crate::db::schema::{
     client_status_history, client_tags, clients, contact_points, external_ids as external_ids_table, users,
 };
@@ -84,8 +85,7 @@ fn search(
 ) -> Box<dyn BoxableExpression<clients::table, Db, SqlType = Bool>> {
     let (contact_arm, contact_pattern) = match digits {
         Some(d) => {
-            let reversed: String = d.chars().rev().collect();
-            ("contact_points.kind = 'phone' AND reverse(contact_points.value) LIKE ", format!("{reversed}%"))
+            ("contact_points.kind = 'phone' AND reverse(contact_points.value) LIKE ", format!("{}%", reversed(d)))
         }
         None => ("contact_points.kind = 'email' AND contact_points.value LIKE ", format!("{}%", escape_like(text))),
     };
