@@ -117,15 +117,13 @@ pub fn duplicates(
     };
     let wanted = |r: &str| keys.iter().filter(|k| k.reason == r).map(|k| k.key.clone()).collect::<Vec<_>>();
     let mut members: HashMap<(String, String), Vec<i64>> = HashMap::new();
+    let phones = wanted("phone");
     let points: Vec<(String, String, i64)> = contact_points::table
         .filter(
             contact_points::kind
                 .eq("phone")
-                .and(contact_points::value.eq_any(wanted("phone")))
-                .and(
-                    reverse(contact_points::value)
-                        .eq_any(wanted("phone").iter().map(|p| reversed(p)).collect::<Vec<_>>()),
-                )
+                .and(contact_points::value.eq_any(&phones))
+                .and(reverse(contact_points::value).eq_any(phones.iter().map(|p| reversed(p)).collect::<Vec<_>>()))
                 .or(contact_points::kind.eq("email").and(contact_points::value.eq_any(wanted("email")))),
         )
         .select((contact_points::kind, contact_points::value, contact_points::client_id))

@@ -93,20 +93,19 @@ fn search(
         Backend::Postgres => ("= ANY(ARRAY(", "))"),
         Backend::Sqlite => ("IN (", ")"),
     };
-    Box::new(
-        sql::<Bool>("(clients.search_text LIKE ")
-            .bind::<Text, _>(like_pattern(text))
-            .sql(" ESCAPE '\\' OR clients.search_text LIKE ")
-            .bind::<Text, _>(like_pattern(digits.unwrap_or(text)))
-            .sql(" ESCAPE '\\' OR clients.id ")
-            .sql(ids_open)
-            .sql("SELECT contact_points.client_id FROM contact_points WHERE ")
-            .sql(contact_arm)
-            .bind::<Text, _>(contact_pattern)
-            .sql(" ESCAPE '\\'")
-            .sql(ids_close)
-            .sql(")"),
-    )
+    let mut by_text: Box<dyn BoxableExpression<clients::table, Db, SqlType = Bool>> =
+        Box::new(clients::search_text.like(like_pattern(text)).escape('\\'));
+    if let Some(d) = digits {
+        by_text = Box::new(by_text.or(clients::search_text.like(like_pattern(d)).escape('\\')));
+    }
+    let by_contact = sql::<Bool>("clients.id ")
+        .sql(ids_open)
+        .sql("SELECT contact_points.client_id FROM contact_points WHERE ")
+        .sql(contact_arm)
+        .bind::<Text, _>(contact_pattern)
+        .sql(" ESCAPE '\\'")
+        .sql(ids_close);
+    Box::new(by_text.or(by_contact))
 }
 
 pub fn apply_filter<'a>(mut q: Boxed<'a>, f: &ClientFilter, backend: Backend) -> Boxed<'a> {

@@ -112,7 +112,7 @@ pub fn establish(url: &str) -> Result<DbConn, diesel::ConnectionError> {
             )
             .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))?;
             // PostgreSQL has `reverse` built in; SQLite gets it from us.
-            reverse_utils::register_impl(&mut conn, |text: String| text.chars().rev().collect::<String>())
+            reverse_utils::register_impl(&mut conn, |text: String| crate::contact_points::reversed(&text))
                 .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))?;
             Ok(DbConn::Sqlite(conn))
         }
