@@ -130,6 +130,11 @@ pub fn prepare(config: Config) -> Result<AppState, String> {
     {
         let mut conn = pool.get().map_err(|e| format!("DATABASE_URL: {e}"))?;
         db::run_migrations(&mut conn)?;
+        let refreshed = crate::clients::repo::refresh_search_keys(&mut conn)
+            .map_err(|e| format!("recomputing the search keys of clients: {e}"))?;
+        if refreshed > 0 {
+            tracing::info!(clients = refreshed, "recomputed the search keys of clients written by an earlier release");
+        }
         bootstrap_admin(&mut conn, &config)?;
     }
     let secret = jwt_secret(&config)?;

@@ -5,12 +5,11 @@ use serde_json::json;
 use utoipa::IntoParams;
 
 use super::model::{Client, ClientPatch, ClientStatus, NewClient};
-use super::repo::{self, ClientFilter, CLIENT_SORTS, DEFAULT_SORT};
+use super::repo::{self, ClientFilter, Search, CLIENT_SORTS, DEFAULT_SORT};
 use super::service::{self, Caller};
 use crate::audit::{self, Who};
 use crate::auth::scopes::Scope;
 use crate::auth::AuthContext;
-use crate::contact_points::phone_search_digits;
 use crate::db::{self, DbConn};
 use crate::error::ApiError;
 use crate::events::Origin;
@@ -48,7 +47,9 @@ pub struct ClientListQuery {
     pub tag: Option<String>,
     /// Case-insensitive search: the name, legal name or INN contains the term, an email starts
     /// with it, or a phone ends with its digits (the whole number in any format, or the local
-    /// number without the code).
+    /// number without the code). Names and terms are compared word by word: `ё` reads as `е`,
+    /// and quotes, punctuation and legal forms (ООО, ИП, АО…) are ignored, so `ООО «Ёлка»`
+    /// finds a card named `Елка`.
     pub q: Option<String>,
     /// Only clients changed at or after this instant (RFC 3339).
     pub updated_since: Option<DateTime<Utc>>,
@@ -64,12 +65,7 @@ impl ClientListQuery {
             industry: self.industry.clone(),
             owner_id: self.owner_id,
             tag: self.tag.clone(),
-            q: self
-                .q
-                .as_deref()
-                .map(str::trim)
-                .filter(|q| !q.is_empty())
-                .map(|q| (q.to_lowercase(), phone_search_digits(q, region))),
+            q: self.q.as_deref().map(str::trim).filter(|q| !q.is_empty()).map(|q| Search::new(q, region)),
             updated_since: self.updated_since.map(|t| t.naive_utc()),
         }
     }

@@ -50,14 +50,37 @@ pub struct ClientRow {
     pub name_key: Option<String>,
 }
 
-/// The name duplicate detection compares: lowercase, `ё` as `е`, without quotes, punctuation
-/// and legal forms (ООО, ИП, АО…), single spaces.
+const LEGAL_FORMS: [&str; 14] =
+    ["ооо", "оао", "зао", "пао", "ао", "нао", "ип", "гк", "тд", "llc", "ltd", "inc", "гуп", "муп"];
+
+/// The lowercase words of `text`, `ё` read as `е`, split at spaces, quotes and punctuation.
+fn words(text: &str) -> Vec<String> {
+    let lowered = text.to_lowercase().replace('ё', "е");
+    lowered.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_string).collect()
+}
+
+/// The name duplicate detection compares: its words without legal forms (ООО, ИП, АО…).
 pub fn name_key(name: &str) -> String {
-    const FORMS: [&str; 14] =
-        ["ооо", "оао", "зао", "пао", "ао", "нао", "ип", "гк", "тд", "llc", "ltd", "inc", "гуп", "муп"];
-    let lowered = name.to_lowercase().replace('ё', "е");
-    let cleaned: String = lowered.chars().map(|c| if c.is_alphanumeric() { c } else { ' ' }).collect();
-    cleaned.split_whitespace().filter(|w| !FORMS.contains(w)).collect::<Vec<_>>().join(" ")
+    words(name).into_iter().filter(|w| !LEGAL_FORMS.contains(&w.as_str())).collect::<Vec<_>>().join(" ")
+}
+
+/// What `q` compares, on both sides: the name key, or the words themselves when the text is
+/// made of legal forms only (so that `ип` still finds what contains it).
+pub fn search_key(text: &str) -> String {
+    match name_key(text) {
+        key if key.is_empty() => words(text).join(" "),
+        key => key,
+    }
+}
+
+/// The text the trigram index holds for a card: the search keys of its names and its INN, one
+/// per line so that a term cannot match across two fields (phones and emails are searched
+/// through their contact points).
+pub fn search_text(name: &str, legal_name: Option<&str>, inn: Option<&str>) -> String {
+    let mut parts = vec![search_key(name)];
+    parts.extend(legal_name.map(search_key).filter(|k| !k.is_empty()));
+    parts.extend(inn.map(str::to_string));
+    parts.join("\n")
 }
 
 /// Figures derived from the client's purchases, kept current as sales are recorded.
@@ -612,14 +635,8 @@ impl ClientFields {
         }
     }
 
-    /// Lowercased text searched by `q` through the trigram index: names and INN, one per line
-    /// so a term cannot match across two fields (phones and emails are searched through their
-    /// contact points).
     pub fn search_text(&self) -> String {
-        let mut parts = vec![self.name.to_lowercase()];
-        parts.extend(self.legal_name.iter().map(|n| n.to_lowercase()));
-        parts.extend(self.inn.iter().cloned());
-        parts.join("\n")
+        search_text(&self.name, self.legal_name.as_deref(), self.inn.as_deref())
     }
 
     pub fn phone_numbers(&self) -> Vec<String> {
@@ -683,4 +700,23 @@ pub fn normalise_emails(emails: &mut Vec<Email>, field: &str, errors: &mut Field
         seen.push(e.address.clone());
         fresh
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_terms_are_compared_word_by_word() {
+        assert_eq!(name_key("ООО ТД «Ёлки-Палки»"), "елки палки");
+        assert_eq!(name_key("ИП"), "");
+        assert_eq!(search_key("ИП"), "ип");
+        assert_eq!(search_key("  «Ромашка», ООО. "), "ромашка");
+        assert_eq!(search_key("%_"), "");
+        assert_eq!(
+            search_text("АО «Берёзка»", Some("Берёзка-Юг"), Some("7707083893")),
+            "березка\nберезка юг\n7707083893"
+        );
+        assert_eq!(search_text("Берёзка", Some("ООО"), None), "березка\nооо");
+    }
 }

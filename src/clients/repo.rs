@@ -6,7 +6,7 @@ use diesel::dsl::sql;
 use diesel::prelude::*;
 use diesel::sql_types::{Bool, Text};
 
-use super::model::{Client, ClientFields, ClientRow, ClientStatus};
+use super::model::{name_key, search_text, Client, ClientFields, ClientRow, ClientStatus};
 use crate::contact_points::reversed;
 use crate::db::schema::{
     client_status_history, client_tags, clients, contact_points, external_ids as external_ids_table, users,
@@ -41,9 +41,30 @@ pub struct ClientFilter {
     pub industry: Option<String>,
     pub owner_id: Option<i64>,
     pub tag: Option<String>,
-    /// Already lowercased search text, and its phone-digit form when it looks like a number.
-    pub q: Option<(String, Option<String>)>,
+    pub q: Option<Search>,
     pub updated_since: Option<NaiveDateTime>,
+}
+
+/// A `q` term in the forms each part of the search compares.
+#[derive(Debug, Clone)]
+pub struct Search {
+    /// The term's search key, matched against the names and INN; empty when the term has no
+    /// letters or digits (then it matches no name).
+    pub key: String,
+    /// The lowercased term, matched against the beginnings of emails.
+    pub lowered: String,
+    /// Its phone-digit form when it looks like a number.
+    pub digits: Option<String>,
+}
+
+impl Search {
+    pub fn new(term: &str, region: phonenumber::country::Id) -> Search {
+        Search {
+            key: super::model::search_key(term),
+            lowered: term.to_lowercase(),
+            digits: crate::contact_points::phone_search_digits(term, region),
+        }
+    }
 }
 
 type Boxed<'a> = clients::BoxedQuery<'a, Db>;
@@ -72,40 +93,39 @@ fn escape_like(term: &str) -> String {
     term.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
 }
 
-/// Clients whose name, legal name or INN contain the term, and — through the contact points —
-/// those with an email starting with it or, for a phone-like term, a phone ending with its
-/// digits (the whole number in any format, or the local number without the code). Phones and
-/// emails stay out of the trigram index, which every new card writes to. On PostgreSQL the
-/// contact point ids come as an array, so that the planner can OR the two index scans (or walk
-/// the sort index when the term is common); SQLite takes a plain subquery.
-fn search(
-    text: &str,
-    digits: Option<&str>,
-    backend: Backend,
-) -> Box<dyn BoxableExpression<clients::table, Db, SqlType = Bool>> {
-    let (contact_arm, contact_pattern) = match digits {
+/// Clients whose name, legal name or INN contain the term (compared by their search keys, see
+/// `model::search_key`), and — through the contact points — those with an email starting with
+/// it or, for a phone-like term, a phone ending with its digits (the whole number in any format,
+/// or the local number without the code). Phones and emails stay out of the trigram index,
+/// which every new card writes to. On PostgreSQL the contact point ids come as an array, so that
+/// the planner can OR the index scans (or walk the sort index when the term is common); SQLite
+/// takes a plain subquery.
+fn search(term: &Search, backend: Backend) -> Box<dyn BoxableExpression<clients::table, Db, SqlType = Bool>> {
+    let (contact_arm, contact_pattern) = match &term.digits {
         Some(d) => {
             ("contact_points.kind = 'phone' AND reverse(contact_points.value) LIKE ", format!("{}%", reversed(d)))
         }
-        None => ("contact_points.kind = 'email' AND contact_points.value LIKE ", format!("{}%", escape_like(text))),
+        None => {
+            ("contact_points.kind = 'email' AND contact_points.value LIKE ", format!("{}%", escape_like(&term.lowered)))
+        }
     };
     let (ids_open, ids_close) = match backend {
         Backend::Postgres => ("= ANY(ARRAY(", "))"),
         Backend::Sqlite => ("IN (", ")"),
     };
-    let mut by_text: Box<dyn BoxableExpression<clients::table, Db, SqlType = Bool>> =
-        Box::new(clients::search_text.like(like_pattern(text)).escape('\\'));
-    if let Some(d) = digits {
-        by_text = Box::new(by_text.or(clients::search_text.like(like_pattern(d)).escape('\\')));
+    let mut found: Box<dyn BoxableExpression<clients::table, Db, SqlType = Bool>> = Box::new(
+        sql::<Bool>("clients.id ")
+            .sql(ids_open)
+            .sql("SELECT contact_points.client_id FROM contact_points WHERE ")
+            .sql(contact_arm)
+            .bind::<Text, _>(contact_pattern)
+            .sql(" ESCAPE '\\'")
+            .sql(ids_close),
+    );
+    for text in [Some(&term.key).filter(|k| !k.is_empty()), term.digits.as_ref()].into_iter().flatten() {
+        found = Box::new(clients::search_text.like(like_pattern(text)).escape('\\').or(found));
     }
-    let by_contact = sql::<Bool>("clients.id ")
-        .sql(ids_open)
-        .sql("SELECT contact_points.client_id FROM contact_points WHERE ")
-        .sql(contact_arm)
-        .bind::<Text, _>(contact_pattern)
-        .sql(" ESCAPE '\\'")
-        .sql(ids_close);
-    Box::new(by_text.or(by_contact))
+    found
 }
 
 pub fn apply_filter<'a>(mut q: Boxed<'a>, f: &ClientFilter, backend: Backend) -> Boxed<'a> {
@@ -129,8 +149,8 @@ pub fn apply_filter<'a>(mut q: Boxed<'a>, f: &ClientFilter, backend: Backend) ->
             client_tags::table.filter(client_tags::tag.eq(tag.trim().to_lowercase())).select(client_tags::client_id);
         q = q.filter(clients::id.eq_any(tagged));
     }
-    if let Some((text, digits)) = &f.q {
-        q = q.filter(search(text, digits.as_deref(), backend));
+    if let Some(term) = &f.q {
+        q = q.filter(search(term, backend));
     }
     if let Some(since) = f.updated_since {
         q = q.filter(clients::updated_at.ge(since));
@@ -291,7 +311,7 @@ impl ClientWrite {
             mailing_consent: f.mailing_consent,
             estimated_potential: f.estimated_potential,
             search_text: f.search_text(),
-            name_key: Some(super::model::name_key(&f.name)),
+            name_key: Some(name_key(&f.name)),
             updated_at: at,
         }
     }
@@ -399,6 +419,38 @@ pub fn create_many(conn: &mut DbConn, cards: &[ClientFields], origin: &Origin) -
     let created: Vec<Client> = pairs.iter().map(|(id, f)| Client::new_card(*id, f, at)).collect();
     emit(conn, "client.created", &created, origin)?;
     Ok(created)
+}
+
+/// Recomputes the name key and search text of the cards that have no name key: those written
+/// before these columns were computed the current way (a migration that changes the rules
+/// clears the keys; their Unicode rules cannot be applied in SQL on both backends). Purged cards
+/// (empty search text) stay empty. Runs at start, after the migrations; returns the cards fixed.
+pub fn refresh_search_keys(conn: &mut DbConn) -> QueryResult<usize> {
+    let (mut after, mut done) = (0i64, 0usize);
+    loop {
+        let rows: Vec<(i64, String, Option<String>, Option<String>)> = clients::table
+            .filter(clients::id.gt(after))
+            .filter(clients::name_key.is_null())
+            .filter(clients::search_text.ne(""))
+            .order(clients::id)
+            .limit(1000)
+            .select((clients::id, clients::name, clients::legal_name, clients::inn))
+            .load(conn)?;
+        let Some(last) = rows.last() else { return Ok(done) };
+        after = last.0;
+        conn.transaction(|conn| {
+            for (id, name, legal_name, inn) in &rows {
+                diesel::update(clients::table.find(id))
+                    .set((
+                        clients::name_key.eq(name_key(name)),
+                        clients::search_text.eq(search_text(name, legal_name.as_deref(), inn.as_deref())),
+                    ))
+                    .execute(conn)?;
+            }
+            QueryResult::Ok(())
+        })?;
+        done += rows.len();
+    }
 }
 
 /// Live or not, in the order of `ids`, with their external ids (two queries per 1000).

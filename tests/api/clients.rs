@@ -239,17 +239,32 @@ async fn search_is_case_insensitive_in_cyrillic_and_finds_phones_in_any_format()
         .client(json!({"name": "ООО РОМАШКА", "inn": "500100732259", "phones": [{"number": "+7 (4852) 12-34-56"}]}))
         .await;
     app.client(json!({"name": "Ёлки-Палки", "emails": [{"address": "zakaz@elki.ru"}]})).await;
-    app.client(json!({"name": "Lily 100% Ltd_"})).await;
+    app.client(json!({"name": "Lily 42% Ltd_"})).await;
+    app.client(json!({"name": "Ромашка", "legal_name": "АО «Берёзовая роща»"})).await;
+    app.client(json!({"name": "ИП Липатов"})).await;
     let ids = |page: Value| -> Vec<String> {
-        page["items"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap().to_string()).collect()
+        let mut names: Vec<String> =
+            page["items"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap().to_string()).collect();
+        names.sort();
+        names
     };
     let search = |q: &str| {
         let url = format!("/api/v1/clients?q={}", urlencode(q));
         app.admin(Method::GET, &url).send()
     };
-    assert_eq!(ids(json(search("ромашка").await.unwrap()).await), ["ООО РОМАШКА"]);
-    assert_eq!(ids(json(search("рОмАш").await.unwrap()).await), ["ООО РОМАШКА"]);
-    assert_eq!(ids(json(search("ёлки").await.unwrap()).await), ["Ёлки-Палки"]);
+    assert_eq!(ids(json(search("ромашка").await.unwrap()).await), ["ООО РОМАШКА", "Ромашка"]);
+    assert_eq!(ids(json(search("рОмАш").await.unwrap()).await), ["ООО РОМАШКА", "Ромашка"]);
+    // Word by word: `ё` as `е`, quotes, punctuation and legal forms ignored on both sides.
+    for q in ["ёлки", "елки", "Елки палки", "«ЁЛКИ-ПАЛКИ»"] {
+        assert_eq!(ids(json(search(q).await.unwrap()).await), ["Ёлки-Палки"], "{q}");
+    }
+    for q in ["ООО «Ромашка»", "АО Ромашка", "ромашка."] {
+        assert_eq!(ids(json(search(q).await.unwrap()).await), ["ООО РОМАШКА", "Ромашка"], "{q}");
+    }
+    assert_eq!(ids(json(search("березовая роща").await.unwrap()).await), ["Ромашка"]);
+    assert!(ids(json(search("ооо ромашка роща").await.unwrap()).await).is_empty());
+    // A term of legal forms only is searched as it is.
+    assert_eq!(ids(json(search("ИП").await.unwrap()).await), ["ИП Липатов"]);
     // Emails by their beginning, phones by the whole number or its trailing digits.
     assert_eq!(ids(json(search("ZAKAZ@").await.unwrap()).await), ["Ёлки-Палки"]);
     assert_eq!(ids(json(search("zaka").await.unwrap()).await), ["Ёлки-Палки"]);
@@ -257,12 +272,50 @@ async fn search_is_case_insensitive_in_cyrillic_and_finds_phones_in_any_format()
     for phone in ["8 (4852) 12-34-56", "+74852123456", "74852123456", "12-34-56", "2 12 34 56"] {
         assert_eq!(ids(json(search(phone).await.unwrap()).await), ["ООО РОМАШКА"], "{phone}");
     }
-    // LIKE wildcards in the term match literally.
-    assert_eq!(ids(json(search("100%").await.unwrap()).await), ["Lily 100% Ltd_"]);
-    assert!(ids(json(search("%").await.unwrap()).await).len() == 1);
-    assert!(ids(json(search("_").await.unwrap()).await).len() == 1);
+    // LIKE wildcards never act as wildcards: in names they are punctuation, in emails literal.
+    assert_eq!(ids(json(search("42%").await.unwrap()).await), ["Lily 42% Ltd_"]);
+    for q in ["%", "_", "z%", "%@elki.ru"] {
+        assert!(ids(json(search(q).await.unwrap()).await).is_empty(), "{q}");
+    }
     assert!(ids(json(search("нет такого").await.unwrap()).await).is_empty());
     assert_eq!(romashka["inn"], "500100732259");
+}
+
+#[tokio::test]
+async fn cards_of_an_earlier_release_get_search_keys_at_start() {
+    let app = TestApp::spawn().await;
+    let old = app.client(json!({"name": "ООО «Берёзка»", "legal_name": "Берёзка-Юг"})).await;
+    let twin = app.client(json!({"name": "Берёзка"})).await;
+    // As an earlier release left them: the lowercased names as search text, no name key.
+    {
+        use diesel::RunQueryDsl;
+        let mut conn = app.conn();
+        diesel::sql_query(
+            "UPDATE clients SET search_text = lower(name), name_key = NULL WHERE id IN ($1, $2)"
+                .replace("$1", &old["id"].to_string())
+                .replace("$2", &twin["id"].to_string()),
+        )
+        .execute(&mut conn)
+        .unwrap();
+    }
+    let found = |app: &TestApp, q: &'static str| {
+        let req = app.admin(Method::GET, &format!("/api/v1/clients?q={}", urlencode(q))).send();
+        async move { json(req.await.unwrap()).await["items"].as_array().unwrap().len() }
+    };
+    assert_eq!(found(&app, "березка").await, 0);
+    // The next server to start over this database recomputes them.
+    let restarted = app.replica().await;
+    assert_eq!(found(&restarted, "березка").await, 2);
+    assert_eq!(found(&restarted, "березка юг").await, 1);
+    let mut conn = app.conn();
+    let keys = count(&mut conn, "SELECT COUNT(*) AS n FROM clients WHERE name_key = 'березка'");
+    assert_eq!(keys, 2);
+    // … which also puts them back into the duplicates by name.
+    let page = json(app.admin(Method::GET, "/api/v1/clients/duplicates").send().await.unwrap()).await;
+    let members: Vec<i64> =
+        page["items"][0]["clients"].as_array().unwrap().iter().map(|c| c["id"].as_i64().unwrap()).collect();
+    assert_eq!(page["items"][0]["key"], "|березка", "{page}");
+    assert_eq!(members, [old["id"].as_i64().unwrap(), twin["id"].as_i64().unwrap()]);
 }
 
 fn urlencode(s: &str) -> String {

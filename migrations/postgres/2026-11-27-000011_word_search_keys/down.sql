@@ -1,0 +1,1 @@
+DROP INDEX clients_stale_keys_idx;
