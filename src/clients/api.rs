@@ -47,9 +47,9 @@ pub struct ClientListQuery {
     pub tag: Option<String>,
     /// Case-insensitive search: the name, legal name or INN contains the term, an email starts
     /// with it, or a phone ends with its digits (the whole number in any format, or the local
-    /// number without the code). Names and terms are compared word by word: `ё` reads as `е`,
-    /// and quotes, punctuation and legal forms (ООО, ИП, АО…) are ignored, so `ООО «Ёлка»`
-    /// finds a card named `Елка`.
+    /// number without the code). Names are compared word by word: `ё` reads as `е`, quotes and
+    /// punctuation are ignored, and so are the legal forms (ООО, ИП, АО…) of a term that has
+    /// other words: `ООО «Ёлка»` finds a card named `Елка`, `ИП` the cards named with it.
     pub q: Option<String>,
     /// Only clients changed at or after this instant (RFC 3339).
     pub updated_since: Option<DateTime<Utc>>,

@@ -64,21 +64,25 @@ pub fn name_key(name: &str) -> String {
     words(name).into_iter().filter(|w| !LEGAL_FORMS.contains(&w.as_str())).collect::<Vec<_>>().join(" ")
 }
 
-/// What `q` compares, on both sides: the name key, or the words themselves when the text is
-/// made of legal forms only (so that `ип` still finds what contains it).
-pub fn search_key(text: &str) -> String {
-    match name_key(text) {
-        key if key.is_empty() => words(text).join(" "),
-        key => key,
+/// What a `q` term is compared by: its words, without the legal forms among them when there
+/// are other words (`ООО «Ромашка»` looks for `ромашка`, `ИП` for `ип`).
+pub fn search_key(term: &str) -> String {
+    let key = name_key(term);
+    if key.is_empty() {
+        words(term).join(" ")
+    } else {
+        key
     }
 }
 
-/// The text the trigram index holds for a card: the search keys of its names and its INN, one
-/// per line so that a term cannot match across two fields (phones and emails are searched
-/// through their contact points).
+/// The text the trigram index holds for a card: the words of its names (legal forms kept, so
+/// that a term of legal forms only finds them) and its INN, one field per line so that a term
+/// cannot match across two. Phones and emails are searched through their contact points. Never
+/// empty for a live card: an empty search text marks a purged one.
 pub fn search_text(name: &str, legal_name: Option<&str>, inn: Option<&str>) -> String {
-    let mut parts = vec![search_key(name)];
-    parts.extend(legal_name.map(search_key).filter(|k| !k.is_empty()));
+    let named = words(name).join(" ");
+    let mut parts = vec![if named.is_empty() { name.trim().to_lowercase() } else { named }];
+    parts.extend(legal_name.map(|n| words(n).join(" ")).filter(|w| !w.is_empty()));
     parts.extend(inn.map(str::to_string));
     parts.join("\n")
 }
@@ -715,8 +719,8 @@ mod tests {
         assert_eq!(search_key("%_"), "");
         assert_eq!(
             search_text("АО «Берёзка»", Some("Берёзка-Юг"), Some("7707083893")),
-            "березка\nберезка юг\n7707083893"
+            "ао березка\nберезка юг\n7707083893"
         );
-        assert_eq!(search_text("Берёзка", Some("ООО"), None), "березка\nооо");
+        assert_eq!(search_text("***", Some("—"), None), "***");
     }
 }

@@ -6,7 +6,7 @@ use diesel::dsl::sql;
 use diesel::prelude::*;
 use diesel::sql_types::{Bool, Text};
 
-use super::model::{name_key, search_text, Client, ClientFields, ClientRow, ClientStatus};
+use super::model::{name_key, search_key, search_text, Client, ClientFields, ClientRow, ClientStatus};
 use crate::contact_points::reversed;
 use crate::db::schema::{
     client_status_history, client_tags, clients, contact_points, external_ids as external_ids_table, users,
@@ -49,8 +49,8 @@ pub struct ClientFilter {
 /// A `q` term in the forms each part of the search compares.
 #[derive(Debug, Clone)]
 pub struct Search {
-    /// The term's search key, matched against the names and INN; empty when the term has no
-    /// letters or digits (then it matches no name).
+    /// The term's search key (`model::search_key`), looked for in the names and INN; empty when
+    /// the term has no letters or digits (then it matches no name).
     pub key: String,
     /// The lowercased term, matched against the beginnings of emails.
     pub lowered: String,
@@ -61,7 +61,7 @@ pub struct Search {
 impl Search {
     pub fn new(term: &str, region: phonenumber::country::Id) -> Search {
         Search {
-            key: super::model::search_key(term),
+            key: search_key(term),
             lowered: term.to_lowercase(),
             digits: crate::contact_points::phone_search_digits(term, region),
         }
@@ -94,8 +94,8 @@ fn escape_like(term: &str) -> String {
     term.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
 }
 
-/// Clients whose name, legal name or INN contain the term (compared by their search keys, see
-/// `model::search_key`), and — through the contact points — those with an email starting with
+/// Clients whose name, legal name or INN contain the term (word by word: `model::search_key` of
+/// the term in `model::search_text` of the card), and — through the contact points — those with an email starting with
 /// it or, for a phone-like term, a phone ending with its digits (the whole number in any format,
 /// or the local number without the code). Phones and emails stay out of the trigram index,
 /// which every new card writes to. On PostgreSQL the contact point ids come as an array, so that
@@ -123,8 +123,11 @@ fn search(term: &Search, backend: Backend) -> Box<dyn BoxableExpression<clients:
             .sql(" ESCAPE '\\'")
             .sql(ids_close),
     );
-    for text in [Some(&term.key).filter(|k| !k.is_empty()), term.digits.as_ref()].into_iter().flatten() {
-        found = Box::new(clients::search_text.like(like_pattern(text)).escape('\\').or(found));
+    if !term.key.is_empty() {
+        found = Box::new(clients::search_text.like(like_pattern(&term.key)).escape('\\').or(found));
+    }
+    if let Some(d) = &term.digits {
+        found = Box::new(clients::search_text.like(like_pattern(d)).escape('\\').or(found));
     }
     found
 }
@@ -442,10 +445,12 @@ pub fn refresh_search_keys(conn: &mut DbConn) -> QueryResult<usize> {
         // One statement per thousand: `UPDATE … FROM (VALUES …)` reads the same on both backends.
         let mut sql = Sql::new("UPDATE clients SET name_key = v.column2, search_text = v.column3 FROM (VALUES ");
         for (i, (id, name, legal_name, inn)) in rows.iter().enumerate() {
+            let text = search_text(name, legal_name.as_deref(), inn.as_deref());
             sql.push(if i == 0 { "(" } else { ", (" }).int(*id).push(", ").text(&name_key(name)).push(", ");
-            sql.text(&search_text(name, legal_name.as_deref(), inn.as_deref())).push(")");
+            sql.text(&text).push(")");
         }
-        sql.push(") AS v WHERE clients.id = v.column1").query().execute(conn)?;
+        // Still stale: another server sharing the base may have rewritten the card meanwhile.
+        sql.push(") AS v WHERE clients.id = v.column1 AND clients.name_key IS NULL").query().execute(conn)?;
         done += rows.len();
     }
 }

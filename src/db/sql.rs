@@ -61,7 +61,7 @@ impl Sql {
         self.bind(Bind::Timestamp(v))
     }
 
-    /// The statement, ready to load into a `QueryableByName` type.
+    /// The statement, ready to execute or to load into a `QueryableByName` type.
     pub fn query(&self) -> BoxedSqlQuery<'static, Db, diesel::query_builder::SqlQuery> {
         let mut q = diesel::sql_query(self.text.clone()).into_boxed::<Db>();
         for b in &self.binds {
