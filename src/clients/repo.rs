@@ -95,12 +95,12 @@ fn escape_like(term: &str) -> String {
 }
 
 /// Clients whose name, legal name or INN contain the term (word by word: `model::search_key` of
-/// the term in `model::search_text` of the card), and — through the contact points — those with an email starting with
-/// it or, for a phone-like term, a phone ending with its digits (the whole number in any format,
-/// or the local number without the code). Phones and emails stay out of the trigram index,
-/// which every new card writes to. On PostgreSQL the contact point ids come as an array, so that
-/// the planner can OR the index scans (or walk the sort index when the term is common); SQLite
-/// takes a plain subquery.
+/// the term in `model::search_text` of the card), and — through the contact points — those with
+/// an email starting with it or, for a phone-like term, a phone ending with its digits (the
+/// whole number in any format, or the local number without the code). Phones and emails stay
+/// out of the trigram index, which every new card writes to. On PostgreSQL the contact point ids
+/// come as an array, so that the planner can OR the index scans (or walk the sort index when the
+/// term is common); SQLite takes a plain subquery.
 fn search(term: &Search, backend: Backend) -> Box<dyn BoxableExpression<clients::table, Db, SqlType = Bool>> {
     let (contact_arm, contact_pattern) = match &term.digits {
         Some(d) => {
