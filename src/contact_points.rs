@@ -1,22 +1,36 @@
 //! Phones and emails: normalisation (E.164, lowercase) and the `contact_points` index that
 //! telephony lookup, duplicate detection and search read.
 
+use diesel::dsl;
 use diesel::prelude::*;
 use phonenumber::country::Id as Region;
 use validator::ValidateEmail;
 
 use crate::db::schema::contact_points;
-use crate::db::DbConn;
+use crate::db::{reverse, DbConn};
 
 pub const PHONE: &str = "phone";
 pub const EMAIL: &str = "email";
 
 /// A phone as PostgreSQL indexes it: reversed, so that one index finds a whole number and its
-/// trailing digits alike. Exact lookups filter on both `value` and `reverse(value)`: PostgreSQL
-/// uses the reversed index, SQLite its index of values.
+/// trailing digits alike.
 pub fn reversed(phone: &str) -> String {
     phone.chars().rev().collect()
 }
+
+/// The condition "a phone contact point, one of `phones` (E.164)". It names the value twice:
+/// PostgreSQL finds it through the reversed-phone index, SQLite through its index of values.
+pub fn phone_in(phones: &[String]) -> PhoneIn {
+    contact_points::kind
+        .eq(PHONE)
+        .and(contact_points::value.eq_any(phones.to_vec()))
+        .and(reverse(contact_points::value).eq_any(phones.iter().map(|p| reversed(p)).collect::<Vec<_>>()))
+}
+
+pub type PhoneIn = dsl::And<
+    dsl::And<dsl::Eq<contact_points::kind, &'static str>, dsl::EqAny<contact_points::value, Vec<String>>>,
+    dsl::EqAny<reverse<contact_points::value>, Vec<String>>,
+>;
 
 /// Normalises a phone written in any usual format to E.164, or says why it cannot.
 pub fn normalize_phone(raw: &str, region: Region) -> Result<String, &'static str> {

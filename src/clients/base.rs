@@ -11,14 +11,14 @@ use utoipa::ToSchema;
 
 use super::model::{Client, ClientFields, ClientStatus};
 use super::repo::{self, ENTITY};
-use crate::contact_points::reversed;
+use crate::contact_points::phone_in;
 use crate::db::schema::{
     activities, campaign_recipient_events, campaign_recipients, client_merges, client_status_history, client_tags,
     clients, contact_points, contacts, deals, events as events_t, external_ids, sales, tasks, users,
     webhook_deliveries,
 };
 use crate::db::sql::Sql;
-use crate::db::{now, reverse, DbConn};
+use crate::db::{now, DbConn};
 use crate::error::ApiError;
 use crate::events::{self, NewEvent, Origin};
 use crate::pagination::{Cursor, KeyValue, Page};
@@ -117,13 +117,9 @@ pub fn duplicates(
     };
     let wanted = |r: &str| keys.iter().filter(|k| k.reason == r).map(|k| k.key.clone()).collect::<Vec<_>>();
     let mut members: HashMap<(String, String), Vec<i64>> = HashMap::new();
-    let phones = wanted("phone");
     let points: Vec<(String, String, i64)> = contact_points::table
         .filter(
-            contact_points::kind
-                .eq("phone")
-                .and(contact_points::value.eq_any(&phones))
-                .and(reverse(contact_points::value).eq_any(phones.iter().map(|p| reversed(p)).collect::<Vec<_>>()))
+            phone_in(&wanted("phone"))
                 .or(contact_points::kind.eq("email").and(contact_points::value.eq_any(wanted("email")))),
         )
         .select((contact_points::kind, contact_points::value, contact_points::client_id))

@@ -19,9 +19,9 @@ use utoipa::ToSchema;
 use crate::activities::{self, ActivityPatch, ActivityType, Direction, NewActivity};
 use crate::clients::model::{ClientKind, ClientStatus, NewClient, Phone, PhoneType};
 use crate::clients::service::{self, Caller};
-use crate::contact_points::{normalize_phone, reversed, PHONE};
+use crate::contact_points::{normalize_phone, phone_in};
 use crate::db::schema::{activities as activities_t, clients, contact_points, contacts, deals, tasks, users};
-use crate::db::{now, reverse, Db, DbConn};
+use crate::db::{now, Db, DbConn};
 use crate::error::ApiError;
 use crate::events::Origin;
 use crate::tasks::{self as tasks_mod, NewTask, TaskStatus, TaskType};
@@ -99,9 +99,7 @@ struct Owning {
 fn holders(conn: &mut DbConn, e164: &str, owner_only: Option<i64>) -> QueryResult<Vec<Owning>> {
     let mut q = contact_points::table
         .inner_join(clients::table)
-        .filter(contact_points::kind.eq(PHONE))
-        .filter(contact_points::value.eq(e164))
-        .filter(reverse(contact_points::value).eq(reversed(e164)))
+        .filter(phone_in(&[e164.to_string()]))
         .filter(clients::deleted_at.is_null())
         .select((
             clients::id,
