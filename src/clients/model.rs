@@ -59,32 +59,38 @@ fn words(text: &str) -> Vec<String> {
     lowered.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_string).collect()
 }
 
+/// Words without the legal forms among them, joined.
+fn without_forms(words: &[String]) -> String {
+    words.iter().map(String::as_str).filter(|w| !LEGAL_FORMS.contains(w)).collect::<Vec<_>>().join(" ")
+}
+
 /// The name duplicate detection compares: its words without legal forms (ООО, ИП, АО…).
 pub fn name_key(name: &str) -> String {
-    words(name).into_iter().filter(|w| !LEGAL_FORMS.contains(&w.as_str())).collect::<Vec<_>>().join(" ")
+    without_forms(&words(name))
 }
 
 /// What a `q` term is compared by: its words, without the legal forms among them when there
 /// are other words (`ООО «Ромашка»` looks for `ромашка`, `ИП` for `ип`).
 pub fn search_key(term: &str) -> String {
-    let key = name_key(term);
-    if key.is_empty() {
-        words(term).join(" ")
-    } else {
-        key
+    let words = words(term);
+    match without_forms(&words) {
+        key if key.is_empty() => words.join(" "),
+        key => key,
     }
 }
 
-/// The text the trigram index holds for a card: the words of its names (legal forms kept, so
-/// that a term of legal forms only finds them) and its INN, one field per line so that a term
-/// cannot match across two. Phones and emails are searched through their contact points. Never
-/// empty for a live card: an empty search text marks a purged one.
-pub fn search_text(name: &str, legal_name: Option<&str>, inn: Option<&str>) -> String {
-    let named = words(name).join(" ");
+/// The columns a card's names give: its name key, and the text the trigram index holds — the
+/// words of its names (legal forms kept, so that a term of legal forms only finds them) and its
+/// INN, one field per line so that a term cannot match across two. Phones and emails are
+/// searched through their contact points. The text is never empty for a live card: an empty
+/// search text marks a purged one.
+pub fn name_columns(name: &str, legal_name: Option<&str>, inn: Option<&str>) -> (String, String) {
+    let words = words(name);
+    let named = words.join(" ");
     let mut parts = vec![if named.is_empty() { name.trim().to_lowercase() } else { named }];
-    parts.extend(legal_name.map(|n| words(n).join(" ")).filter(|w| !w.is_empty()));
+    parts.extend(legal_name.map(|n| self::words(n).join(" ")).filter(|w| !w.is_empty()));
     parts.extend(inn.map(str::to_string));
-    parts.join("\n")
+    (without_forms(&words), parts.join("\n"))
 }
 
 /// Figures derived from the client's purchases, kept current as sales are recorded.
@@ -639,10 +645,6 @@ impl ClientFields {
         }
     }
 
-    pub fn search_text(&self) -> String {
-        search_text(&self.name, self.legal_name.as_deref(), self.inn.as_deref())
-    }
-
     pub fn phone_numbers(&self) -> Vec<String> {
         self.phones.iter().map(|p| p.number.clone()).collect()
     }
@@ -717,10 +719,8 @@ mod tests {
         assert_eq!(search_key("ИП"), "ип");
         assert_eq!(search_key("  «Ромашка», ООО. "), "ромашка");
         assert_eq!(search_key("%_"), "");
-        assert_eq!(
-            search_text("АО «Берёзка»", Some("Берёзка-Юг"), Some("7707083893")),
-            "ао березка\nберезка юг\n7707083893"
-        );
-        assert_eq!(search_text("***", Some("—"), None), "***");
+        let (key, text) = name_columns("АО «Берёзка»", Some("Берёзка-Юг"), Some("7707083893"));
+        assert_eq!((key.as_str(), text.as_str()), ("березка", "ао березка\nберезка юг\n7707083893"));
+        assert_eq!(name_columns("***", Some("—"), None), (String::new(), "***".to_string()));
     }
 }

@@ -6,7 +6,7 @@ use diesel::dsl::sql;
 use diesel::prelude::*;
 use diesel::sql_types::{Bool, Text};
 
-use super::model::{name_key, search_key, search_text, Client, ClientFields, ClientRow, ClientStatus};
+use super::model::{name_columns, search_key, Client, ClientFields, ClientRow, ClientStatus};
 use crate::contact_points::reversed;
 use crate::db::schema::{
     client_status_history, client_tags, clients, contact_points, external_ids as external_ids_table, users,
@@ -95,7 +95,7 @@ fn escape_like(term: &str) -> String {
 }
 
 /// Clients whose name, legal name or INN contain the term (word by word: `model::search_key` of
-/// the term in `model::search_text` of the card), and — through the contact points — those with
+/// the term in the search text of the card, `model::name_columns`), and — through the contact points — those with
 /// an email starting with it or, for a phone-like term, a phone ending with its digits (the
 /// whole number in any format, or the local number without the code). Phones and emails stay
 /// out of the trigram index, which every new card writes to. On PostgreSQL the contact point ids
@@ -291,6 +291,7 @@ impl ClientWrite {
         f: &ClientFields,
         at: NaiveDateTime,
     ) -> ClientWrite {
+        let (name_key, search_text) = name_columns(&f.name, f.legal_name.as_deref(), f.inn.as_deref());
         ClientWrite {
             id,
             version,
@@ -314,8 +315,8 @@ impl ClientWrite {
             addresses: json(&f.addresses),
             mailing_consent: f.mailing_consent,
             estimated_potential: f.estimated_potential,
-            search_text: f.search_text(),
-            name_key: Some(name_key(&f.name)),
+            search_text,
+            name_key: Some(name_key),
             updated_at: at,
         }
     }
@@ -445,9 +446,8 @@ pub fn refresh_search_keys(conn: &mut DbConn) -> QueryResult<usize> {
         // One statement per thousand: `UPDATE … FROM (VALUES …)` reads the same on both backends.
         let mut sql = Sql::new("UPDATE clients SET name_key = v.column2, search_text = v.column3 FROM (VALUES ");
         for (i, (id, name, legal_name, inn)) in rows.iter().enumerate() {
-            let text = search_text(name, legal_name.as_deref(), inn.as_deref());
-            sql.push(if i == 0 { "(" } else { ", (" }).int(*id).push(", ").text(&name_key(name)).push(", ");
-            sql.text(&text).push(")");
+            let (key, text) = name_columns(name, legal_name.as_deref(), inn.as_deref());
+            sql.push(if i == 0 { "(" } else { ", (" }).int(*id).push(", ").text(&key).push(", ").text(&text).push(")");
         }
         // Still stale: another server sharing the base may have rewritten the card meanwhile.
         sql.push(") AS v WHERE clients.id = v.column1 AND clients.name_key IS NULL").query().execute(conn)?;
