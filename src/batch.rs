@@ -130,8 +130,8 @@ pub fn parse_item<'a, S: DeserializeSeed<'a>>(
     let mut json = serde_json::Deserializer::from_str(raw.get());
     seed.deserialize(serde_path_to_error::Deserializer::new(&mut json, &mut track)).map_err(|e| {
         let path = track.path().to_string();
-        let message = crate::extract::strip_position(&e.to_string());
-        ItemResult::failed(index, &crate::extract::error_field(&path, &message, "item"), message)
+        let message = crate::http::extract::strip_position(&e.to_string());
+        ItemResult::failed(index, &crate::http::extract::error_field(&path, &message, "item"), message)
     })
 }
 

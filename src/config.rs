@@ -39,7 +39,7 @@ pub struct Config {
     /// The currency of sales (ISO 4217); analytics add amounts up in it.
     pub currency: String,
     /// Hosts and networks webhooks may target although they are private or loopback.
-    pub webhook_allowed: crate::webhooks::ssrf::AllowList,
+    pub webhook_allowed: crate::http::ssrf::AllowList,
     pub webhook_timeout_secs: u64,
     /// Seconds to wait before each retry of a failed delivery.
     pub webhook_retry_schedule: Vec<u64>,
@@ -141,7 +141,7 @@ impl Config {
                 .map_err(|_| err("CLIENTBASE_PHONE_REGION", format!("'{v}' is not a two-letter country code")))?,
         };
         let admin_email = match get("CLIENTBASE_ADMIN_EMAIL") {
-            Some(v) if !crate::contact_points::looks_like_email(v) => {
+            Some(v) if !crate::normalize::email::looks_like_email(v) => {
                 return Err(err("CLIENTBASE_ADMIN_EMAIL", format!("'{v}' is not an email address")))
             }
             v => v.map(|v| v.to_lowercase()),
@@ -170,7 +170,7 @@ impl Config {
             Some(v) => return Err(err("CLIENTBASE_CURRENCY", format!("'{v}' is not an ISO 4217 code like RUB"))),
         };
         let webhook_allowed =
-            crate::webhooks::ssrf::AllowList::parse(get("CLIENTBASE_WEBHOOK_ALLOWED_HOSTS").unwrap_or(""))
+            crate::http::ssrf::AllowList::parse(get("CLIENTBASE_WEBHOOK_ALLOWED_HOSTS").unwrap_or(""))
                 .map_err(|m| err("CLIENTBASE_WEBHOOK_ALLOWED_HOSTS", m))?;
         let webhook_timeout_secs = number("CLIENTBASE_WEBHOOK_TIMEOUT_SECS", 10, 1, 120)?;
         let webhook_retry_schedule = match get("CLIENTBASE_WEBHOOK_RETRY_SCHEDULE") {

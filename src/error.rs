@@ -84,6 +84,11 @@ impl ApiError {
         ApiError::Validation(vec![FieldError { field: field.into(), message: message.into() }])
     }
 
+    /// A query parameter the server cannot use (400, naming the parameter).
+    pub fn query(field: impl Into<String>, message: impl Into<String>) -> ApiError {
+        ApiError::BadQuery(vec![FieldError { field: field.into(), message: message.into() }])
+    }
+
     fn slug_and_title(&self) -> (&'static str, &'static str) {
         match self {
             ApiError::Validation(_) => ("validation", "Invalid request"),

@@ -15,8 +15,8 @@ use crate::auth::verified_subject;
 use crate::db::schema::idempotency_keys;
 use crate::db::{self, now, DbConn};
 use crate::error::ApiError;
-use crate::extract::body_bytes;
-use crate::startup::AppState;
+use crate::http::extract::body_bytes;
+use crate::state::AppState;
 
 pub const HEADER: &str = "Idempotency-Key";
 const REPLAYED: &str = "Idempotent-Replayed";

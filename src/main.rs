@@ -5,7 +5,7 @@ use clap::{Parser, Subcommand};
 use clientbase::auth::scopes::{Role, Scope};
 use clientbase::config::Config;
 use clientbase::startup::{self, Application};
-use clientbase::{api_clients, db, openapi, telemetry, users};
+use clientbase::{api_clients, db, openapi, routes, telemetry, users};
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -84,7 +84,7 @@ fn main() {
     let cli = Cli::parse();
     let command = cli.command.unwrap_or(Command::Serve);
     if let Command::Openapi = command {
-        print!("{}", openapi::to_json(&openapi::document()));
+        print!("{}", openapi::to_json(&routes::document()));
         return;
     }
     let config = Config::from_env().unwrap_or_else(|e| fail(e));

@@ -145,17 +145,6 @@ pub fn finish(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
     doc
 }
 
-/// The document as served at `/openapi.json` and committed as `openapi/openapi.json`.
-pub fn document() -> utoipa::openapi::OpenApi {
-    use utoipa_actix_web::AppExt;
-    let (_, doc) = actix_web::App::new()
-        .into_utoipa_app()
-        .openapi(ApiDoc::openapi())
-        .configure(crate::startup::routes)
-        .split_for_parts();
-    finish(doc)
-}
-
 pub fn to_json(doc: &utoipa::openapi::OpenApi) -> String {
     let mut json = doc.to_pretty_json().unwrap_or_default();
     json.push('\n');

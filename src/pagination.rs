@@ -6,7 +6,7 @@ use chrono::NaiveDateTime;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::error::{ApiError, FieldError};
+use crate::error::ApiError;
 
 pub const DEFAULT_LIMIT: i64 = 50;
 pub const MAX_LIMIT: i64 = 200;
@@ -30,12 +30,8 @@ pub fn limit(value: Option<i64>) -> Result<i64, ApiError> {
     match value {
         None => Ok(DEFAULT_LIMIT),
         Some(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
-        Some(_) => Err(bad("limit", format!("must be between 1 and {MAX_LIMIT}"))),
+        Some(_) => Err(ApiError::query("limit", format!("must be between 1 and {MAX_LIMIT}"))),
     }
-}
-
-fn bad(field: &str, message: impl Into<String>) -> ApiError {
-    ApiError::BadQuery(vec![FieldError { field: field.into(), message: message.into() }])
 }
 
 /// The position after the last row of a page: the sort key's value and the row id (the
@@ -65,11 +61,11 @@ impl Cursor {
 
     /// Decodes `raw` and checks it was issued for `sort`.
     pub fn decode(raw: &str, sort: &str) -> Result<Cursor, ApiError> {
-        let invalid = || bad("cursor", "is not a cursor issued by this list; start again without it");
+        let invalid = || ApiError::query("cursor", "is not a cursor issued by this list; start again without it");
         let bytes = URL_SAFE_NO_PAD.decode(raw.trim()).map_err(|_| invalid())?;
         let cursor: Cursor = serde_json::from_slice(&bytes).map_err(|_| invalid())?;
         if cursor.sort != sort {
-            return Err(bad("cursor", "was issued for a different sort order"));
+            return Err(ApiError::query("cursor", "was issued for a different sort order"));
         }
         Ok(cursor)
     }
@@ -77,19 +73,19 @@ impl Cursor {
     pub fn text(&self) -> Result<&str, ApiError> {
         match &self.key {
             KeyValue::Text(s) => Ok(s),
-            _ => Err(bad("cursor", "is malformed")),
+            _ => Err(ApiError::query("cursor", "is malformed")),
         }
     }
 
     pub fn int(&self) -> Result<i64, ApiError> {
         match &self.key {
             KeyValue::Int(n) => Ok(*n),
-            _ => Err(bad("cursor", "is malformed")),
+            _ => Err(ApiError::query("cursor", "is malformed")),
         }
     }
 
     pub fn timestamp(&self) -> Result<NaiveDateTime, ApiError> {
-        NaiveDateTime::parse_from_str(self.text()?, TS_FORMAT).map_err(|_| bad("cursor", "is malformed"))
+        NaiveDateTime::parse_from_str(self.text()?, TS_FORMAT).map_err(|_| ApiError::query("cursor", "is malformed"))
     }
 }
 
@@ -116,7 +112,7 @@ impl<F: Copy + PartialEq> Sort<F> {
         };
         allowed.iter().find(|(n, _)| *n == name).map(|(_, field)| Sort { field: *field, desc }).ok_or_else(|| {
             let names: Vec<&str> = allowed.iter().map(|(n, _)| *n).collect();
-            bad("sort", format!("must be one of {} (prefix - for descending)", names.join(", ")))
+            ApiError::query("sort", format!("must be one of {} (prefix - for descending)", names.join(", ")))
         })
     }
 

@@ -1,5 +1,6 @@
 //! `Application::build(config)`: everything `main` and the tests share to bring the server up —
-//! data directory, secret, pool, migrations, first administrator, routes and middleware.
+//! data directory, secret, pool, migrations, first administrator, middleware — assembled from
+//! the state (`state`) and the route table (`routes`).
 
 use std::net::TcpListener;
 use std::path::Path;
@@ -12,61 +13,21 @@ use actix_web::middleware::{from_fn, Condition};
 use actix_web::web::{self, PayloadConfig};
 use actix_web::{App, HttpResponse, HttpServer};
 use tracing_actix_web::TracingLogger;
-use utoipa_actix_web::{scope, AppExt};
+use utoipa_actix_web::AppExt;
 
 use crate::auth::jwt::JwtKeys;
 use crate::auth::password;
 use crate::auth::scopes::Role;
 use crate::auth::throttle::LoginThrottle;
-use crate::auth::PrincipalCache;
+use crate::auth::{Authenticator, PrincipalCache};
 use crate::config::Config;
-use crate::db::{self, Pool};
+use crate::db;
 use crate::error::ApiError;
-use crate::extract::BodyLimit;
+use crate::http::extract::BodyLimit;
 use crate::metrics::Metrics;
-use crate::{
-    activities, analytics, api_clients, audit, auth, campaigns, channels, clients, contacts, deals, idempotency,
-    openapi, ops, pipelines, sales, segments, sync, tasks, telephony, timeline, users, webhooks,
-};
-
-/// What every handler can reach.
-pub struct AppState {
-    pub pool: Pool,
-    pub config: Config,
-    pub jwt: JwtKeys,
-    pub principals: PrincipalCache,
-    pub throttle: LoginThrottle,
-    pub metrics: Metrics,
-    pub openapi_json: String,
-}
-
-/// Registers every documented route; used by the server and by the OpenAPI generator alike.
-pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.configure(ops::routes).service(
-        scope::scope("/api/v1")
-            .wrap(from_fn(idempotency::middleware))
-            .configure(auth::api::routes)
-            .configure(users::api::routes)
-            .configure(api_clients::api::routes)
-            .configure(channels::routes)
-            .configure(clients::base_api::routes)
-            .configure(clients::api::routes)
-            .configure(contacts::api::routes)
-            .configure(timeline::routes)
-            .configure(pipelines::api::routes)
-            .configure(deals::api::routes)
-            .configure(activities::api::routes)
-            .configure(tasks::api::routes)
-            .configure(sales::api::routes)
-            .configure(analytics::api::routes)
-            .configure(segments::api::routes)
-            .configure(webhooks::api::routes)
-            .configure(campaigns::api::routes)
-            .configure(audit::api::routes)
-            .configure(sync::api::routes)
-            .configure(telephony::api::routes),
-    );
-}
+use crate::routes::routes;
+use crate::state::AppState;
+use crate::{idempotency, openapi, routes, users, webhooks};
 
 pub struct Application {
     port: u16,
@@ -140,12 +101,15 @@ pub fn prepare(config: Config) -> Result<AppState, String> {
     let secret = jwt_secret(&config)?;
     let jwt = JwtKeys::new(secret.as_bytes(), &config.jwt_issuer, &config.jwt_audience, config.token_ttl_secs);
     Ok(AppState {
+        auth: web::Data::new(Authenticator {
+            pool: pool.clone(),
+            jwt,
+            principals: PrincipalCache::new(Duration::from_secs(5)),
+        }),
         pool,
-        jwt,
-        principals: PrincipalCache::new(Duration::from_secs(5)),
         throttle: LoginThrottle::new(Duration::from_secs(15 * 60), 5, 30),
-        metrics: Metrics::default(),
-        openapi_json: openapi::to_json(&openapi::document()),
+        metrics: web::Data::new(Metrics::default()),
+        openapi_json: openapi::to_json(&routes::document()),
         config,
     })
 }
@@ -240,6 +204,8 @@ fn server(state: web::Data<AppState>, listener: TcpListener) -> Result<Server, S
         let (app, _) = App::new()
             .into_utoipa_app()
             .app_data(state.clone())
+            .app_data(state.auth.clone())
+            .app_data(state.metrics.clone())
             .app_data(BodyLimit(limit))
             .app_data(PayloadConfig::new(limit))
             .app_data(web::PathConfig::default().error_handler(|_, _| ApiError::NotFound.into()))

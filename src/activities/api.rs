@@ -3,16 +3,15 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use super::{Activity, ActivityFilter, ActivityPatch, ActivityType, Actor, NewActivity};
+use super::{Activity, ActivityFilter, ActivityPatch, ActivityType, NewActivity};
 use crate::auth::scopes::Scope;
-use crate::auth::AuthContext;
+use crate::auth::Caller;
 use crate::db;
 use crate::error::ApiError;
-use crate::events::Origin;
-use crate::extract::{ApiJson, ApiQuery};
+use crate::http::extract::{ApiJson, ApiQuery};
 use crate::http::{created, if_match, ok_tagged};
 use crate::pagination::{self, Page};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(list_activities)
@@ -20,17 +19,6 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(get_activity)
         .service(update_activity)
         .service(delete_activity);
-}
-
-impl Actor {
-    pub fn of(auth: &AuthContext, state: &AppState) -> Actor {
-        Actor {
-            owner_only: auth.own_clients_only(),
-            user_id: auth.user_id,
-            origin: Origin::api(auth.actor()),
-            edit_window_hours: state.config.activity_edit_hours,
-        }
-    }
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -64,7 +52,7 @@ pub struct ActivityListQuery {
 #[get("/activities")]
 async fn list_activities(
     state: web::Data<AppState>,
-    auth: AuthContext,
+    auth: Caller,
     ApiQuery(q): ApiQuery<ActivityListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::DealsRead)?;
@@ -93,13 +81,12 @@ async fn list_activities(
 #[post("/activities")]
 async fn create_activity(
     state: web::Data<AppState>,
-    auth: AuthContext,
+    auth: Caller,
     ApiJson(input): ApiJson<NewActivity>,
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::DealsWrite)?;
-    let actor = Actor::of(&auth, &state);
     let author = auth.user_id;
-    let a = db::run_tx(&state.pool, move |conn| super::create(conn, input, &actor, author)).await?;
+    let a = db::run_tx(&state.pool, move |conn| super::create(conn, input, &auth, author)).await?;
     Ok(created(&a, format!("/api/v1/activities/{}", a.id), a.id, a.version))
 }
 
@@ -111,11 +98,7 @@ async fn create_activity(
     security(("oauth2" = ["deals:read"]))
 )]
 #[get("/activities/{id}")]
-async fn get_activity(
-    state: web::Data<AppState>,
-    auth: AuthContext,
-    id: web::Path<i64>,
-) -> Result<HttpResponse, ApiError> {
+async fn get_activity(state: web::Data<AppState>, auth: Caller, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::DealsRead)?;
     let (id, owner_only) = (id.into_inner(), auth.own_clients_only());
     let a = db::run(&state.pool, move |conn| super::get(conn, id, owner_only)).await?;
@@ -136,16 +119,15 @@ async fn get_activity(
 #[patch("/activities/{id}")]
 async fn update_activity(
     state: web::Data<AppState>,
-    auth: AuthContext,
+    auth: Caller,
     req: HttpRequest,
     id: web::Path<i64>,
     ApiJson(patch): ApiJson<ActivityPatch>,
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::DealsWrite)?;
     let id = id.into_inner();
-    let expected = if_match(&req, id)?;
-    let actor = Actor::of(&auth, &state);
-    let a = db::run_tx(&state.pool, move |conn| super::update(conn, id, patch, expected, &actor)).await?;
+    let (expected, edit_window) = (if_match(&req, id)?, state.config.activity_edit_hours);
+    let a = db::run_tx(&state.pool, move |conn| super::update(conn, id, patch, expected, &auth, edit_window)).await?;
     Ok(ok_tagged(&a, a.id, a.version))
 }
 
@@ -162,7 +144,7 @@ async fn update_activity(
 #[delete("/activities/{id}")]
 async fn delete_activity(
     state: web::Data<AppState>,
-    auth: AuthContext,
+    auth: Caller,
     req: HttpRequest,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
@@ -170,7 +152,6 @@ async fn delete_activity(
     auth.require(Scope::ClientsDelete)?;
     let id = id.into_inner();
     let expected = if_match(&req, id)?;
-    let actor = Actor::of(&auth, &state);
-    db::run_tx(&state.pool, move |conn| super::delete(conn, id, expected, &actor)).await?;
+    db::run_tx(&state.pool, move |conn| super::delete(conn, id, expected, &auth)).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -10,12 +10,14 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::auth::Caller;
 use crate::db::schema::{activities, clients, contacts, deals};
 use crate::db::{now, Db, DbConn};
 use crate::error::{ApiError, FieldErrors};
-use crate::events::{self, NewEvent, Origin};
-use crate::extract::double_option;
+use crate::events::{self, NewEvent};
 use crate::pagination::{self, page_from, Cursor, Page};
+use crate::patch::double_option;
+use crate::versioning::AtReadVersion;
 use crate::{keyset, order_keyset};
 
 pub const ENTITY: &str = "activity";
@@ -60,49 +62,22 @@ pub enum Direction {
     Outbound,
 }
 
+crate::text_enum!(ActivityType {
+    Call = "call",
+    Meeting = "meeting",
+    Email = "email",
+    Message = "message",
+    Note = "note",
+} else Note);
+
 impl ActivityType {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ActivityType::Call => "call",
-            ActivityType::Meeting => "meeting",
-            ActivityType::Email => "email",
-            ActivityType::Message => "message",
-            ActivityType::Note => "note",
-        }
-    }
-
-    pub fn parse(s: &str) -> ActivityType {
-        match s {
-            "call" => ActivityType::Call,
-            "meeting" => ActivityType::Meeting,
-            "email" => ActivityType::Email,
-            "message" => ActivityType::Message,
-            _ => ActivityType::Note,
-        }
-    }
-
     /// Calls, emails and messages go one way or the other; meetings and notes do not.
     fn has_direction(self) -> bool {
         matches!(self, ActivityType::Call | ActivityType::Email | ActivityType::Message)
     }
 }
 
-impl Direction {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Direction::Inbound => "inbound",
-            Direction::Outbound => "outbound",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Direction> {
-        match s {
-            "inbound" => Some(Direction::Inbound),
-            "outbound" => Some(Direction::Outbound),
-            _ => None,
-        }
-    }
-}
+crate::text_enum!(Direction { Inbound = "inbound", Outbound = "outbound" });
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Activity {
@@ -211,16 +186,6 @@ pub struct ActivityPatch {
     pub recording_url: Option<Option<String>>,
 }
 
-/// Who works with activities, and under which rules.
-#[derive(Debug, Clone)]
-pub struct Actor {
-    pub owner_only: Option<i64>,
-    pub user_id: Option<i64>,
-    pub origin: Origin,
-    /// Managers may edit only their own activities, within this many hours.
-    pub edit_window_hours: i64,
-}
-
 #[derive(Debug, Default, Clone)]
 pub struct ActivityFilter {
     pub owner_only: Option<i64>,
@@ -243,7 +208,7 @@ macro_rules! visible_activities {
             .select(activities::all_columns)
             .into_boxed::<Db>();
         if let Some(me) = $owner_only {
-            q = q.filter(clients::owner_id.eq(me).or(activities::author_id.eq(me)));
+            q = q.filter(crate::clients::visibility::owns(me).or(activities::author_id.eq(me)));
         }
         q
     }};
@@ -361,11 +326,11 @@ impl ActivityWrite {
 pub fn create(
     conn: &mut DbConn,
     input: NewActivity,
-    actor: &Actor,
+    actor: &Caller,
     author_id: Option<i64>,
 ) -> Result<Activity, ApiError> {
     let mut errors = FieldErrors::new();
-    if let Err(e) = crate::clients::repo::get_row(conn, input.client_id, actor.owner_only) {
+    if let Err(e) = crate::clients::repo::get_row(conn, input.client_id, actor.own_clients_only()) {
         return match e {
             ApiError::NotFound => Err(errors.fail("client_id", "is not a client you can see (deleted or unknown)")),
             other => Err(other),
@@ -407,7 +372,7 @@ pub fn create(
     let activity = Activity::from(row);
     events::record(
         conn,
-        &actor.origin,
+        &actor.origin(),
         NewEvent {
             event_type: "activity.created",
             entity_type: ENTITY,
@@ -419,17 +384,18 @@ pub fn create(
 }
 
 /// A manager may change only what they logged, and only within the edit window.
-fn may_edit(current: &Activity, actor: &Actor) -> Result<(), ApiError> {
-    if actor.owner_only.is_none() {
+/// Managers may edit only their own activities, within `edit_window_hours` of logging them.
+fn may_edit(current: &Activity, actor: &Caller, edit_window_hours: i64) -> Result<(), ApiError> {
+    if actor.own_clients_only().is_none() {
         return Ok(());
     }
     if current.author_id != actor.user_id {
         return Err(ApiError::Forbidden("activities are the company's record: you can only edit your own".into()));
     }
-    if current.created_at.naive_utc() < now() - TimeDelta::hours(actor.edit_window_hours) {
+    if current.created_at.naive_utc() < now() - TimeDelta::hours(edit_window_hours) {
         return Err(ApiError::Forbidden(format!(
             "activities can be edited for {} hours after they are logged",
-            actor.edit_window_hours
+            edit_window_hours
         )));
     }
     Ok(())
@@ -440,13 +406,12 @@ pub fn update(
     id: i64,
     patch: ActivityPatch,
     expected: Option<i64>,
-    actor: &Actor,
+    actor: &Caller,
+    edit_window_hours: i64,
 ) -> Result<Activity, ApiError> {
-    let current = get(conn, id, actor.owner_only)?;
-    if expected.is_some_and(|v| v != current.version) {
-        return Err(ApiError::PreconditionFailed);
-    }
-    may_edit(&current, actor)?;
+    let current = get(conn, id, actor.own_clients_only())?;
+    crate::versioning::expect(expected, current.version)?;
+    may_edit(&current, actor, edit_window_hours)?;
     let before = ActivityWrite {
         activity_type: current.activity_type.as_str().into(),
         direction: current.direction.map(|d| d.as_str().into()),
@@ -498,12 +463,11 @@ pub fn update(
             .set((w, activities::version.eq(current.version + 1), activities::updated_at.eq(now())))
             .returning(activities::all_columns)
             .get_result(conn)
-            .optional()?
-            .ok_or(ApiError::PreconditionFailed)?;
+            .at_read_version()?;
     let activity = Activity::from(row);
     events::record(
         conn,
-        &actor.origin,
+        &actor.origin(),
         NewEvent {
             event_type: "activity.updated",
             entity_type: ENTITY,
@@ -514,11 +478,9 @@ pub fn update(
     Ok(activity)
 }
 
-pub fn delete(conn: &mut DbConn, id: i64, expected: Option<i64>, actor: &Actor) -> Result<(), ApiError> {
-    let current = get(conn, id, actor.owner_only)?;
-    if expected.is_some_and(|v| v != current.version) {
-        return Err(ApiError::PreconditionFailed);
-    }
+pub fn delete(conn: &mut DbConn, id: i64, expected: Option<i64>, actor: &Caller) -> Result<(), ApiError> {
+    let current = get(conn, id, actor.own_clients_only())?;
+    crate::versioning::expect(expected, current.version)?;
     let at = now();
     diesel::update(activities::table.find(id))
         .set((
@@ -529,7 +491,7 @@ pub fn delete(conn: &mut DbConn, id: i64, expected: Option<i64>, actor: &Actor) 
         .execute(conn)?;
     events::record(
         conn,
-        &actor.origin,
+        &actor.origin(),
         NewEvent {
             event_type: "activity.deleted",
             entity_type: ENTITY,

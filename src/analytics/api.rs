@@ -17,15 +17,15 @@ use super::lost::{self, LostClient, LostSort};
 use super::pareto::{self, ParetoResult};
 use super::reactivation::{self, Candidate};
 use super::summary::{self, Summary};
-use super::{bad, client_names, client_sums, percent, Measure, Scope};
-use crate::auth::scopes::Scope as AuthScope;
-use crate::auth::AuthContext;
+use super::{client_names, client_sums, percent, Measure, ReportScope};
+use crate::auth::scopes::Scope;
+use crate::auth::Caller;
 use crate::db::{self, DbConn};
 use crate::error::ApiError;
-use crate::extract::ApiQuery;
+use crate::http::extract::ApiQuery;
 use crate::money;
 use crate::pagination::{self, Cursor, KeyValue};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(abc_xyz_report)
@@ -60,8 +60,8 @@ macro_rules! report_query {
         }
 
         impl $name {
-            fn scope(&self, auth: &AuthContext) -> Result<Scope, ApiError> {
-                Scope::new(self.from, self.to, self.channel.clone(), self.owner_id, self.region.clone(), auth.own_clients_only())
+            fn scope(&self, auth: &Caller) -> Result<ReportScope, ApiError> {
+                ReportScope::new(self.from, self.to, self.channel.clone(), self.owner_id, self.region.clone(), auth.own_clients_only())
             }
         }
     };
@@ -111,7 +111,7 @@ pub struct AbcXyzClient {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AbcXyzReport {
-    pub scope: Scope,
+    pub scope: ReportScope,
     pub measure: Measure,
     pub thresholds: Thresholds,
     /// Calendar months of the period (the n of the coefficient of variation).
@@ -133,13 +133,13 @@ fn parse_cell(cell: Option<&str>) -> Result<Option<(Abc, Xyz)>, ApiError> {
         Some('A') => Abc::A,
         Some('B') => Abc::B,
         Some('C') => Abc::C,
-        _ => return Err(bad("cell", "must be one of AX, AY, AZ, BX, BY, BZ, CX, CY, CZ")),
+        _ => return Err(ApiError::query("cell", "must be one of AX, AY, AZ, BX, BY, BZ, CX, CY, CZ")),
     };
     let xyz = match (chars.next(), chars.next()) {
         (Some('X'), None) => Xyz::X,
         (Some('Y'), None) => Xyz::Y,
         (Some('Z'), None) => Xyz::Z,
-        _ => return Err(bad("cell", "must be one of AX, AY, AZ, BX, BY, BZ, CX, CY, CZ")),
+        _ => return Err(ApiError::query("cell", "must be one of AX, AY, AZ, BX, BY, BZ, CX, CY, CZ")),
     };
     Ok(Some((abc, xyz)))
 }
@@ -147,7 +147,7 @@ fn parse_cell(cell: Option<&str>) -> Result<Option<(Abc, Xyz)>, ApiError> {
 /// Computes the ABC/XYZ classes of the scope (shared with segments).
 pub fn classify_abc_xyz(
     conn: &mut DbConn,
-    scope: &Scope,
+    scope: &ReportScope,
     measure: Measure,
     t: &Thresholds,
 ) -> Result<Vec<abc_xyz::Classified>, ApiError> {
@@ -164,13 +164,13 @@ pub fn thresholds(q: &AbcXyzQuery) -> Result<Thresholds, ApiError> {
         min_purchases: q.min_purchases.unwrap_or(3),
     };
     if t.a > t.b {
-        return Err(bad("a", "must not exceed b"));
+        return Err(ApiError::query("a", "must not exceed b"));
     }
     if t.x > t.y {
-        return Err(bad("x", "must not exceed y"));
+        return Err(ApiError::query("x", "must not exceed y"));
     }
     if t.min_purchases < 0 {
-        return Err(bad("min_purchases", "must not be negative"));
+        return Err(ApiError::query("min_purchases", "must not be negative"));
     }
     Ok(t)
 }
@@ -185,10 +185,10 @@ pub fn thresholds(q: &AbcXyzQuery) -> Result<Thresholds, ApiError> {
 #[get("/analytics/abc-xyz")]
 async fn abc_xyz_report(
     state: web::Data<AppState>,
-    auth: AuthContext,
+    auth: Caller,
     ApiQuery(q): ApiQuery<AbcXyzQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    auth.require(AuthScope::AnalyticsRead)?;
+    auth.require(Scope::AnalyticsRead)?;
     let scope = q.scope(&auth)?;
     let t = thresholds(&q)?;
     let measure = q.measure.unwrap_or(Measure::Revenue);
@@ -295,42 +295,12 @@ pub struct AbcdeClient {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AbcdeReport {
-    pub scope: Scope,
+    pub scope: ReportScope,
     pub cutoffs: Cutoffs,
     pub channels: Vec<ChannelClasses>,
     /// Clients by channel, class, profit (descending) and id.
     pub items: Vec<AbcdeClient>,
     pub next_cursor: Option<String>,
-}
-
-/// Active clients of the scope with their margin over the period and their potential.
-pub fn abcde_candidates(conn: &mut DbConn, scope: &Scope) -> Result<Vec<AbcdeCandidate>, ApiError> {
-    use diesel::prelude::*;
-    use diesel::sql_types::{BigInt, Nullable, Text};
-    #[derive(QueryableByName)]
-    struct Row {
-        #[diesel(sql_type = BigInt)]
-        id: i64,
-        #[diesel(sql_type = Nullable<Text>)]
-        channel: Option<String>,
-        #[diesel(sql_type = BigInt)]
-        profit: i64,
-        #[diesel(sql_type = BigInt)]
-        potential: i64,
-    }
-    let mut sql = crate::db::sql::Sql::new(
-        "SELECT c.id AS id, c.channel AS channel, CAST(COALESCE(SUM(COALESCE(s.margin, 0)), 0) AS BIGINT) AS profit, \
-         COALESCE(c.estimated_potential, 0) AS potential FROM clients c LEFT JOIN sales s ON s.client_id = c.id",
-    );
-    scope.push_period(&mut sql);
-    sql.push(" WHERE c.status = 'active'");
-    scope.push_client_filter(&mut sql);
-    sql.push(" GROUP BY c.id, c.channel, c.estimated_potential");
-    let rows: Vec<Row> = sql.query().load(conn)?;
-    Ok(rows
-        .into_iter()
-        .map(|r| AbcdeCandidate { client_id: r.id, channel: r.channel, profit: r.profit, potential: r.potential })
-        .collect())
 }
 
 #[utoipa::path(
@@ -343,23 +313,23 @@ pub fn abcde_candidates(conn: &mut DbConn, scope: &Scope) -> Result<Vec<AbcdeCan
 #[get("/analytics/abcde")]
 async fn abcde_report(
     state: web::Data<AppState>,
-    auth: AuthContext,
+    auth: Caller,
     ApiQuery(q): ApiQuery<AbcdeQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    auth.require(AuthScope::AnalyticsRead)?;
+    auth.require(Scope::AnalyticsRead)?;
     let scope = q.scope(&auth)?;
     let cut = Cutoffs {
         max_share: percent(q.max_share, 20.0, "max_share")?,
         high_share: percent(q.high_share, 50.0, "high_share")?,
     };
     if cut.max_share > cut.high_share {
-        return Err(bad("max_share", "must not exceed high_share"));
+        return Err(ApiError::query("max_share", "must not exceed high_share"));
     }
     let limit = pagination::limit(q.limit)?;
     let after = q.cursor.as_deref().map(|c| Cursor::decode(c, "abcde")).transpose()?.map(|c| c.id);
     let class_filter = q.class;
     let report = db::run(&state.pool, move |conn| {
-        let mut candidates = abcde_candidates(conn, &scope)?;
+        let mut candidates = super::repo::abcde_candidates(conn, &scope)?;
         let classes = abcde::classify(&candidates, &cut);
         candidates.sort_by(|a, b| {
             a.channel
@@ -432,7 +402,7 @@ pub enum ParetoBy {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ParetoReport {
-    pub scope: Scope,
+    pub scope: ReportScope,
     pub top_share: f64,
     pub overall: ParetoResult,
     /// Per channel, when `by=channel`.
@@ -449,15 +419,15 @@ pub struct ParetoReport {
 #[get("/analytics/pareto")]
 async fn pareto_report(
     state: web::Data<AppState>,
-    auth: AuthContext,
+    auth: Caller,
     ApiQuery(q): ApiQuery<ParetoQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    auth.require(AuthScope::AnalyticsRead)?;
+    auth.require(Scope::AnalyticsRead)?;
     let scope = q.scope(&auth)?;
     let top_share = percent(q.top_share, 20.0, "top_share")?;
     let points = q.points.unwrap_or(100);
     if !(1..=1000).contains(&points) {
-        return Err(bad("points", "must be between 1 and 1000"));
+        return Err(ApiError::query("points", "must be between 1 and 1000"));
     }
     let by_channel = q.by.is_some();
     let report = db::run(&state.pool, move |conn| {
@@ -489,7 +459,7 @@ report_query!(FunnelQuery {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct FunnelReport {
-    pub scope: Scope,
+    pub scope: ReportScope,
     pub pipeline_id: i64,
     pub group_by: Option<GroupBy>,
     pub groups: Vec<FunnelGroup>,
@@ -505,10 +475,10 @@ pub struct FunnelReport {
 #[get("/analytics/funnel")]
 async fn funnel_report(
     state: web::Data<AppState>,
-    auth: AuthContext,
+    auth: Caller,
     ApiQuery(q): ApiQuery<FunnelQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    auth.require(AuthScope::AnalyticsRead)?;
+    auth.require(Scope::AnalyticsRead)?;
     let scope = q.scope(&auth)?;
     let (pipeline, group_by) = (q.pipeline_id, q.group_by);
     let report = db::run(&state.pool, move |conn| {
@@ -518,7 +488,7 @@ async fn funnel_report(
         };
         let stages = crate::pipelines::stages_of(conn, pipeline_id)?;
         if stages.is_empty() {
-            return Err(bad("pipeline_id", "no such pipeline"));
+            return Err(ApiError::query("pipeline_id", "no such pipeline"));
         }
         let groups = funnel::compute(conn, &scope, pipeline_id, &stages, group_by)?;
         Ok(FunnelReport { scope, pipeline_id, group_by, groups })
@@ -556,13 +526,13 @@ pub struct ReactivationReport {
     pub next_cursor: Option<String>,
 }
 
-fn reactivation_inputs(q: &ReactivationQuery, auth: &AuthContext) -> Result<(Scope, NaiveDate, f64), ApiError> {
+fn reactivation_inputs(q: &ReactivationQuery, auth: &Caller) -> Result<(ReportScope, NaiveDate, f64), ApiError> {
     let as_of = q.as_of.unwrap_or_else(super::today);
     let factor = q.factor.unwrap_or(1.5);
     if !(factor > 0.0 && factor <= 100.0) {
-        return Err(bad("factor", "must be greater than 0 and at most 100"));
+        return Err(ApiError::query("factor", "must be greater than 0 and at most 100"));
     }
-    let scope = Scope::new(
+    let scope = ReportScope::new(
         Some(as_of - Duration::days(1)),
         Some(as_of),
         q.channel.clone(),
@@ -575,7 +545,7 @@ fn reactivation_inputs(q: &ReactivationQuery, auth: &AuthContext) -> Result<(Sco
 
 fn due_clients(
     conn: &mut DbConn,
-    scope: &Scope,
+    scope: &ReportScope,
     as_of: NaiveDate,
     factor: f64,
 ) -> Result<(Vec<Candidate>, Option<f64>), ApiError> {
@@ -593,10 +563,10 @@ fn due_clients(
 #[get("/analytics/reactivation")]
 async fn reactivation_report(
     state: web::Data<AppState>,
-    auth: AuthContext,
+    auth: Caller,
     ApiQuery(q): ApiQuery<ReactivationQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    auth.require(AuthScope::AnalyticsRead)?;
+    auth.require(Scope::AnalyticsRead)?;
     let (scope, as_of, factor) = reactivation_inputs(&q, &auth)?;
     let limit = pagination::limit(q.limit)?;
     let after = q.cursor.as_deref().map(|c| Cursor::decode(c, "reactivation")).transpose()?.map(|c| c.id);
@@ -645,13 +615,13 @@ pub struct ReactivationTasks {
 #[post("/analytics/reactivation")]
 async fn create_reactivation_tasks(
     state: web::Data<AppState>,
-    auth: AuthContext,
+    auth: Caller,
     ApiQuery(q): ApiQuery<ReactivationQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    auth.require(AuthScope::AnalyticsRead)?;
-    auth.require(AuthScope::DealsWrite)?;
+    auth.require(Scope::AnalyticsRead)?;
+    auth.require(Scope::DealsWrite)?;
     let (scope, as_of, factor) = reactivation_inputs(&q, &auth)?;
-    let origin = crate::events::Origin::api(auth.actor());
+    let origin = auth.origin();
     let result = db::run_tx(&state.pool, move |conn| {
         let (due, _) = due_clients(conn, &scope, as_of, factor)?;
         let planned: Vec<crate::tasks::Planned> = due
@@ -707,7 +677,7 @@ pub struct LostQuery {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct LostReport {
-    pub scope: Scope,
+    pub scope: ReportScope,
     pub whole_history: bool,
     pub items: Vec<LostClient>,
     pub next_cursor: Option<String>,
@@ -723,15 +693,21 @@ pub struct LostReport {
 #[get("/analytics/lost-clients")]
 async fn lost_clients_report(
     state: web::Data<AppState>,
-    auth: AuthContext,
+    auth: Caller,
     ApiQuery(q): ApiQuery<LostQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    auth.require(AuthScope::AnalyticsRead)?;
+    auth.require(Scope::AnalyticsRead)?;
     let whole_history = q.from.is_none();
     let to = q.to.unwrap_or_else(super::today);
     let from = q.from.unwrap_or(to);
-    let scope =
-        Scope::new(Some(from), Some(to), q.channel.clone(), q.owner_id, q.region.clone(), auth.own_clients_only())?;
+    let scope = ReportScope::new(
+        Some(from),
+        Some(to),
+        q.channel.clone(),
+        q.owner_id,
+        q.region.clone(),
+        auth.own_clients_only(),
+    )?;
     let limit = pagination::limit(q.limit)?;
     let sort = q.sort.unwrap_or(LostSort::Margin);
     let report = db::run(&state.pool, move |conn| {
@@ -763,7 +739,7 @@ pub struct CompletenessQuery {
 pub struct CompletenessReport {
     /// Whether the census is limited to clients created in the period.
     pub created_in_period: bool,
-    pub scope: Scope,
+    pub scope: ReportScope,
     pub overall: Census,
     pub by_owner: Vec<Census>,
     /// The clients missing the most, worst first.
@@ -781,15 +757,21 @@ pub struct CompletenessReport {
 #[get("/analytics/completeness")]
 async fn completeness_report(
     state: web::Data<AppState>,
-    auth: AuthContext,
+    auth: Caller,
     ApiQuery(q): ApiQuery<CompletenessQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    auth.require(AuthScope::AnalyticsRead)?;
+    auth.require(Scope::AnalyticsRead)?;
     let created_in_period = q.from.is_some() || q.to.is_some();
     let to = q.to.unwrap_or_else(super::today);
     let from = q.from.unwrap_or(NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default());
-    let scope =
-        Scope::new(Some(from), Some(to), q.channel.clone(), q.owner_id, q.region.clone(), auth.own_clients_only())?;
+    let scope = ReportScope::new(
+        Some(from),
+        Some(to),
+        q.channel.clone(),
+        q.owner_id,
+        q.region.clone(),
+        auth.own_clients_only(),
+    )?;
     let limit = pagination::limit(q.limit)?;
     let report = db::run(&state.pool, move |conn| {
         let mut all = census::census(conn, &scope, created_in_period)?;
@@ -813,10 +795,10 @@ report_query!(SummaryQuery {});
 #[get("/analytics/summary")]
 async fn summary_report(
     state: web::Data<AppState>,
-    auth: AuthContext,
+    auth: Caller,
     ApiQuery(q): ApiQuery<SummaryQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    auth.require(AuthScope::AnalyticsRead)?;
+    auth.require(Scope::AnalyticsRead)?;
     let scope = q.scope(&auth)?;
     let report = db::run(&state.pool, move |conn| Ok(summary::compute(conn, &scope)?)).await?;
     Ok(HttpResponse::Ok().json(report))

@@ -7,7 +7,7 @@ use diesel::sql_types::{BigInt, Nullable, Text};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::Scope;
+use super::ReportScope;
 use crate::db::sql::Sql;
 use crate::db::DbConn;
 use crate::error::ApiError;
@@ -59,7 +59,7 @@ pub struct Incomplete {
     pub missing: Vec<String>,
 }
 
-fn scoped(sql: &mut Sql, scope: &Scope, created_in_period: bool) {
+fn scoped(sql: &mut Sql, scope: &ReportScope, created_in_period: bool) {
     scope.push_client_filter(sql);
     if created_in_period {
         let from = scope.from.and_hms_opt(0, 0, 0).unwrap_or_default();
@@ -69,7 +69,7 @@ fn scoped(sql: &mut Sql, scope: &Scope, created_in_period: bool) {
 }
 
 /// Overall figures (first) and per-owner figures, from one grouped query.
-pub fn census(conn: &mut DbConn, scope: &Scope, created_in_period: bool) -> QueryResult<Vec<Census>> {
+pub fn census(conn: &mut DbConn, scope: &ReportScope, created_in_period: bool) -> QueryResult<Vec<Census>> {
     let sums: Vec<String> = CHECKS
         .iter()
         .enumerate()
@@ -152,7 +152,7 @@ struct WorstRow {
 /// The clients missing the most, worst first (ties by id), keyset-paginated.
 pub fn worst(
     conn: &mut DbConn,
-    scope: &Scope,
+    scope: &ReportScope,
     created_in_period: bool,
     cursor: Option<&str>,
     limit: i64,

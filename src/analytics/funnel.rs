@@ -14,7 +14,7 @@ use diesel::sql_types::{BigInt, Double, Nullable, Text};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::Scope;
+use super::ReportScope;
 use crate::db::sql::{seconds_between, Sql};
 use crate::db::DbConn;
 use crate::pipelines::{StageKind, StageRow};
@@ -60,7 +60,7 @@ struct Row {
 
 pub fn compute(
     conn: &mut DbConn,
-    scope: &Scope,
+    scope: &ReportScope,
     pipeline_id: i64,
     stages: &[StageRow],
     group_by: Option<GroupBy>,

@@ -7,7 +7,7 @@ use diesel::sql_types::{BigInt, Nullable, Text};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::Scope;
+use super::ReportScope;
 use crate::db::schema::activities;
 use crate::db::sql::Sql;
 use crate::db::DbConn;
@@ -74,7 +74,7 @@ pub struct LostClient {
 /// A page of lost clients, best first; the cursor carries the sort value and id.
 pub fn page(
     conn: &mut DbConn,
-    scope: &Scope,
+    scope: &ReportScope,
     whole_history: bool,
     sort: LostSort,
     cursor: Option<&str>,

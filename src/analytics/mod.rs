@@ -10,6 +10,7 @@ pub mod funnel;
 pub mod lost;
 pub mod pareto;
 pub mod reactivation;
+pub mod repo;
 pub mod summary;
 
 use chrono::{Datelike, Duration, NaiveDate, Utc};
@@ -20,12 +21,12 @@ use utoipa::ToSchema;
 
 use crate::db::sql::Sql;
 use crate::db::DbConn;
-use crate::error::{ApiError, FieldError};
+use crate::error::ApiError;
 use crate::sales::month_index;
 
 /// Which clients and which days an analysis covers.
 #[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct Scope {
+pub struct ReportScope {
     /// First day of the period.
     pub from: NaiveDate,
     /// Last day of the period (included).
@@ -35,15 +36,11 @@ pub struct Scope {
     pub region: Option<String>,
 }
 
-pub fn bad(field: &str, message: impl Into<String>) -> ApiError {
-    ApiError::BadQuery(vec![FieldError { field: field.into(), message: message.into() }])
-}
-
 pub fn today() -> NaiveDate {
     Utc::now().date_naive()
 }
 
-impl Scope {
+impl ReportScope {
     /// `to` defaults to today and `from` to a year before it; a manager is always limited to
     /// the clients they own.
     pub fn new(
@@ -53,20 +50,20 @@ impl Scope {
         owner_id: Option<i64>,
         region: Option<String>,
         own_clients_only: Option<i64>,
-    ) -> Result<Scope, ApiError> {
+    ) -> Result<ReportScope, ApiError> {
         let to = to.unwrap_or_else(today);
         let from = from.unwrap_or_else(|| to - Duration::days(364));
         if from > to {
-            return Err(bad("from", "must not be after `to`"));
+            return Err(ApiError::query("from", "must not be after `to`"));
         }
         let owner_id = match (own_clients_only, owner_id) {
             (Some(me), Some(other)) if other != me => {
-                return Err(bad("owner_id", "managers see their own clients only"))
+                return Err(ApiError::query("owner_id", "managers see their own clients only"))
             }
             (Some(me), _) => Some(me),
             (None, o) => o,
         };
-        Ok(Scope { from, to, channel, owner_id, region })
+        Ok(ReportScope { from, to, channel, owner_id, region })
     }
 
     /// Calendar months the period touches, partial ones included.
@@ -135,7 +132,7 @@ struct MonthRow {
 
 /// Per-client sums of the measure over the scope: the database sums each client's months, the
 /// squares are added here in 128 bits so that nothing overflows or rounds.
-pub fn client_sums(conn: &mut DbConn, scope: &Scope, measure: Measure) -> QueryResult<Vec<ClientSums>> {
+pub fn client_sums(conn: &mut DbConn, scope: &ReportScope, measure: Measure) -> QueryResult<Vec<ClientSums>> {
     let mut sql = Sql::new(&format!(
         "SELECT s.client_id AS client_id, CAST(SUM({}) AS BIGINT) AS total, \
          COUNT(*) AS purchases FROM sales s JOIN clients c ON c.id = s.client_id WHERE 1 = 1",
@@ -164,7 +161,7 @@ pub fn client_sums(conn: &mut DbConn, scope: &Scope, measure: Measure) -> QueryR
 pub fn percent(value: Option<f64>, default: f64, field: &str) -> Result<f64, ApiError> {
     let v = value.unwrap_or(default);
     if !(0.0..=100.0).contains(&v) || v.is_nan() {
-        return Err(bad(field, "must be a percentage between 0 and 100"));
+        return Err(ApiError::query(field, "must be a percentage between 0 and 100"));
     }
     Ok(v)
 }
@@ -236,10 +233,10 @@ mod tests {
 
     #[test]
     fn scope_defaults_to_a_year_and_pins_managers() {
-        let s = Scope::new(None, NaiveDate::from_ymd_opt(2026, 12, 31), None, None, None, Some(7)).unwrap();
+        let s = ReportScope::new(None, NaiveDate::from_ymd_opt(2026, 12, 31), None, None, None, Some(7)).unwrap();
         assert_eq!(s.from, NaiveDate::from_ymd_opt(2026, 1, 1).unwrap());
         assert_eq!(s.months(), 12);
         assert_eq!(s.owner_id, Some(7));
-        assert!(Scope::new(None, None, None, Some(8), None, Some(7)).is_err());
+        assert!(ReportScope::new(None, None, None, Some(8), None, Some(7)).is_err());
     }
 }

@@ -12,7 +12,7 @@ use diesel::sql_types::{BigInt, Date, Nullable, Text};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::Scope;
+use super::ReportScope;
 use crate::db::schema::sales;
 use crate::db::sql::Sql;
 use crate::db::DbConn;
@@ -56,7 +56,7 @@ pub struct Candidate {
 }
 
 /// Purchase rhythm of active clients in scope, from sales up to `as_of` (one row per client).
-pub fn rhythms(conn: &mut DbConn, scope: &Scope, as_of: NaiveDate) -> QueryResult<Vec<Rhythm>> {
+pub fn rhythms(conn: &mut DbConn, scope: &ReportScope, as_of: NaiveDate) -> QueryResult<Vec<Rhythm>> {
     // Usually nothing is dated after `as_of` (today): then the figures every sale write keeps on
     // the card are exactly these, and one pass over the clients replaces one over the sales.
     let later: Option<i64> = sales::table.filter(sales::sold_on.gt(as_of)).select(sales::id).first(conn).optional()?;

@@ -9,7 +9,7 @@ use diesel::sql_types::{BigInt, Nullable, Text};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::Scope;
+use super::ReportScope;
 use crate::db::sql::Sql;
 use crate::db::DbConn;
 use crate::money;
@@ -34,7 +34,7 @@ pub struct Cadence {
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Summary {
-    pub scope: Scope,
+    pub scope: ReportScope,
     /// Clients by current status.
     pub statuses: BTreeMap<String, i64>,
     /// Status changes that happened during the period.
@@ -69,13 +69,13 @@ struct Totals {
     purchases: i64,
 }
 
-fn period_bounds(scope: &Scope) -> (chrono::NaiveDateTime, chrono::NaiveDateTime) {
+fn period_bounds(scope: &ReportScope) -> (chrono::NaiveDateTime, chrono::NaiveDateTime) {
     let from = scope.from.and_hms_opt(0, 0, 0).unwrap_or_default();
     let until = (scope.to + chrono::Duration::days(1)).and_hms_opt(0, 0, 0).unwrap_or_default();
     (from, until)
 }
 
-pub fn compute(conn: &mut DbConn, scope: &Scope) -> QueryResult<Summary> {
+pub fn compute(conn: &mut DbConn, scope: &ReportScope) -> QueryResult<Summary> {
     let (from, until) = period_bounds(scope);
 
     let mut sql = Sql::new("SELECT c.status AS a, NULL AS b, COUNT(*) AS n FROM clients c WHERE 1 = 1");

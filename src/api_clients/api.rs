@@ -3,11 +3,11 @@ use actix_web::{get, post, web, HttpResponse};
 use super::{repo, ApiClient, ApiClientCreated, NewApiClient};
 use crate::auth::jwt::Subject;
 use crate::auth::scopes::Scope;
-use crate::auth::AuthContext;
+use crate::auth::Caller;
 use crate::db;
 use crate::error::{validate, ApiError};
-use crate::extract::ApiJson;
-use crate::startup::AppState;
+use crate::http::extract::ApiJson;
+use crate::state::AppState;
 
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(list_api_clients).service(create_api_client).service(get_api_client).service(revoke_api_client);
@@ -20,7 +20,7 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     security(("oauth2" = ["users:manage"]))
 )]
 #[get("/api-clients")]
-async fn list_api_clients(state: web::Data<AppState>, auth: AuthContext) -> Result<HttpResponse, ApiError> {
+async fn list_api_clients(state: web::Data<AppState>, auth: Caller) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::UsersManage)?;
     let rows = db::run(&state.pool, |conn| Ok(repo::list(conn)?)).await?;
     Ok(HttpResponse::Ok().json(rows.into_iter().map(ApiClient::from).collect::<Vec<_>>()))
@@ -36,7 +36,7 @@ async fn list_api_clients(state: web::Data<AppState>, auth: AuthContext) -> Resu
 #[post("/api-clients")]
 async fn create_api_client(
     state: web::Data<AppState>,
-    auth: AuthContext,
+    auth: Caller,
     ApiJson(input): ApiJson<NewApiClient>,
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::UsersManage)?;
@@ -59,7 +59,7 @@ async fn create_api_client(
 #[get("/api-clients/{id}")]
 async fn get_api_client(
     state: web::Data<AppState>,
-    auth: AuthContext,
+    auth: Caller,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::UsersManage)?;
@@ -78,12 +78,12 @@ async fn get_api_client(
 #[post("/api-clients/{id}/revoke")]
 async fn revoke_api_client(
     state: web::Data<AppState>,
-    auth: AuthContext,
+    auth: Caller,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::UsersManage)?;
     let id = id.into_inner();
     let row = db::run(&state.pool, move |conn| repo::revoke(conn, id)).await?;
-    state.principals.evict(&Subject::ApiClient(row.client_id.clone()));
+    state.auth.principals.evict(&Subject::ApiClient(row.client_id.clone()));
     Ok(HttpResponse::Ok().json(ApiClient::from(row)))
 }

@@ -5,12 +5,12 @@ use utoipa::IntoParams;
 
 use super::{AuditEntry, AuditFilter};
 use crate::auth::scopes::Scope;
-use crate::auth::AuthContext;
+use crate::auth::Caller;
 use crate::db;
 use crate::error::ApiError;
-use crate::extract::ApiQuery;
+use crate::http::extract::ApiQuery;
 use crate::pagination::{self, Page};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(list_audit_log);
@@ -44,7 +44,7 @@ pub struct AuditQuery {
 #[get("/audit-log")]
 async fn list_audit_log(
     state: web::Data<AppState>,
-    auth: AuthContext,
+    auth: Caller,
     ApiQuery(q): ApiQuery<AuditQuery>,
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::AuditRead)?;

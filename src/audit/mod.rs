@@ -4,31 +4,17 @@
 
 pub mod api;
 
-use actix_web::HttpRequest;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::auth::scopes::Scope;
-use crate::auth::AuthContext;
+use crate::auth::Caller;
 use crate::db::schema::audit_log;
 use crate::db::{self, now, Db, DbConn, Pool};
 use crate::error::ApiError;
 use crate::pagination::{page_from, Cursor, KeyValue, Page};
-
-/// Who acts, and from which address.
-#[derive(Debug, Clone)]
-pub struct Who {
-    pub actor: String,
-    pub address: Option<String>,
-}
-
-impl Who {
-    pub fn of(auth: &AuthContext, req: &HttpRequest) -> Who {
-        Who { actor: auth.actor(), address: req.peer_addr().map(|a| a.ip().to_string()) }
-    }
-}
 
 /// One thing to put on record.
 pub struct Entry<'a> {
@@ -38,11 +24,12 @@ pub struct Entry<'a> {
     pub details: serde_json::Value,
 }
 
-pub fn record(conn: &mut DbConn, who: &Who, e: Entry<'_>) -> QueryResult<()> {
+/// Puts one entry on record, naming the caller and the address they came from.
+pub fn record(conn: &mut DbConn, who: &Caller, e: Entry<'_>) -> QueryResult<()> {
     diesel::insert_into(audit_log::table)
         .values((
             audit_log::occurred_at.eq(now()),
-            audit_log::actor.eq(&who.actor),
+            audit_log::actor.eq(who.actor()),
             audit_log::action.eq(e.action),
             audit_log::outcome.eq(if e.allowed { "allowed" } else { "denied" }),
             audit_log::target_type.eq(e.target.map(|(t, _)| t)),
@@ -58,8 +45,7 @@ pub fn record(conn: &mut DbConn, who: &Who, e: Entry<'_>) -> QueryResult<()> {
 /// before the 403 goes out.
 pub async fn require(
     pool: &Pool,
-    auth: &AuthContext,
-    who: &Who,
+    auth: &Caller,
     scope: Scope,
     action: &'static str,
     target: Option<(&'static str, i64)>,
@@ -68,7 +54,7 @@ pub async fn require(
     if auth.has(scope) {
         return Ok(());
     }
-    let who = who.clone();
+    let who = auth.clone();
     let details = serde_json::json!({ "missing_scope": scope.as_str(), "request": details });
     db::run(pool, move |conn| Ok(record(conn, &who, Entry { action, allowed: false, target, details })?)).await?;
     Err(ApiError::MissingScope(scope.as_str()))
@@ -79,8 +65,7 @@ pub async fn require(
 #[allow(clippy::too_many_arguments)]
 pub async fn guarded<T, F>(
     pool: &Pool,
-    auth: &AuthContext,
-    who: Who,
+    auth: &Caller,
     scope: Scope,
     action: &'static str,
     target: Option<(&'static str, i64)>,
@@ -91,7 +76,8 @@ where
     F: FnOnce(&mut DbConn) -> Result<T, ApiError> + Send + 'static,
     T: Send + 'static,
 {
-    require(pool, auth, &who, scope, action, target, details.clone()).await?;
+    require(pool, auth, scope, action, target, details.clone()).await?;
+    let who = auth.clone();
     db::run_tx(pool, move |conn| {
         let done = work(conn)?;
         record(conn, &who, Entry { action, allowed: true, target, details })?;

@@ -6,7 +6,7 @@ use utoipa::ToSchema;
 macro_rules! scopes {
     ($($variant:ident = $name:literal : $doc:literal,)*) => {
         /// A permission carried in a token's `scope` claim.
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
         pub enum Scope {
             $(#[doc = $doc] #[serde(rename = $name)] $variant,)*
         }
@@ -49,6 +49,20 @@ scopes! {
     AuditRead = "audit:read": "Read the audit log",
     SettingsManage = "settings:manage": "Manage reference data: channels and pipelines",
 }
+
+// Written out rather than derived: the derive cannot read the serde names through the macro
+// above, and would describe the variants' Rust names instead of the scope strings.
+impl utoipa::PartialSchema for Scope {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::schema::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .description(Some("A permission carried in a token's `scope` claim."))
+            .enum_values(Some(Scope::ALL.iter().map(|s| s.as_str())))
+            .into()
+    }
+}
+
+impl ToSchema for Scope {}
 
 /// A set of scopes, as a bit set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -115,24 +129,9 @@ pub enum Role {
     Manager,
 }
 
+crate::text_enum!(Role { Admin = "admin", Supervisor = "supervisor", Manager = "manager" });
+
 impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Admin => "admin",
-            Role::Supervisor => "supervisor",
-            Role::Manager => "manager",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Role> {
-        match s {
-            "admin" => Some(Role::Admin),
-            "supervisor" => Some(Role::Supervisor),
-            "manager" => Some(Role::Manager),
-            _ => None,
-        }
-    }
-
     pub fn scopes(self) -> ScopeSet {
         use Scope::*;
         match self {

@@ -5,14 +5,13 @@ use utoipa::IntoParams;
 use super::callbacks::{self, CallbackResult, ProviderEvents};
 use super::{Campaign, CampaignPatch, CampaignStats, NewCampaign, Recipient, RecipientStatus};
 use crate::auth::scopes::Scope;
-use crate::auth::AuthContext;
+use crate::auth::Caller;
 use crate::db;
 use crate::error::ApiError;
-use crate::events::Origin;
-use crate::extract::{body_bytes, json_body, ApiJson, ApiQuery};
+use crate::http::extract::{body_bytes, json_body, ApiJson, ApiQuery};
 use crate::http::{created, if_match, ok_tagged};
 use crate::pagination::{self, Page};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::webhooks::signing;
 
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
@@ -47,12 +46,13 @@ pub struct CampaignListQuery {
 #[get("/campaigns")]
 async fn list_campaigns(
     state: web::Data<AppState>,
-    auth: AuthContext,
+    auth: Caller,
     ApiQuery(q): ApiQuery<CampaignListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::CampaignsRead)?;
     let limit = pagination::limit(q.limit)?;
-    let page = db::run(&state.pool, move |conn| super::list(conn, q.cursor.as_deref(), limit)).await?;
+    let owner_only = auth.own_clients_only();
+    let page = db::run(&state.pool, move |conn| super::list(conn, q.cursor.as_deref(), limit, owner_only)).await?;
     Ok(HttpResponse::Ok().json(page))
 }
 
@@ -66,11 +66,11 @@ async fn list_campaigns(
 #[post("/campaigns")]
 async fn create_campaign(
     state: web::Data<AppState>,
-    auth: AuthContext,
+    auth: Caller,
     ApiJson(input): ApiJson<NewCampaign>,
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::CampaignsWrite)?;
-    let origin = Origin::api(auth.actor());
+    let origin = auth.origin();
     let c = db::run_tx(&state.pool, move |conn| super::create(conn, input, &origin)).await?;
     Ok(created(&c, format!("/api/v1/campaigns/{}", c.id), c.id, c.version))
 }
@@ -83,14 +83,10 @@ async fn create_campaign(
     security(("oauth2" = ["campaigns:read"]))
 )]
 #[get("/campaigns/{id}")]
-async fn get_campaign(
-    state: web::Data<AppState>,
-    auth: AuthContext,
-    id: web::Path<i64>,
-) -> Result<HttpResponse, ApiError> {
+async fn get_campaign(state: web::Data<AppState>, auth: Caller, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::CampaignsRead)?;
-    let id = id.into_inner();
-    let c = db::run(&state.pool, move |conn| super::get(conn, id)).await?;
+    let (id, owner_only) = (id.into_inner(), auth.own_clients_only());
+    let c = db::run(&state.pool, move |conn| super::get_visible(conn, id, owner_only)).await?;
     Ok(ok_tagged(&c, c.id, c.version))
 }
 
@@ -111,7 +107,7 @@ async fn get_campaign(
 #[patch("/campaigns/{id}")]
 async fn update_campaign(
     state: web::Data<AppState>,
-    auth: AuthContext,
+    auth: Caller,
     req: HttpRequest,
     id: web::Path<i64>,
     ApiJson(patch): ApiJson<CampaignPatch>,
@@ -136,7 +132,7 @@ async fn update_campaign(
 #[delete("/campaigns/{id}")]
 async fn delete_campaign(
     state: web::Data<AppState>,
-    auth: AuthContext,
+    auth: Caller,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::CampaignsWrite)?;
@@ -166,16 +162,16 @@ pub struct LaunchQuery {
 #[post("/campaigns/{id}/launch")]
 async fn launch_campaign(
     state: web::Data<AppState>,
-    auth: AuthContext,
+    auth: Caller,
     id: web::Path<i64>,
     ApiQuery(q): ApiQuery<LaunchQuery>,
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::CampaignsSend)?;
     let batch_size = q.batch_size.unwrap_or(500);
     if !(1..=1000).contains(&batch_size) {
-        return Err(crate::analytics::bad("batch_size", "must be between 1 and 1000"));
+        return Err(ApiError::query("batch_size", "must be between 1 and 1000"));
     }
-    let (id, origin) = (id.into_inner(), Origin::api(auth.actor()));
+    let (id, origin) = (id.into_inner(), auth.origin());
     let c = db::run_tx(&state.pool, move |conn| super::launch(conn, id, batch_size, &origin)).await?;
     Ok(HttpResponse::Ok().json(c))
 }
@@ -201,15 +197,16 @@ pub struct RecipientQuery {
 #[get("/campaigns/{id}/recipients")]
 async fn campaign_recipients(
     state: web::Data<AppState>,
-    auth: AuthContext,
+    auth: Caller,
     id: web::Path<i64>,
     ApiQuery(q): ApiQuery<RecipientQuery>,
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::CampaignsRead)?;
     let limit = pagination::limit(q.limit)?;
-    let id = id.into_inner();
+    let (id, owner_only) = (id.into_inner(), auth.own_clients_only());
     let page =
-        db::run(&state.pool, move |conn| super::recipients(conn, id, q.status, q.cursor.as_deref(), limit)).await?;
+        db::run(&state.pool, move |conn| super::recipients(conn, id, q.status, q.cursor.as_deref(), limit, owner_only))
+            .await?;
     Ok(HttpResponse::Ok().json(page))
 }
 
@@ -223,7 +220,7 @@ async fn campaign_recipients(
 #[get("/campaigns/{id}/stats")]
 async fn campaign_stats(
     state: web::Data<AppState>,
-    auth: AuthContext,
+    auth: Caller,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::CampaignsRead)?;
@@ -265,7 +262,7 @@ async fn provider_events(
     name: web::Path<String>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let name = crate::extract::path_key(name.into_inner())?;
+    let name = crate::http::extract::path_key(name.into_inner())?;
     let mut payload = payload.into_inner();
     let body = body_bytes(&req, &mut payload).await?;
     let provider = {

@@ -6,7 +6,7 @@
 pub mod api;
 pub mod callbacks;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
@@ -19,6 +19,7 @@ use crate::db::{now, Db, DbConn};
 use crate::error::{ApiError, FieldErrors};
 use crate::events::{self, NewEvent, Origin};
 use crate::pagination::{page_from, Cursor, KeyValue, Page};
+use crate::versioning::AtReadVersion;
 use crate::webhooks::{self, deliveries};
 use crate::with_backend;
 
@@ -53,22 +54,7 @@ pub enum CampaignChannel {
     Sms,
 }
 
-impl CampaignChannel {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CampaignChannel::Email => "email",
-            CampaignChannel::Sms => "sms",
-        }
-    }
-
-    fn parse(s: &str) -> CampaignChannel {
-        if s == "sms" {
-            CampaignChannel::Sms
-        } else {
-            CampaignChannel::Email
-        }
-    }
-}
+crate::text_enum!(CampaignChannel { Email = "email", Sms = "sms" } else Email);
 
 /// Per-recipient values a template can use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -99,37 +85,17 @@ pub enum RecipientStatus {
     Unsubscribed,
 }
 
-impl RecipientStatus {
-    pub const ALL: [RecipientStatus; 9] = [
-        RecipientStatus::Queued,
-        RecipientStatus::Sent,
-        RecipientStatus::Delivered,
-        RecipientStatus::Opened,
-        RecipientStatus::Clicked,
-        RecipientStatus::Failed,
-        RecipientStatus::Bounced,
-        RecipientStatus::Complained,
-        RecipientStatus::Unsubscribed,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RecipientStatus::Queued => "queued",
-            RecipientStatus::Sent => "sent",
-            RecipientStatus::Delivered => "delivered",
-            RecipientStatus::Opened => "opened",
-            RecipientStatus::Clicked => "clicked",
-            RecipientStatus::Failed => "failed",
-            RecipientStatus::Bounced => "bounced",
-            RecipientStatus::Complained => "complained",
-            RecipientStatus::Unsubscribed => "unsubscribed",
-        }
-    }
-
-    pub fn parse(s: &str) -> RecipientStatus {
-        RecipientStatus::ALL.into_iter().find(|r| r.as_str() == s).unwrap_or(RecipientStatus::Queued)
-    }
-}
+crate::text_enum!(RecipientStatus {
+    Queued = "queued",
+    Sent = "sent",
+    Delivered = "delivered",
+    Opened = "opened",
+    Clicked = "clicked",
+    Failed = "failed",
+    Bounced = "bounced",
+    Complained = "complained",
+    Unsubscribed = "unsubscribed",
+} else Queued);
 
 /// Who gets the campaign: a segment, evaluated at launch, or an explicit list.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -261,13 +227,47 @@ pub fn get(conn: &mut DbConn, id: i64) -> Result<Campaign, ApiError> {
     Ok(campaigns::table.find(id).select(CampaignRow::as_select()).first::<CampaignRow>(conn)?.into())
 }
 
-pub fn list(conn: &mut DbConn, cursor: Option<&str>, limit: i64) -> Result<Page<Campaign>, ApiError> {
+/// A campaign as the caller may see it: a manager's copy lists only the audience's clients they
+/// may see (the counts in its stats stay those of the whole audience).
+pub fn get_visible(conn: &mut DbConn, id: i64, owner_only: Option<i64>) -> Result<Campaign, ApiError> {
+    let mut campaign = get(conn, id)?;
+    hide_unseen(conn, std::slice::from_mut(&mut campaign), owner_only)?;
+    Ok(campaign)
+}
+
+/// Drops from explicit audiences the clients a manager may not see, in one query.
+fn hide_unseen(conn: &mut DbConn, list: &mut [Campaign], owner_only: Option<i64>) -> QueryResult<()> {
+    let Some(me) = owner_only else { return Ok(()) };
+    let named: Vec<i64> = list.iter().filter_map(|c| c.audience.client_ids.as_ref()).flatten().copied().collect();
+    if named.is_empty() {
+        return Ok(());
+    }
+    let visible: HashSet<i64> = crate::clients::visibility::owned_by(me)
+        .filter(clients::id.eq_any(named))
+        .load::<i64>(conn)?
+        .into_iter()
+        .collect();
+    for ids in list.iter_mut().filter_map(|c| c.audience.client_ids.as_mut()) {
+        ids.retain(|id| visible.contains(id));
+    }
+    Ok(())
+}
+
+pub fn list(
+    conn: &mut DbConn,
+    cursor: Option<&str>,
+    limit: i64,
+    owner_only: Option<i64>,
+) -> Result<Page<Campaign>, ApiError> {
     let mut q = campaigns::table.select(CampaignRow::as_select()).into_boxed::<Db>();
     if let Some(raw) = cursor {
         q = q.filter(campaigns::id.lt(Cursor::decode(raw, "-id")?.id));
     }
     let rows: Vec<CampaignRow> = q.order(campaigns::id.desc()).limit(limit + 1).load(conn)?;
-    Ok(page_from(rows, limit, |r| Cursor { sort: "-id".into(), key: KeyValue::Null, id: r.id }).map(Campaign::from))
+    let mut page =
+        page_from(rows, limit, |r| Cursor { sort: "-id".into(), key: KeyValue::Null, id: r.id }).map(Campaign::from);
+    hide_unseen(conn, &mut page.items, owner_only)?;
+    Ok(page)
 }
 
 pub fn create(conn: &mut DbConn, input: NewCampaign, origin: &Origin) -> Result<Campaign, ApiError> {
@@ -303,9 +303,7 @@ pub fn create(conn: &mut DbConn, input: NewCampaign, origin: &Origin) -> Result<
 
 fn draft(conn: &mut DbConn, id: i64, expected: Option<i64>) -> Result<Campaign, ApiError> {
     let current = get(conn, id)?;
-    if expected.is_some_and(|v| v != current.version) {
-        return Err(ApiError::PreconditionFailed);
-    }
+    crate::versioning::expect(expected, current.version)?;
     if current.status != "draft" {
         return Err(ApiError::Conflict("the campaign was launched: it can no longer change".into()));
     }
@@ -339,8 +337,7 @@ pub fn update(conn: &mut DbConn, id: i64, patch: CampaignPatch, expected: Option
             ))
             .returning(campaigns::all_columns)
             .get_result(conn)
-            .optional()?
-            .ok_or(ApiError::PreconditionFailed)?;
+            .at_read_version()?;
     Ok(row.into())
 }
 
@@ -605,12 +602,16 @@ pub fn recipients(
     status: Option<RecipientStatus>,
     cursor: Option<&str>,
     limit: i64,
+    owner_only: Option<i64>,
 ) -> Result<Page<Recipient>, ApiError> {
     get(conn, id)?;
     let mut q = campaign_recipients::table
         .filter(campaign_recipients::campaign_id.eq(id))
         .select(RecipientRow::as_select())
         .into_boxed::<Db>();
+    if let Some(me) = owner_only {
+        q = q.filter(campaign_recipients::client_id.eq_any(crate::clients::visibility::owned_by(me)));
+    }
     if let Some(s) = status {
         q = q.filter(campaign_recipients::status.eq(s.as_str()));
     }

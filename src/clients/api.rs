@@ -6,17 +6,16 @@ use utoipa::IntoParams;
 
 use super::model::{Client, ClientPatch, ClientStatus, NewClient};
 use super::repo::{self, ClientFilter, Search, CLIENT_SORTS, DEFAULT_SORT};
-use super::service::{self, Caller};
-use crate::audit::{self, Who};
+use super::service::{self, CardRules};
+use crate::audit;
 use crate::auth::scopes::Scope;
-use crate::auth::AuthContext;
+use crate::auth::Caller;
 use crate::db::{self, DbConn};
 use crate::error::ApiError;
-use crate::events::Origin;
-use crate::extract::{ApiJson, ApiQuery};
+use crate::http::extract::{ApiJson, ApiQuery};
 use crate::http::{created, if_match, ok_tagged};
 use crate::pagination::{self, Page, Sort};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(list_clients)
@@ -56,7 +55,7 @@ pub struct ClientListQuery {
 }
 
 impl ClientListQuery {
-    pub fn filter(&self, auth: &AuthContext, region: phonenumber::country::Id) -> ClientFilter {
+    pub fn filter(&self, auth: &Caller, region: phonenumber::country::Id) -> ClientFilter {
         ClientFilter {
             owner_only: auth.own_clients_only(),
             status: self.status,
@@ -81,7 +80,7 @@ impl ClientListQuery {
 #[get("/clients")]
 async fn list_clients(
     state: web::Data<AppState>,
-    auth: AuthContext,
+    auth: Caller,
     ApiQuery(q): ApiQuery<ClientListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::ClientsRead)?;
@@ -103,12 +102,12 @@ async fn list_clients(
 #[post("/clients")]
 async fn create_client(
     state: web::Data<AppState>,
-    auth: AuthContext,
+    auth: Caller,
     ApiJson(input): ApiJson<NewClient>,
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::ClientsWrite)?;
-    let caller = Caller::of(&auth, state.config.phone_region);
-    let client = db::run_tx(&state.pool, move |conn| service::create(conn, input, &caller)).await?;
+    let rules = CardRules::for_caller(&auth, state.config.phone_region);
+    let client = db::run_tx(&state.pool, move |conn| service::create(conn, input, &auth, rules)).await?;
     Ok(created(&client, format!("/api/v1/clients/{}", client.id), client.id, client.version))
 }
 
@@ -123,11 +122,7 @@ async fn create_client(
     security(("oauth2" = ["clients:read"]))
 )]
 #[get("/clients/{id}")]
-async fn get_client(
-    state: web::Data<AppState>,
-    auth: AuthContext,
-    id: web::Path<i64>,
-) -> Result<HttpResponse, ApiError> {
+async fn get_client(state: web::Data<AppState>, auth: Caller, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::ClientsRead)?;
     let (id, owner_only) = (id.into_inner(), auth.own_clients_only());
     let client =
@@ -153,7 +148,7 @@ async fn get_client(
 #[patch("/clients/{id}")]
 async fn update_client(
     state: web::Data<AppState>,
-    auth: AuthContext,
+    auth: Caller,
     req: HttpRequest,
     id: web::Path<i64>,
     ApiJson(patch): ApiJson<ClientPatch>,
@@ -161,10 +156,10 @@ async fn update_client(
     auth.require(Scope::ClientsWrite)?;
     let id = id.into_inner();
     let expected = if_match(&req, id)?;
-    let caller = Caller::of(&auth, state.config.phone_region);
+    let region = state.config.phone_region;
     let client = db::run_tx(&state.pool, move |conn| {
-        let owner_only = caller.owner_only;
-        service::update(conn, id, patch, expected, &caller).or_else(|e| gone(conn, id, owner_only, e))
+        service::update(conn, id, patch, expected, &auth, region)
+            .or_else(|e| gone(conn, id, auth.own_clients_only(), e))
     })
     .await?;
     Ok(ok_tagged(&client, client.id, client.version))
@@ -186,17 +181,16 @@ async fn update_client(
 #[delete("/clients/{id}")]
 async fn delete_client(
     state: web::Data<AppState>,
-    auth: AuthContext,
+    auth: Caller,
     req: HttpRequest,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    let who = Who::of(&auth, &req);
     // A bad If-Match is reported only to a caller allowed to delete.
     let expected = if_match(&req, id);
-    let (owner_only, origin) = (auth.own_clients_only(), Origin::api(auth.actor()));
+    let (owner_only, origin) = (auth.own_clients_only(), auth.origin());
     let target = Some(("client", id));
-    audit::guarded(&state.pool, &auth, who, Scope::ClientsDelete, "clients.delete", target, json!({}), move |conn| {
+    audit::guarded(&state.pool, &auth, Scope::ClientsDelete, "clients.delete", target, json!({}), move |conn| {
         repo::soft_delete(conn, id, owner_only, expected?, &origin).or_else(|e| gone(conn, id, owner_only, e))
     })
     .await?;
@@ -213,12 +207,12 @@ async fn delete_client(
 #[post("/clients/{id}/restore")]
 async fn restore_client(
     state: web::Data<AppState>,
-    auth: AuthContext,
+    auth: Caller,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::ClientsDelete)?;
     let id = id.into_inner();
-    let (owner_only, origin) = (auth.own_clients_only(), Origin::api(auth.actor()));
+    let (owner_only, origin) = (auth.own_clients_only(), auth.origin());
     let client = db::run_tx(&state.pool, move |conn| repo::restore(conn, id, owner_only, &origin)).await?;
     Ok(ok_tagged(&client, client.id, client.version))
 }

@@ -9,9 +9,9 @@ use diesel::sql_types::Text;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::contact_points::phone_in;
 use super::model::{Client, ClientFields, ClientStatus};
 use super::repo::{self, ENTITY};
-use crate::contact_points::phone_in;
 use crate::db::schema::{
     activities, campaign_recipient_events, campaign_recipients, client_merges, client_status_history, client_tags,
     clients, contact_points, contacts, deals, events as events_t, external_ids, sales, tasks, users,
@@ -158,9 +158,7 @@ pub fn duplicates(
             clients::created_at,
         ))
         .into_boxed::<crate::db::Db>();
-    if let Some(me) = owner_only {
-        q = q.filter(clients::owner_id.eq(me));
-    }
+    q = crate::clients::visibility::clients_of(q, owner_only);
     type Member = (i64, String, Option<String>, Option<String>, String, Option<i64>, NaiveDateTime);
     let found: HashMap<i64, Member> = q.load::<Member>(conn)?.into_iter().map(|m| (m.0, m)).collect();
     let items = keys
@@ -307,7 +305,7 @@ pub fn merge(
             client_merges::merged_at.eq(at),
         ))
         .execute(conn)?;
-    crate::sales::refresh_figures(conn, &[s])?;
+    repo::refresh_figures(conn, &[s])?;
     let (merged, _) = repo::update(conn, &survivor, &fields, origin)?;
     events::record(
         conn,

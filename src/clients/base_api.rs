@@ -10,15 +10,14 @@ use utoipa::{IntoParams, ToSchema};
 use super::base::{self, DuplicateGroup, Reassign, Reassigned};
 use super::export::{self, Delimiter, Format, Options};
 use super::model::{Client, ClientStatus};
-use crate::audit::{self, Entry, Who};
+use crate::audit::{self, Entry};
 use crate::auth::scopes::Scope;
-use crate::auth::AuthContext;
+use crate::auth::Caller;
 use crate::db;
 use crate::error::ApiError;
-use crate::events::Origin;
-use crate::extract::{ApiJson, ApiQuery};
+use crate::http::extract::{ApiJson, ApiQuery};
 use crate::pagination::{self, Page};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(list_duplicates)
@@ -48,7 +47,7 @@ pub struct DuplicatesQuery {
 #[get("/clients/duplicates")]
 async fn list_duplicates(
     state: web::Data<AppState>,
-    auth: AuthContext,
+    auth: Caller,
     ApiQuery(q): ApiQuery<DuplicatesQuery>,
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::ClientsRead)?;
@@ -76,19 +75,17 @@ pub struct MergeRequest {
 #[post("/clients/{id}/merge")]
 async fn merge_client(
     state: web::Data<AppState>,
-    auth: AuthContext,
-    req: HttpRequest,
+    auth: Caller,
     id: web::Path<i64>,
     ApiJson(input): ApiJson<MergeRequest>,
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::ClientsWrite)?;
     let id = id.into_inner();
-    let who = Who::of(&auth, &req);
     let details = serde_json::json!({ "survivor_id": id, "duplicate_id": input.duplicate_id });
     let target = Some(("client", input.duplicate_id));
-    let (owner_only, origin) = (auth.own_clients_only(), Origin::api(auth.actor()));
+    let (owner_only, origin) = (auth.own_clients_only(), auth.origin());
     let merged =
-        audit::guarded(&state.pool, &auth, who, Scope::ClientsDelete, "clients.merge", target, details, move |conn| {
+        audit::guarded(&state.pool, &auth, Scope::ClientsDelete, "clients.merge", target, details, move |conn| {
             base::merge(conn, id, input.duplicate_id, owner_only, &origin)
         })
         .await?;
@@ -105,22 +102,20 @@ async fn merge_client(
 #[post("/clients/reassign")]
 async fn reassign_clients(
     state: web::Data<AppState>,
-    auth: AuthContext,
-    req: HttpRequest,
+    auth: Caller,
     ApiJson(input): ApiJson<Reassign>,
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::ClientsWrite)?;
     if auth.own_clients_only().is_some() {
         return Err(ApiError::Forbidden("managers cannot hand clients over; a supervisor can".into()));
     }
-    let who = Who::of(&auth, &req);
-    let origin = Origin::api(auth.actor());
+    let origin = auth.origin();
     let moved = db::run_tx(&state.pool, move |conn| {
         let moved = base::reassign(conn, &input, &origin)?;
         let details = base::reassign_summary(&moved, &input.filter);
         audit::record(
             conn,
-            &who,
+            &auth,
             Entry { action: "clients.reassign", allowed: true, target: Some(("user", input.from_user_id)), details },
         )?;
         Ok(moved)
@@ -163,13 +158,12 @@ pub struct ExportQuery {
 #[get("/clients/export")]
 async fn export_clients(
     state: web::Data<AppState>,
-    auth: AuthContext,
+    auth: Caller,
     req: HttpRequest,
     ApiQuery(q): ApiQuery<ExportQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let who = Who::of(&auth, &req);
     let query = serde_json::json!({ "query": req.query_string() });
-    audit::require(&state.pool, &auth, &who, Scope::ClientsExport, "clients.export", None, query.clone()).await?;
+    audit::require(&state.pool, &auth, Scope::ClientsExport, "clients.export", None, query.clone()).await?;
     let format = q.format.unwrap_or(Format::Csv);
     let opts = Options {
         format,
@@ -192,7 +186,7 @@ async fn export_clients(
     let format_name = if format == Format::Csv { "csv" } else { "ndjson" };
     let started = serde_json::json!({ "format": format_name, "query": req.query_string() });
     {
-        let who = who.clone();
+        let who = auth.clone();
         db::run(&state.pool, move |conn| {
             Ok(audit::record(
                 conn,
@@ -222,7 +216,7 @@ async fn export_clients(
         };
         if let Err(e) = audit::record(
             &mut conn,
-            &who,
+            &auth,
             Entry { action: "clients.export.completed", allowed: true, target: None, details },
         ) {
             tracing::warn!(error = %e, "could not record the end of an export");
@@ -256,20 +250,13 @@ async fn export_clients(
     security(("oauth2" = ["clients:purge"]))
 )]
 #[delete("/clients/{id}/purge")]
-async fn purge_client(
-    state: web::Data<AppState>,
-    auth: AuthContext,
-    req: HttpRequest,
-    id: web::Path<i64>,
-) -> Result<HttpResponse, ApiError> {
+async fn purge_client(state: web::Data<AppState>, auth: Caller, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    let who = Who::of(&auth, &req);
-    let origin = Origin::api(auth.actor());
+    let origin = auth.origin();
     let target = Some(("client", id));
     audit::guarded(
         &state.pool,
         &auth,
-        who,
         Scope::ClientsPurge,
         "clients.purge",
         target,

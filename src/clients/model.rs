@@ -7,11 +7,12 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::contact_points::{looks_like_email, normalize_email, normalize_phone};
 use crate::db::schema::clients;
 use crate::error::FieldErrors;
-use crate::extract::double_option;
 use crate::money;
+use crate::normalize::email::{looks_like_email, normalize_email};
+use crate::normalize::phone::normalize_phone;
+use crate::patch::double_option;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = clients)]
@@ -145,21 +146,8 @@ pub enum ClientStatus {
     Lost,
 }
 
-macro_rules! text_enum_impl {
-    ($ty:ident { $($variant:ident = $name:literal),* $(,)? }) => {
-        impl $ty {
-            pub fn as_str(self) -> &'static str {
-                match self { $($ty::$variant => $name,)* }
-            }
-            pub fn parse(s: &str) -> Option<$ty> {
-                match s { $($name => Some($ty::$variant),)* _ => None }
-            }
-        }
-    };
-}
-
-text_enum_impl!(ClientKind { Company = "company", Person = "person" });
-text_enum_impl!(ClientStatus { Active = "active", Potential = "potential", Lost = "lost" });
+crate::text_enum!(ClientKind { Company = "company", Person = "person" });
+crate::text_enum!(ClientStatus { Active = "active", Potential = "potential", Lost = "lost" });
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, Default)]
 #[serde(rename_all = "snake_case")]
@@ -597,7 +585,7 @@ impl ClientFields {
             errors.add("notes", format!("must be at most {MAX_NOTES} characters"));
         }
         if let Some(inn) = &self.inn {
-            if let Err(message) = crate::inn::validate(inn) {
+            if let Err(message) = crate::normalize::inn::validate(inn) {
                 errors.add("inn", message);
             }
         }

@@ -7,7 +7,6 @@ use diesel::prelude::*;
 use diesel::sql_types::{Bool, Text};
 
 use super::model::{name_columns, search_key, Client, ClientFields, ClientRow, ClientStatus};
-use crate::contact_points::reversed;
 use crate::db::schema::{
     client_status_history, client_tags, clients, contact_points, external_ids as external_ids_table, users,
 };
@@ -15,6 +14,7 @@ use crate::db::sql::Sql;
 use crate::db::{now, Backend, Db, DbConn};
 use crate::error::{ApiError, FieldErrors};
 use crate::events::{self, NewEvent, Origin};
+use crate::normalize::phone::reversed;
 use crate::pagination::{self, page_from, Cursor, KeyValue, Page, Sort};
 use crate::{channels, external_ids, keyset, order_keyset, with_backend};
 
@@ -63,7 +63,7 @@ impl Search {
         Search {
             key: search_key(term),
             lowered: term.to_lowercase(),
-            digits: crate::contact_points::phone_search_digits(term, region),
+            digits: crate::normalize::phone::phone_search_digits(term, region),
         }
     }
 }
@@ -73,9 +73,7 @@ type Boxed<'a> = clients::BoxedQuery<'a, Db>;
 /// Live (not deleted) clients the caller may see.
 fn visible<'a>(owner_only: Option<i64>) -> Boxed<'a> {
     let mut q = clients::table.filter(clients::deleted_at.is_null()).into_boxed();
-    if let Some(owner) = owner_only {
-        q = q.filter(clients::owner_id.eq(owner));
-    }
+    q = crate::clients::visibility::clients_of(q, owner_only);
     q
 }
 
@@ -359,11 +357,11 @@ pub fn write_indexes(conn: &mut DbConn, cards: &[(i64, &ClientFields)], replace:
         .flat_map(|(id, f)| {
             f.phone_numbers()
                 .into_iter()
-                .map(move |p| (*id, crate::contact_points::PHONE, p))
-                .chain(f.email_addresses().into_iter().map(move |e| (*id, crate::contact_points::EMAIL, e)))
+                .map(move |p| (*id, super::contact_points::PHONE, p))
+                .chain(f.email_addresses().into_iter().map(move |e| (*id, super::contact_points::EMAIL, e)))
         })
         .collect();
-    crate::contact_points::insert(conn, &points)?;
+    super::contact_points::insert(conn, &points)?;
     let ext: Vec<(i64, &str, &str)> = cards
         .iter()
         .flat_map(|(id, f)| f.external_ids.iter().map(move |(s, e)| (*id, s.as_str(), e.as_str())))
@@ -531,9 +529,7 @@ pub fn soft_delete(
     origin: &Origin,
 ) -> Result<(), ApiError> {
     let row = get_row(conn, id, owner_only)?;
-    if expected_version.is_some_and(|v| v != row.version) {
-        return Err(ApiError::PreconditionFailed);
-    }
+    crate::versioning::expect(expected_version, row.version)?;
     let at = now();
     diesel::update(clients::table.filter(clients::id.eq(id)).filter(clients::version.eq(row.version)))
         .set((clients::deleted_at.eq(Some(at)), clients::updated_at.eq(at), clients::version.eq(row.version + 1)))
@@ -554,9 +550,7 @@ pub fn soft_delete(
 /// Brings a soft-deleted client back; restoring a live client changes nothing.
 pub fn restore(conn: &mut DbConn, id: i64, owner_only: Option<i64>, origin: &Origin) -> Result<Client, ApiError> {
     let mut q = clients::table.filter(clients::id.eq(id)).into_boxed::<Db>();
-    if let Some(owner) = owner_only {
-        q = q.filter(clients::owner_id.eq(owner));
-    }
+    q = crate::clients::visibility::clients_of(q, owner_only);
     let row: ClientRow = q.select(clients::all_columns).first(conn)?;
     if row.deleted_at.is_none() {
         return Ok(to_clients(conn, vec![row])?.remove(0));
@@ -581,4 +575,35 @@ pub fn restore(conn: &mut DbConn, id: i64, owner_only: Option<i64>, origin: &Ori
         },
     )?;
     Ok(client)
+}
+
+/// Recomputes the purchase figures of these clients from their sales, in one statement.
+pub fn refresh_figures(conn: &mut DbConn, client_ids: &[i64]) -> QueryResult<()> {
+    if client_ids.is_empty() {
+        return Ok(());
+    }
+    // Ids are integers, so listing them in the statement is safe. One grouped pass over the
+    // sales of these clients, then a reset for clients left without any.
+    let list = client_ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+    if conn.backend() == Backend::Postgres {
+        // Concurrent batches touch overlapping clients: taking the rows in id order first keeps
+        // them from deadlocking on each other (SQLite writers are serialised anyway).
+        diesel::sql_query(format!("SELECT id FROM clients WHERE id IN ({list}) ORDER BY id FOR NO KEY UPDATE"))
+            .execute(conn)?;
+    }
+    diesel::sql_query(format!(
+        "UPDATE clients SET first_purchase_on = f.first_on, last_purchase_on = f.last_on, \
+         purchase_count = f.n, purchase_days = f.days, revenue_total = f.revenue, margin_total = f.margin \
+         FROM (SELECT client_id, MIN(sold_on) AS first_on, MAX(sold_on) AS last_on, COUNT(*) AS n, \
+         COUNT(DISTINCT sold_on) AS days, COALESCE(SUM(amount), 0) AS revenue, COALESCE(SUM(margin), 0) AS margin \
+         FROM sales WHERE client_id IN ({list}) GROUP BY client_id) AS f WHERE clients.id = f.client_id"
+    ))
+    .execute(conn)?;
+    diesel::sql_query(format!(
+        "UPDATE clients SET first_purchase_on = NULL, last_purchase_on = NULL, purchase_count = 0, \
+         purchase_days = 0, revenue_total = 0, margin_total = 0 \
+         WHERE id IN ({list}) AND purchase_count <> 0 AND NOT EXISTS (SELECT 1 FROM sales s WHERE s.client_id = clients.id)"
+    ))
+    .execute(conn)?;
+    Ok(())
 }

@@ -3,50 +3,41 @@
 
 use super::model::{Client, ClientFields, ClientPatch, NewClient};
 use super::repo;
-use crate::auth::AuthContext;
+use crate::auth::Caller;
 use crate::db::DbConn;
 use crate::error::{ApiError, FieldErrors};
-use crate::events::Origin;
 
-/// Who is writing and what they may touch.
-#[derive(Debug, Clone)]
-pub struct Caller {
-    /// Set for managers: they may only see and own their own clients.
-    pub owner_only: Option<i64>,
-    /// The owner of a new client when none is given (the calling user).
-    pub default_owner: Option<i64>,
-    pub origin: Origin,
+/// How a card is read in: the region national phone numbers belong to, and the owner a new
+/// card gets when none is given (the calling user, or whom telephony assigns).
+#[derive(Debug, Clone, Copy)]
+pub struct CardRules {
     pub phone_region: phonenumber::country::Id,
+    pub default_owner: Option<i64>,
 }
 
-impl Caller {
-    pub fn of(auth: &AuthContext, phone_region: phonenumber::country::Id) -> Caller {
-        Caller {
-            owner_only: auth.own_clients_only(),
-            default_owner: auth.user_id,
-            origin: Origin::api(auth.actor()),
-            phone_region,
-        }
+impl CardRules {
+    pub fn for_caller(caller: &Caller, phone_region: phonenumber::country::Id) -> CardRules {
+        CardRules { phone_region, default_owner: caller.user_id }
     }
 }
 
 fn check_owner(caller: &Caller, fields: &ClientFields, errors: &mut FieldErrors) {
-    if let Some(me) = caller.owner_only {
+    if let Some(me) = caller.own_clients_only() {
         errors.check(fields.owner_id == Some(me), "owner_id", "a manager can only hold clients they own themselves");
     }
 }
 
 /// Validates a new card completely (every invalid field reported at once) and creates it.
-pub fn create(conn: &mut DbConn, input: NewClient, caller: &Caller) -> Result<Client, ApiError> {
+pub fn create(conn: &mut DbConn, input: NewClient, caller: &Caller, rules: CardRules) -> Result<Client, ApiError> {
     let mut errors = FieldErrors::new();
-    let mut fields = ClientFields::from_new(input, caller.phone_region, &mut errors);
+    let mut fields = ClientFields::from_new(input, rules.phone_region, &mut errors);
     if fields.owner_id.is_none() {
-        fields.owner_id = caller.default_owner;
+        fields.owner_id = rules.default_owner;
     }
     check_owner(caller, &fields, &mut errors);
     repo::check_references(conn, &fields, None, &mut errors)?;
     errors.into_result()?;
-    repo::create(conn, &fields, &caller.origin)
+    repo::create(conn, &fields, &caller.origin())
 }
 
 /// Applies a patch to a visible client, honouring `If-Match`.
@@ -56,16 +47,15 @@ pub fn update(
     patch: ClientPatch,
     expected_version: Option<i64>,
     caller: &Caller,
+    phone_region: phonenumber::country::Id,
 ) -> Result<Client, ApiError> {
-    let current = repo::get(conn, id, caller.owner_only)?;
-    if expected_version.is_some_and(|v| v != current.version) {
-        return Err(ApiError::PreconditionFailed);
-    }
+    let current = repo::get(conn, id, caller.own_clients_only())?;
+    crate::versioning::expect(expected_version, current.version)?;
     let mut errors = FieldErrors::new();
     let previous = ClientFields::from_client(&current);
-    let fields = previous.patched(patch, caller.phone_region, &mut errors);
+    let fields = previous.patched(patch, phone_region, &mut errors);
     check_owner(caller, &fields, &mut errors);
     repo::check_references(conn, &fields, Some((id, &previous)), &mut errors)?;
     errors.into_result()?;
-    repo::update(conn, &current, &fields, &caller.origin).map(|(client, _)| client)
+    repo::update(conn, &current, &fields, &caller.origin()).map(|(client, _)| client)
 }

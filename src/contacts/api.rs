@@ -4,14 +4,13 @@ use utoipa::IntoParams;
 
 use super::{Contact, ContactPatch, NewContact};
 use crate::auth::scopes::Scope;
-use crate::auth::AuthContext;
+use crate::auth::Caller;
 use crate::db;
 use crate::error::ApiError;
-use crate::events::Origin;
-use crate::extract::{ApiJson, ApiQuery};
+use crate::http::extract::{ApiJson, ApiQuery};
 use crate::http::{created, if_match, ok_tagged};
 use crate::pagination::{self, Page};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(list_contacts)
@@ -41,7 +40,7 @@ pub struct ContactListQuery {
 #[get("/clients/{id}/contacts")]
 async fn list_contacts(
     state: web::Data<AppState>,
-    auth: AuthContext,
+    auth: Caller,
     id: web::Path<i64>,
     ApiQuery(q): ApiQuery<ContactListQuery>,
 ) -> Result<HttpResponse, ApiError> {
@@ -63,13 +62,13 @@ async fn list_contacts(
 #[post("/clients/{id}/contacts")]
 async fn create_contact(
     state: web::Data<AppState>,
-    auth: AuthContext,
+    auth: Caller,
     id: web::Path<i64>,
     ApiJson(input): ApiJson<NewContact>,
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::ClientsWrite)?;
     let (id, owner_only, region) = (id.into_inner(), auth.own_clients_only(), state.config.phone_region);
-    let origin = Origin::api(auth.actor());
+    let origin = auth.origin();
     let contact =
         db::run_tx(&state.pool, move |conn| super::create(conn, id, input, owner_only, region, &origin)).await?;
     Ok(created(&contact, format!("/api/v1/contacts/{}", contact.id), contact.id, contact.version))
@@ -83,11 +82,7 @@ async fn create_contact(
     security(("oauth2" = ["clients:read"]))
 )]
 #[get("/contacts/{id}")]
-async fn get_contact(
-    state: web::Data<AppState>,
-    auth: AuthContext,
-    id: web::Path<i64>,
-) -> Result<HttpResponse, ApiError> {
+async fn get_contact(state: web::Data<AppState>, auth: Caller, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::ClientsRead)?;
     let (id, owner_only) = (id.into_inner(), auth.own_clients_only());
     let contact = db::run(&state.pool, move |conn| super::get(conn, id, owner_only)).await?;
@@ -108,7 +103,7 @@ async fn get_contact(
 #[patch("/contacts/{id}")]
 async fn update_contact(
     state: web::Data<AppState>,
-    auth: AuthContext,
+    auth: Caller,
     req: HttpRequest,
     id: web::Path<i64>,
     ApiJson(patch): ApiJson<ContactPatch>,
@@ -116,7 +111,7 @@ async fn update_contact(
     auth.require(Scope::ClientsWrite)?;
     let id = id.into_inner();
     let expected = if_match(&req, id)?;
-    let (owner_only, region, origin) = (auth.own_clients_only(), state.config.phone_region, Origin::api(auth.actor()));
+    let (owner_only, region, origin) = (auth.own_clients_only(), state.config.phone_region, auth.origin());
     let contact =
         db::run_tx(&state.pool, move |conn| super::update(conn, id, patch, expected, owner_only, region, &origin))
             .await?;
@@ -136,14 +131,14 @@ async fn update_contact(
 #[delete("/contacts/{id}")]
 async fn delete_contact(
     state: web::Data<AppState>,
-    auth: AuthContext,
+    auth: Caller,
     req: HttpRequest,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::ClientsWrite)?;
     let id = id.into_inner();
     let expected = if_match(&req, id)?;
-    let (owner_only, origin) = (auth.own_clients_only(), Origin::api(auth.actor()));
+    let (owner_only, origin) = (auth.own_clients_only(), auth.origin());
     db::run_tx(&state.pool, move |conn| super::delete(conn, id, expected, owner_only, &origin)).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -8,14 +8,15 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::clients::contact_points;
 use crate::clients::model::{normalise_emails, normalise_phones, Email, Phone};
-use crate::contact_points;
 use crate::db::schema::{clients, contacts};
 use crate::db::{now, Db, DbConn};
 use crate::error::{ApiError, FieldErrors};
 use crate::events::{self, NewEvent, Origin};
-use crate::extract::double_option;
 use crate::pagination::{page_from, Cursor, KeyValue, Page};
+use crate::patch::double_option;
+use crate::versioning::AtReadVersion;
 
 pub const ENTITY: &str = "contact";
 
@@ -207,9 +208,7 @@ pub fn get(conn: &mut DbConn, id: i64, owner_only: Option<i64>) -> Result<Contac
         .filter(clients::deleted_at.is_null())
         .select(contacts::all_columns)
         .into_boxed::<Db>();
-    if let Some(owner) = owner_only {
-        q = q.filter(clients::owner_id.eq(owner));
-    }
+    q = crate::clients::visibility::clients_of(q, owner_only);
     let row: ContactRow = q.first(conn)?;
     Ok(row.into())
 }
@@ -290,9 +289,7 @@ pub fn update(
     origin: &Origin,
 ) -> Result<Contact, ApiError> {
     let current = get(conn, id, owner_only)?;
-    if expected_version.is_some_and(|v| v != current.version) {
-        return Err(ApiError::PreconditionFailed);
-    }
+    crate::versioning::expect(expected_version, current.version)?;
     let before = ContactFields::of(&current);
     let mut f = before.clone();
     if let Some(v) = patch.name {
@@ -328,8 +325,7 @@ pub fn update(
             .set((f.write(), contacts::version.eq(current.version + 1), contacts::updated_at.eq(now())))
             .returning(contacts::all_columns)
             .get_result(conn)
-            .optional()?
-            .ok_or(ApiError::PreconditionFailed)?;
+            .at_read_version()?;
     f.index(conn, row.client_id, row.id)?;
     let contact = Contact::from(row);
     events::record(
@@ -353,9 +349,7 @@ pub fn delete(
     origin: &Origin,
 ) -> Result<(), ApiError> {
     let current = get(conn, id, owner_only)?;
-    if expected_version.is_some_and(|v| v != current.version) {
-        return Err(ApiError::PreconditionFailed);
-    }
+    crate::versioning::expect(expected_version, current.version)?;
     let at = now();
     diesel::update(contacts::table.find(id))
         .set((

@@ -112,7 +112,7 @@ pub fn establish(url: &str) -> Result<DbConn, diesel::ConnectionError> {
             )
             .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))?;
             // PostgreSQL has `reverse` built in; SQLite gets it from us.
-            reverse_utils::register_impl(&mut conn, |text: String| crate::contact_points::reversed(&text))
+            reverse_utils::register_impl(&mut conn, |text: String| crate::normalize::phone::reversed(&text))
                 .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))?;
             Ok(DbConn::Sqlite(conn))
         }
@@ -230,8 +230,14 @@ where
     .map_err(|_| ApiError::internal("database task failed"))?
 }
 
-/// [`run`] with the work wrapped in [`write_tx`]. After a commit the webhook worker is woken:
-/// the transaction may have queued deliveries.
+/// Woken after every committed write transaction. Workers that wait for new rows (the webhook
+/// outbox) listen here, so storage needs to know none of them.
+pub fn committed() -> &'static tokio::sync::Notify {
+    static COMMITTED: std::sync::OnceLock<tokio::sync::Notify> = std::sync::OnceLock::new();
+    COMMITTED.get_or_init(tokio::sync::Notify::new)
+}
+
+/// [`run`] with the work wrapped in [`write_tx`]; wakes whoever waits on [`committed`].
 pub async fn run_tx<T, F>(pool: &Pool, f: F) -> Result<T, ApiError>
 where
     F: FnOnce(&mut DbConn) -> Result<T, ApiError> + Send + 'static,
@@ -239,7 +245,7 @@ where
 {
     let result = run(pool, move |conn| write_tx(conn, f)).await;
     if result.is_ok() {
-        crate::webhooks::worker::nudge();
+        committed().notify_one();
     }
     result
 }

@@ -4,16 +4,15 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::model::{Deal, DealPatch, DealStatus, NewDeal, StageChange, StageMove};
-use super::repo::{self, Actor, DealFilter, DealSort, DEAL_SORTS};
+use super::repo::{self, DealFilter, DealSort, DEAL_SORTS};
 use crate::auth::scopes::Scope;
-use crate::auth::AuthContext;
+use crate::auth::Caller;
 use crate::db;
 use crate::error::{ApiError, FieldError};
-use crate::events::Origin;
-use crate::extract::{ApiJson, ApiQuery};
+use crate::http::extract::{ApiJson, ApiQuery};
 use crate::http::{created, if_match, ok_tagged};
 use crate::pagination::{self, Page, Sort};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(list_deals)
@@ -23,12 +22,6 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(delete_deal)
         .service(move_deal)
         .service(deal_history);
-}
-
-impl Actor {
-    pub fn of(auth: &AuthContext) -> Actor {
-        Actor { owner_only: auth.own_clients_only(), user_id: auth.user_id, origin: Origin::api(auth.actor()) }
-    }
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -75,7 +68,7 @@ fn amount_param(value: Option<&str>, field: &str) -> Result<Option<i64>, ApiErro
 #[get("/deals")]
 async fn list_deals(
     state: web::Data<AppState>,
-    auth: AuthContext,
+    auth: Caller,
     ApiQuery(q): ApiQuery<DealListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::DealsRead)?;
@@ -108,12 +101,11 @@ async fn list_deals(
 #[post("/deals")]
 async fn create_deal(
     state: web::Data<AppState>,
-    auth: AuthContext,
+    auth: Caller,
     ApiJson(input): ApiJson<NewDeal>,
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::DealsWrite)?;
-    let actor = Actor::of(&auth);
-    let deal = db::run_tx(&state.pool, move |conn| repo::create(conn, input, &actor)).await?;
+    let deal = db::run_tx(&state.pool, move |conn| repo::create(conn, input, &auth)).await?;
     Ok(created(&deal, format!("/api/v1/deals/{}", deal.id), deal.id, deal.version))
 }
 
@@ -125,7 +117,7 @@ async fn create_deal(
     security(("oauth2" = ["deals:read"]))
 )]
 #[get("/deals/{id}")]
-async fn get_deal(state: web::Data<AppState>, auth: AuthContext, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
+async fn get_deal(state: web::Data<AppState>, auth: Caller, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::DealsRead)?;
     let (id, owner_only) = (id.into_inner(), auth.own_clients_only());
     let deal = Deal::from(db::run(&state.pool, move |conn| repo::get_row(conn, id, owner_only)).await?);
@@ -146,7 +138,7 @@ async fn get_deal(state: web::Data<AppState>, auth: AuthContext, id: web::Path<i
 #[patch("/deals/{id}")]
 async fn update_deal(
     state: web::Data<AppState>,
-    auth: AuthContext,
+    auth: Caller,
     req: HttpRequest,
     id: web::Path<i64>,
     ApiJson(patch): ApiJson<DealPatch>,
@@ -154,8 +146,7 @@ async fn update_deal(
     auth.require(Scope::DealsWrite)?;
     let id = id.into_inner();
     let expected = if_match(&req, id)?;
-    let actor = Actor::of(&auth);
-    let deal = db::run_tx(&state.pool, move |conn| repo::update(conn, id, patch, expected, &actor)).await?;
+    let deal = db::run_tx(&state.pool, move |conn| repo::update(conn, id, patch, expected, &auth)).await?;
     Ok(ok_tagged(&deal, deal.id, deal.version))
 }
 
@@ -172,7 +163,7 @@ async fn update_deal(
 #[delete("/deals/{id}")]
 async fn delete_deal(
     state: web::Data<AppState>,
-    auth: AuthContext,
+    auth: Caller,
     req: HttpRequest,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
@@ -180,8 +171,7 @@ async fn delete_deal(
     auth.require(Scope::ClientsDelete)?;
     let id = id.into_inner();
     let expected = if_match(&req, id)?;
-    let actor = Actor::of(&auth);
-    db::run_tx(&state.pool, move |conn| repo::delete(conn, id, expected, &actor)).await?;
+    db::run_tx(&state.pool, move |conn| repo::delete(conn, id, expected, &auth)).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -199,14 +189,13 @@ async fn delete_deal(
 #[post("/deals/{id}/stage")]
 async fn move_deal(
     state: web::Data<AppState>,
-    auth: AuthContext,
+    auth: Caller,
     id: web::Path<i64>,
     ApiJson(input): ApiJson<StageMove>,
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::DealsWrite)?;
     let id = id.into_inner();
-    let actor = Actor::of(&auth);
-    let deal = db::run_tx(&state.pool, move |conn| repo::move_stage(conn, id, input, &actor)).await?;
+    let deal = db::run_tx(&state.pool, move |conn| repo::move_stage(conn, id, input, &auth)).await?;
     Ok(ok_tagged(&deal, deal.id, deal.version))
 }
 
@@ -218,11 +207,7 @@ async fn move_deal(
     security(("oauth2" = ["deals:read"]))
 )]
 #[get("/deals/{id}/history")]
-async fn deal_history(
-    state: web::Data<AppState>,
-    auth: AuthContext,
-    id: web::Path<i64>,
-) -> Result<HttpResponse, ApiError> {
+async fn deal_history(state: web::Data<AppState>, auth: Caller, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::DealsRead)?;
     let (id, owner_only) = (id.into_inner(), auth.own_clients_only());
     let history = db::run(&state.pool, move |conn| repo::history(conn, id, owner_only)).await?;

@@ -4,8 +4,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::db::schema::{deal_stage_history, deals};
-use crate::extract::double_option;
 use crate::money;
+use crate::patch::double_option;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = deals)]
@@ -54,28 +54,14 @@ pub enum DealStatus {
     Lost,
 }
 
-impl DealStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DealStatus::Open => "open",
-            DealStatus::Won => "won",
-            DealStatus::Lost => "lost",
-        }
-    }
+crate::text_enum!(DealStatus { Open = "open", Won = "won", Lost = "lost" } else Open);
 
+impl DealStatus {
     pub fn of_stage(kind: crate::pipelines::StageKind) -> DealStatus {
         match kind {
             crate::pipelines::StageKind::Open => DealStatus::Open,
             crate::pipelines::StageKind::Won => DealStatus::Won,
             crate::pipelines::StageKind::Lost => DealStatus::Lost,
-        }
-    }
-
-    pub fn parse(s: &str) -> DealStatus {
-        match s {
-            "won" => DealStatus::Won,
-            "lost" => DealStatus::Lost,
-            _ => DealStatus::Open,
         }
     }
 }

@@ -5,6 +5,7 @@ use chrono::NaiveDate;
 use diesel::prelude::*;
 
 use super::model::{Deal, DealPatch, DealRow, DealStatus, NewDeal, StageChange, StageChangeRow, StageMove};
+use crate::auth::Caller;
 use crate::clients::repo as clients_repo;
 use crate::db::schema::{clients, contacts, deal_stage_history, deals, users};
 use crate::db::{now, Db, DbConn};
@@ -12,6 +13,7 @@ use crate::error::{ApiError, FieldErrors};
 use crate::events::{self, NewEvent, Origin};
 use crate::pagination::{self, page_from, Cursor, KeyValue, Page, Sort};
 use crate::pipelines::{self, StageKind, StageRow};
+use crate::versioning::AtReadVersion;
 use crate::{keyset, money, order_keyset};
 
 pub const ENTITY: &str = "deal";
@@ -46,14 +48,6 @@ pub struct DealFilter {
     pub updated_since: Option<chrono::NaiveDateTime>,
 }
 
-/// Who acts on deals and what they may see.
-#[derive(Debug, Clone)]
-pub struct Actor {
-    pub owner_only: Option<i64>,
-    pub user_id: Option<i64>,
-    pub origin: Origin,
-}
-
 /// Live deals of live clients that `owner_only` (a manager) may see, as a boxed query.
 macro_rules! visible_deals {
     ($owner_only:expr) => {{
@@ -64,7 +58,7 @@ macro_rules! visible_deals {
             .select(deals::all_columns)
             .into_boxed::<Db>();
         if let Some(me) = $owner_only {
-            q = q.filter(deals::owner_id.eq(me).or(clients::owner_id.eq(me)));
+            q = q.filter(deals::owner_id.eq(me).or(crate::clients::visibility::owns(me)));
         }
         q
     }};
@@ -182,8 +176,8 @@ fn check_text(value: Option<&str>, field: &str, max: usize, errors: &mut FieldEr
 }
 
 /// The owner must be an active user; a manager can only name themselves.
-fn check_owner(conn: &mut DbConn, owner: Option<i64>, actor: &Actor, errors: &mut FieldErrors) -> QueryResult<()> {
-    if let Some(me) = actor.owner_only {
+fn check_owner(conn: &mut DbConn, owner: Option<i64>, actor: &Caller, errors: &mut FieldErrors) -> QueryResult<()> {
+    if let Some(me) = actor.own_clients_only() {
         errors.check(owner == Some(me), "owner_id", "a manager can only own deals themselves");
     }
     if let Some(owner) = owner {
@@ -214,7 +208,7 @@ fn record_move(
     conn: &mut DbConn,
     deal: &DealRow,
     from: Option<i64>,
-    actor: &Actor,
+    actor: &Caller,
     channel: Option<String>,
 ) -> QueryResult<()> {
     diesel::insert_into(deal_stage_history::table)
@@ -225,7 +219,7 @@ fn record_move(
             deal_stage_history::to_stage_id.eq(deal.stage_id),
             deal_stage_history::owner_id.eq(deal.owner_id),
             deal_stage_history::channel.eq(channel),
-            deal_stage_history::changed_by.eq(actor.origin.actor.clone()),
+            deal_stage_history::changed_by.eq(actor.origin().actor),
             deal_stage_history::changed_at.eq(deal.updated_at),
         ))
         .execute(conn)?;
@@ -261,9 +255,9 @@ fn usable_stage(conn: &mut DbConn, stage_id: i64, pipeline_id: i64) -> QueryResu
     Ok(pipelines::stage(conn, stage_id)?.filter(|s| s.pipeline_id == pipeline_id && !s.archived))
 }
 
-pub fn create(conn: &mut DbConn, input: NewDeal, actor: &Actor) -> Result<Deal, ApiError> {
+pub fn create(conn: &mut DbConn, input: NewDeal, actor: &Caller) -> Result<Deal, ApiError> {
     let mut errors = FieldErrors::new();
-    let client = match clients_repo::get_row(conn, input.client_id, actor.owner_only) {
+    let client = match clients_repo::get_row(conn, input.client_id, actor.own_clients_only()) {
         Ok(c) => Some(c),
         Err(ApiError::NotFound) => {
             errors.add("client_id", "is not a client you can see (deleted or unknown)");
@@ -327,8 +321,8 @@ pub fn create(conn: &mut DbConn, input: NewDeal, actor: &Actor) -> Result<Deal, 
         .get_result(conn)?;
     record_move(conn, &row, None, actor, client.channel.clone())?;
     let deal = Deal::from(row);
-    emit(conn, &actor.origin, "deal.created", &deal, None)?;
-    emit_move(conn, &actor.origin, &deal, None)?;
+    emit(conn, &actor.origin(), "deal.created", &deal, None)?;
+    emit_move(conn, &actor.origin(), &deal, None)?;
     Ok(deal)
 }
 
@@ -351,12 +345,10 @@ pub fn update(
     id: i64,
     patch: DealPatch,
     expected: Option<i64>,
-    actor: &Actor,
+    actor: &Caller,
 ) -> Result<Deal, ApiError> {
-    let current = get_row(conn, id, actor.owner_only)?;
-    if expected.is_some_and(|v| v != current.version) {
-        return Err(ApiError::PreconditionFailed);
-    }
+    let current = get_row(conn, id, actor.own_clients_only())?;
+    crate::versioning::expect(expected, current.version)?;
     let mut errors = FieldErrors::new();
     check_text(patch.title.as_deref(), "title", 300, &mut errors);
     let amount = patch.amount.as_deref().map(|a| parse_amount(a, "amount", &mut errors));
@@ -390,15 +382,14 @@ pub fn update(
         .set((changes, deals::version.eq(current.version + 1), deals::updated_at.eq(now())))
         .returning(deals::all_columns)
         .get_result(conn)
-        .optional()?
-        .ok_or(ApiError::PreconditionFailed)?;
+        .at_read_version()?;
     let deal = Deal::from(row);
-    emit(conn, &actor.origin, "deal.updated", &deal, None)?;
+    emit(conn, &actor.origin(), "deal.updated", &deal, None)?;
     Ok(deal)
 }
 
-pub fn move_stage(conn: &mut DbConn, id: i64, input: StageMove, actor: &Actor) -> Result<Deal, ApiError> {
-    let current = get_row(conn, id, actor.owner_only)?;
+pub fn move_stage(conn: &mut DbConn, id: i64, input: StageMove, actor: &Caller) -> Result<Deal, ApiError> {
+    let current = get_row(conn, id, actor.own_clients_only())?;
     if current.stage_id == input.stage_id {
         return Ok(current.into());
     }
@@ -429,27 +420,24 @@ pub fn move_stage(conn: &mut DbConn, id: i64, input: StageMove, actor: &Actor) -
         ))
         .returning(deals::all_columns)
         .get_result(conn)
-        .optional()?
-        .ok_or(ApiError::PreconditionFailed)?;
+        .at_read_version()?;
     let channel: Option<String> = clients::table.find(row.client_id).select(clients::channel).first(conn)?;
     record_move(conn, &row, Some(current.stage_id), actor, channel)?;
     let deal = Deal::from(row);
-    emit_move(conn, &actor.origin, &deal, Some(current.stage_id))?;
+    emit_move(conn, &actor.origin(), &deal, Some(current.stage_id))?;
     Ok(deal)
 }
 
-pub fn delete(conn: &mut DbConn, id: i64, expected: Option<i64>, actor: &Actor) -> Result<(), ApiError> {
-    let current = get_row(conn, id, actor.owner_only)?;
-    if expected.is_some_and(|v| v != current.version) {
-        return Err(ApiError::PreconditionFailed);
-    }
+pub fn delete(conn: &mut DbConn, id: i64, expected: Option<i64>, actor: &Caller) -> Result<(), ApiError> {
+    let current = get_row(conn, id, actor.own_clients_only())?;
+    crate::versioning::expect(expected, current.version)?;
     let at = now();
     diesel::update(deals::table.find(id))
         .set((deals::deleted_at.eq(Some(at)), deals::updated_at.eq(at), deals::version.eq(current.version + 1)))
         .execute(conn)?;
     events::record(
         conn,
-        &actor.origin,
+        &actor.origin(),
         NewEvent {
             event_type: "deal.deleted",
             entity_type: ENTITY,

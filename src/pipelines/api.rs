@@ -2,12 +2,12 @@ use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
 
 use super::{NewPipeline, NewStage, Pipeline, PipelinePatch, Stage, StageOrder, StagePatch};
 use crate::auth::scopes::Scope;
-use crate::auth::AuthContext;
+use crate::auth::Caller;
 use crate::db;
 use crate::error::ApiError;
-use crate::extract::ApiJson;
+use crate::http::extract::ApiJson;
 use crate::http::{created, if_match, ok_tagged};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(list_pipelines)
@@ -28,7 +28,7 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     security(("oauth2" = ["deals:read"]))
 )]
 #[get("/pipelines")]
-async fn list_pipelines(state: web::Data<AppState>, auth: AuthContext) -> Result<HttpResponse, ApiError> {
+async fn list_pipelines(state: web::Data<AppState>, auth: Caller) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::DealsRead)?;
     let list = db::run(&state.pool, |conn| Ok(super::list(conn)?)).await?;
     Ok(HttpResponse::Ok().json(list))
@@ -44,7 +44,7 @@ async fn list_pipelines(state: web::Data<AppState>, auth: AuthContext) -> Result
 #[post("/pipelines")]
 async fn create_pipeline(
     state: web::Data<AppState>,
-    auth: AuthContext,
+    auth: Caller,
     ApiJson(input): ApiJson<NewPipeline>,
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::SettingsManage)?;
@@ -60,11 +60,7 @@ async fn create_pipeline(
     security(("oauth2" = ["deals:read"]))
 )]
 #[get("/pipelines/{id}")]
-async fn get_pipeline(
-    state: web::Data<AppState>,
-    auth: AuthContext,
-    id: web::Path<i64>,
-) -> Result<HttpResponse, ApiError> {
+async fn get_pipeline(state: web::Data<AppState>, auth: Caller, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::DealsRead)?;
     let id = id.into_inner();
     let p = db::run(&state.pool, move |conn| super::get(conn, id)).await?;
@@ -85,7 +81,7 @@ async fn get_pipeline(
 #[patch("/pipelines/{id}")]
 async fn update_pipeline(
     state: web::Data<AppState>,
-    auth: AuthContext,
+    auth: Caller,
     req: HttpRequest,
     id: web::Path<i64>,
     ApiJson(patch): ApiJson<PipelinePatch>,
@@ -105,11 +101,7 @@ async fn update_pipeline(
     security(("oauth2" = ["deals:read"]))
 )]
 #[get("/pipelines/{id}/stages")]
-async fn list_stages(
-    state: web::Data<AppState>,
-    auth: AuthContext,
-    id: web::Path<i64>,
-) -> Result<HttpResponse, ApiError> {
+async fn list_stages(state: web::Data<AppState>, auth: Caller, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::DealsRead)?;
     let id = id.into_inner();
     let p = db::run(&state.pool, move |conn| super::get(conn, id)).await?;
@@ -127,7 +119,7 @@ async fn list_stages(
 #[post("/pipelines/{id}/stages")]
 async fn add_stage(
     state: web::Data<AppState>,
-    auth: AuthContext,
+    auth: Caller,
     id: web::Path<i64>,
     ApiJson(input): ApiJson<NewStage>,
 ) -> Result<HttpResponse, ApiError> {
@@ -148,7 +140,7 @@ async fn add_stage(
 #[post("/pipelines/{id}/stages/reorder")]
 async fn reorder_stages(
     state: web::Data<AppState>,
-    auth: AuthContext,
+    auth: Caller,
     id: web::Path<i64>,
     ApiJson(order): ApiJson<StageOrder>,
 ) -> Result<HttpResponse, ApiError> {
@@ -172,7 +164,7 @@ async fn reorder_stages(
 #[patch("/pipelines/{id}/stages/{stage_id}")]
 async fn update_stage(
     state: web::Data<AppState>,
-    auth: AuthContext,
+    auth: Caller,
     path: web::Path<(i64, i64)>,
     ApiJson(patch): ApiJson<StagePatch>,
 ) -> Result<HttpResponse, ApiError> {
@@ -195,7 +187,7 @@ async fn update_stage(
 #[delete("/pipelines/{id}/stages/{stage_id}")]
 async fn delete_stage(
     state: web::Data<AppState>,
-    auth: AuthContext,
+    auth: Caller,
     path: web::Path<(i64, i64)>,
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::SettingsManage)?;

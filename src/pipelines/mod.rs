@@ -47,23 +47,7 @@ pub enum StageKind {
     Lost,
 }
 
-impl StageKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            StageKind::Open => "open",
-            StageKind::Won => "won",
-            StageKind::Lost => "lost",
-        }
-    }
-
-    pub fn parse(s: &str) -> StageKind {
-        match s {
-            "won" => StageKind::Won,
-            "lost" => StageKind::Lost,
-            _ => StageKind::Open,
-        }
-    }
-}
+crate::text_enum!(StageKind { Open = "open", Won = "won", Lost = "lost" } else Open);
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Stage {
@@ -303,9 +287,7 @@ fn touch(conn: &mut DbConn, id: i64) -> QueryResult<usize> {
 
 pub fn update(conn: &mut DbConn, id: i64, patch: PipelinePatch, expected: Option<i64>) -> Result<Pipeline, ApiError> {
     let current = get(conn, id)?;
-    if expected.is_some_and(|v| v != current.version) {
-        return Err(ApiError::PreconditionFailed);
-    }
+    crate::versioning::expect(expected, current.version)?;
     if let Some(name) = &patch.name {
         let n = name.trim().chars().count();
         if !(1..=200).contains(&n) {

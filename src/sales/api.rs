@@ -3,17 +3,17 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use super::{Actor, NewSale, Sale, SaleDraft, SaleFilter, SaleItem, SalePatch};
+use super::service::{self, SalesBatch};
+use super::{NewSale, Sale, SaleDraft, SaleFilter, SalePatch};
 use crate::auth::scopes::Scope;
-use crate::auth::AuthContext;
-use crate::batch::{self, BatchQuery, BatchResult, ItemStatus};
+use crate::auth::Caller;
+use crate::batch::{BatchQuery, BatchResult, ItemStatus};
 use crate::db;
 use crate::error::ApiError;
-use crate::events::Origin;
-use crate::extract::{ApiJson, ApiQuery};
+use crate::http::extract::{ApiJson, ApiQuery};
 use crate::http::{created, if_match, ok_tagged};
 use crate::pagination::{self, Page};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(list_sales)
@@ -22,12 +22,6 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(get_sale)
         .service(update_sale)
         .service(delete_sale);
-}
-
-impl Actor {
-    pub fn of(auth: &AuthContext, state: &AppState, origin: Origin) -> Actor {
-        Actor { owner_only: auth.own_clients_only(), origin, currency: state.config.currency.clone() }
-    }
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -57,7 +51,7 @@ pub struct SaleListQuery {
 #[get("/sales")]
 async fn list_sales(
     state: web::Data<AppState>,
-    auth: AuthContext,
+    auth: Caller,
     ApiQuery(q): ApiQuery<SaleListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::AnalyticsRead)?;
@@ -83,13 +77,13 @@ async fn list_sales(
 #[post("/sales")]
 async fn create_sale(
     state: web::Data<AppState>,
-    auth: AuthContext,
+    auth: Caller,
     ApiJson(input): ApiJson<NewSale>,
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::DealsWrite)?;
-    let actor = Actor::of(&auth, &state, Origin::api(auth.actor()));
+    let currency = state.config.currency.clone();
     let sale = db::run_tx(&state.pool, move |conn| {
-        let mut result = super::apply(conn, vec![SaleDraft::of_new(input)], None, &actor)?;
+        let mut result = super::apply(conn, vec![SaleDraft::of_new(input)], None, &auth, &currency)?;
         let item = result.pop().ok_or_else(|| ApiError::internal("no result for the sale"))?;
         match (item.status, item.id) {
             (ItemStatus::Created, Some(id)) => super::get(conn, id, None),
@@ -111,46 +105,13 @@ async fn create_sale(
 #[post("/sales/batch")]
 async fn sales_batch(
     state: web::Data<AppState>,
-    auth: AuthContext,
+    auth: Caller,
     ApiQuery(q): ApiQuery<BatchQuery>,
     ApiJson(body): ApiJson<SalesBatch>,
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::DealsWrite)?;
-    let actor = Actor::of(&auth, &state, Origin::api(auth.actor()));
-    Ok(HttpResponse::Ok().json(run_batch(&state, body, false, q.dry_run, actor).await?))
-}
-
-/// Up to 1000 purchases. Items are parsed one by one, so a malformed item is reported alone.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SalesBatch {
-    /// The system the items come from, e.g. `1c`; scopes `external_id` and `client_external_id`.
-    pub source: Option<String>,
-    #[schema(value_type = Vec<SaleItem>, max_items = 1000)]
-    pub items: Vec<crate::batch::RawItem>,
-}
-
-/// Parses, validates and applies a sales batch (shared with `/sync/sales`).
-pub async fn run_batch(
-    state: &AppState,
-    body: SalesBatch,
-    source_required: bool,
-    dry_run: bool,
-    actor: Actor,
-) -> Result<BatchResult, ApiError> {
-    let source = batch::check_batch(body.source.as_deref(), &body.items, source_required)?;
-    let mut actor = actor;
-    if let Some(s) = &source {
-        // Changes made on behalf of a source system are tagged with it in the change feed.
-        actor.origin.source = s.clone();
-    }
-    let (items, mut results) = batch::parse_items::<SaleItem>(body.items);
-    let drafts: Vec<SaleDraft> =
-        items.into_iter().map(|(i, item)| SaleDraft::of_item(i, item, source.as_deref())).collect();
-    let applied =
-        batch::run(&state.pool, dry_run, move |conn| super::apply(conn, drafts, source.as_deref(), &actor)).await?;
-    results.extend(applied);
-    Ok(BatchResult::of(dry_run, results))
+    Ok(HttpResponse::Ok()
+        .json(service::run_batch(&state.pool, &state.config.currency, body, false, q.dry_run, auth).await?))
 }
 
 #[utoipa::path(
@@ -161,7 +122,7 @@ pub async fn run_batch(
     security(("oauth2" = ["analytics:read"]))
 )]
 #[get("/sales/{id}")]
-async fn get_sale(state: web::Data<AppState>, auth: AuthContext, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
+async fn get_sale(state: web::Data<AppState>, auth: Caller, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::AnalyticsRead)?;
     let (id, owner_only) = (id.into_inner(), auth.own_clients_only());
     let sale = db::run(&state.pool, move |conn| super::get(conn, id, owner_only)).await?;
@@ -182,7 +143,7 @@ async fn get_sale(state: web::Data<AppState>, auth: AuthContext, id: web::Path<i
 #[patch("/sales/{id}")]
 async fn update_sale(
     state: web::Data<AppState>,
-    auth: AuthContext,
+    auth: Caller,
     req: HttpRequest,
     id: web::Path<i64>,
     ApiJson(patch): ApiJson<SalePatch>,
@@ -190,8 +151,8 @@ async fn update_sale(
     auth.require(Scope::DealsWrite)?;
     let id = id.into_inner();
     let expected = if_match(&req, id)?;
-    let actor = Actor::of(&auth, &state, Origin::api(auth.actor()));
-    let sale = db::run_tx(&state.pool, move |conn| super::update(conn, id, patch, expected, &actor)).await?;
+    let currency = state.config.currency.clone();
+    let sale = db::run_tx(&state.pool, move |conn| super::update(conn, id, patch, expected, &auth, &currency)).await?;
     Ok(ok_tagged(&sale, sale.id, sale.version))
 }
 
@@ -208,7 +169,7 @@ async fn update_sale(
 #[delete("/sales/{id}")]
 async fn delete_sale(
     state: web::Data<AppState>,
-    auth: AuthContext,
+    auth: Caller,
     req: HttpRequest,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
@@ -216,7 +177,6 @@ async fn delete_sale(
     auth.require(Scope::ClientsDelete)?;
     let id = id.into_inner();
     let expected = if_match(&req, id)?;
-    let actor = Actor::of(&auth, &state, Origin::api(auth.actor()));
-    db::run_tx(&state.pool, move |conn| super::delete(conn, id, expected, &actor)).await?;
+    db::run_tx(&state.pool, move |conn| super::delete(conn, id, expected, &auth)).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -3,6 +3,7 @@
 //! Single writes and batches (`/sales/batch`, `/sync/sales`) go through one pipeline, [`apply`].
 
 pub mod api;
+pub mod service;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -11,12 +12,14 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::auth::Caller;
 use crate::batch::{ItemResult, ItemStatus};
 use crate::db::schema::{clients, sales};
-use crate::db::{now, Backend, Db, DbConn};
+use crate::db::{now, Db, DbConn};
 use crate::error::{ApiError, FieldError, FieldErrors};
-use crate::events::{self, NewEvent, Origin};
+use crate::events::{self, NewEvent};
 use crate::pagination::{page_from, Cursor, KeyValue, Page};
+use crate::versioning::AtReadVersion;
 use crate::{external_ids, keyset, money, order_keyset, with_backend};
 
 pub const ENTITY: &str = "sale";
@@ -201,14 +204,6 @@ impl SaleDraft {
     }
 }
 
-/// Who writes sales, and what they may touch.
-#[derive(Debug, Clone)]
-pub struct Actor {
-    pub owner_only: Option<i64>,
-    pub origin: Origin,
-    pub currency: String,
-}
-
 /// `year * 12 + month - 1`, the calendar month index stored with each sale.
 pub fn month_index(d: NaiveDate) -> i32 {
     d.year() * 12 + d.month0() as i32
@@ -335,9 +330,7 @@ fn resolve_clients(
         .filter(clients::deleted_at.is_null())
         .select((clients::id, clients::channel))
         .into_boxed::<Db>();
-    if let Some(me) = owner_only {
-        q = q.filter(clients::owner_id.eq(me));
-    }
+    q = crate::clients::visibility::clients_of(q, owner_only);
     let visible: HashMap<i64, Option<String>> = q.load::<(i64, Option<String>)>(conn)?.into_iter().collect();
     Ok(ResolvedClients { visible, by_external })
 }
@@ -348,9 +341,10 @@ pub fn apply(
     conn: &mut DbConn,
     drafts: Vec<SaleDraft>,
     source: Option<&str>,
-    actor: &Actor,
+    actor: &Caller,
+    currency: &str,
 ) -> Result<Vec<ItemResult>, ApiError> {
-    let ResolvedClients { visible, by_external } = resolve_clients(conn, &drafts, source, actor.owner_only)?;
+    let ResolvedClients { visible, by_external } = resolve_clients(conn, &drafts, source, actor.own_clients_only())?;
     let keys: Vec<&str> = drafts.iter().filter_map(|d| d.key.as_ref().map(|(_, e)| e.as_str())).collect();
     let existing_ids = match source {
         Some(s) if !keys.is_empty() => external_ids::holders(conn, ENTITY, s, &keys)?,
@@ -410,7 +404,7 @@ pub fn apply(
                 "source names and ids must be non-empty (50 and 200 characters at most)",
             );
         }
-        let values = values_of(d, client_id.unwrap_or_default(), &actor.currency, &mut errors);
+        let values = values_of(d, client_id.unwrap_or_default(), currency, &mut errors);
         let (Some(values), true) = (values, errors.is_empty()) else {
             results.push(ItemResult::error(d.index, errors_of(errors)));
             continue;
@@ -489,8 +483,8 @@ pub fn apply(
             })
         })
         .collect();
-    events::record_many(conn, &actor.origin, list)?;
-    refresh_figures(conn, &touched.into_iter().collect::<Vec<_>>())?;
+    events::record_many(conn, &actor.origin(), list)?;
+    crate::clients::repo::refresh_figures(conn, &touched.into_iter().collect::<Vec<_>>())?;
     Ok(results)
 }
 
@@ -499,37 +493,6 @@ fn errors_of(errors: FieldErrors) -> Vec<FieldError> {
         Err(ApiError::Validation(list)) => list,
         _ => Vec::new(),
     }
-}
-
-/// Recomputes the purchase figures of these clients from their sales, in one statement.
-pub fn refresh_figures(conn: &mut DbConn, client_ids: &[i64]) -> QueryResult<()> {
-    if client_ids.is_empty() {
-        return Ok(());
-    }
-    // Ids are integers, so listing them in the statement is safe. One grouped pass over the
-    // sales of these clients, then a reset for clients left without any.
-    let list = client_ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
-    if conn.backend() == Backend::Postgres {
-        // Concurrent batches touch overlapping clients: taking the rows in id order first keeps
-        // them from deadlocking on each other (SQLite writers are serialised anyway).
-        diesel::sql_query(format!("SELECT id FROM clients WHERE id IN ({list}) ORDER BY id FOR NO KEY UPDATE"))
-            .execute(conn)?;
-    }
-    diesel::sql_query(format!(
-        "UPDATE clients SET first_purchase_on = f.first_on, last_purchase_on = f.last_on, \
-         purchase_count = f.n, purchase_days = f.days, revenue_total = f.revenue, margin_total = f.margin \
-         FROM (SELECT client_id, MIN(sold_on) AS first_on, MAX(sold_on) AS last_on, COUNT(*) AS n, \
-         COUNT(DISTINCT sold_on) AS days, COALESCE(SUM(amount), 0) AS revenue, COALESCE(SUM(margin), 0) AS margin \
-         FROM sales WHERE client_id IN ({list}) GROUP BY client_id) AS f WHERE clients.id = f.client_id"
-    ))
-    .execute(conn)?;
-    diesel::sql_query(format!(
-        "UPDATE clients SET first_purchase_on = NULL, last_purchase_on = NULL, purchase_count = 0, \
-         purchase_days = 0, revenue_total = 0, margin_total = 0 \
-         WHERE id IN ({list}) AND purchase_count <> 0 AND NOT EXISTS (SELECT 1 FROM sales s WHERE s.client_id = clients.id)"
-    ))
-    .execute(conn)?;
-    Ok(())
 }
 
 /// Sales with their external ids, in two queries.
@@ -553,9 +516,7 @@ pub fn get(conn: &mut DbConn, id: i64, owner_only: Option<i64>) -> Result<Sale, 
         .filter(clients::deleted_at.is_null())
         .select(sales::id)
         .into_boxed::<Db>();
-    if let Some(me) = owner_only {
-        q = q.filter(clients::owner_id.eq(me));
-    }
+    q = crate::clients::visibility::clients_of(q, owner_only);
     let id: i64 = q.first(conn)?;
     by_ids(conn, &[id])?.pop().ok_or(ApiError::NotFound)
 }
@@ -577,9 +538,7 @@ pub fn list(conn: &mut DbConn, f: &SaleFilter, cursor: Option<&str>, limit: i64)
         .filter(clients::deleted_at.is_null())
         .select(SaleRow::as_select())
         .into_boxed::<Db>();
-    if let Some(me) = f.owner_only {
-        q = q.filter(clients::owner_id.eq(me));
-    }
+    q = crate::clients::visibility::clients_of(q, f.owner_only);
     if let Some(v) = f.client_id {
         q = q.filter(sales::client_id.eq(v));
     }
@@ -616,12 +575,11 @@ pub fn update(
     id: i64,
     patch: SalePatch,
     expected: Option<i64>,
-    actor: &Actor,
+    actor: &Caller,
+    currency: &str,
 ) -> Result<Sale, ApiError> {
-    let current = get(conn, id, actor.owner_only)?;
-    if expected.is_some_and(|v| v != current.version) {
-        return Err(ApiError::PreconditionFailed);
-    }
+    let current = get(conn, id, actor.own_clients_only())?;
+    crate::versioning::expect(expected, current.version)?;
     // A new cost or margin replaces the old pair; otherwise the margin follows the amount.
     let (cost, margin) = match (&patch.cost, &patch.margin) {
         (None, None) => (current.cost.clone(), None),
@@ -640,36 +598,33 @@ pub fn update(
         document_number: patch.document_number.or(current.document_number.clone()),
     };
     let mut errors = FieldErrors::new();
-    let values = values_of(&draft, current.client_id, &actor.currency, &mut errors);
+    let values = values_of(&draft, current.client_id, currency, &mut errors);
     errors.into_result()?;
     let values = values.ok_or_else(|| ApiError::internal("validated sale has no values"))?;
     let row: SaleRow = diesel::update(sales::table.filter(sales::id.eq(id)).filter(sales::version.eq(current.version)))
         .set((values.write(now()), sales::version.eq(current.version + 1)))
         .returning(sales::all_columns)
         .get_result(conn)
-        .optional()?
-        .ok_or(ApiError::PreconditionFailed)?;
+        .at_read_version()?;
     let sale = Sale::from_row(row, current.external_ids.clone());
     events::record(
         conn,
-        &actor.origin,
+        &actor.origin(),
         NewEvent { event_type: "sale.updated", entity_type: ENTITY, entity_id: id, payload: events::payload(&sale) },
     )?;
-    refresh_figures(conn, &[sale.client_id])?;
+    crate::clients::repo::refresh_figures(conn, &[sale.client_id])?;
     Ok(sale)
 }
 
 /// Deletes a purchase (a correction); the event log keeps a tombstone.
-pub fn delete(conn: &mut DbConn, id: i64, expected: Option<i64>, actor: &Actor) -> Result<(), ApiError> {
-    let current = get(conn, id, actor.owner_only)?;
-    if expected.is_some_and(|v| v != current.version) {
-        return Err(ApiError::PreconditionFailed);
-    }
+pub fn delete(conn: &mut DbConn, id: i64, expected: Option<i64>, actor: &Caller) -> Result<(), ApiError> {
+    let current = get(conn, id, actor.own_clients_only())?;
+    crate::versioning::expect(expected, current.version)?;
     external_ids::replace(conn, ENTITY, id, &BTreeMap::new())?;
     diesel::delete(sales::table.find(id)).execute(conn)?;
     events::record(
         conn,
-        &actor.origin,
+        &actor.origin(),
         NewEvent {
             event_type: "sale.deleted",
             entity_type: ENTITY,
@@ -678,6 +633,6 @@ pub fn delete(conn: &mut DbConn, id: i64, expected: Option<i64>, actor: &Actor) 
                 .to_string(),
         },
     )?;
-    refresh_figures(conn, &[current.client_id])?;
+    crate::clients::repo::refresh_figures(conn, &[current.client_id])?;
     Ok(())
 }

@@ -4,14 +4,14 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::{NewSegment, Segment, SegmentPatch};
 use crate::auth::scopes::Scope;
-use crate::auth::AuthContext;
+use crate::auth::Caller;
 use crate::clients::model::Client;
 use crate::db;
 use crate::error::ApiError;
-use crate::extract::{ApiJson, ApiQuery};
+use crate::http::extract::{ApiJson, ApiQuery};
 use crate::http::{created, if_match, ok_tagged};
 use crate::pagination::{self, Page};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(list_segments)
@@ -50,7 +50,7 @@ pub struct SegmentCount {
 #[get("/segments")]
 async fn list_segments(
     state: web::Data<AppState>,
-    auth: AuthContext,
+    auth: Caller,
     ApiQuery(q): ApiQuery<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::AnalyticsRead)?;
@@ -69,7 +69,7 @@ async fn list_segments(
 #[post("/segments")]
 async fn create_segment(
     state: web::Data<AppState>,
-    auth: AuthContext,
+    auth: Caller,
     ApiJson(input): ApiJson<NewSegment>,
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::CampaignsWrite)?;
@@ -86,11 +86,7 @@ async fn create_segment(
     security(("oauth2" = ["analytics:read"]))
 )]
 #[get("/segments/{id}")]
-async fn get_segment(
-    state: web::Data<AppState>,
-    auth: AuthContext,
-    id: web::Path<i64>,
-) -> Result<HttpResponse, ApiError> {
+async fn get_segment(state: web::Data<AppState>, auth: Caller, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::AnalyticsRead)?;
     let id = id.into_inner();
     let s = db::run(&state.pool, move |conn| super::get(conn, id)).await?;
@@ -111,7 +107,7 @@ async fn get_segment(
 #[patch("/segments/{id}")]
 async fn update_segment(
     state: web::Data<AppState>,
-    auth: AuthContext,
+    auth: Caller,
     req: HttpRequest,
     id: web::Path<i64>,
     ApiJson(patch): ApiJson<SegmentPatch>,
@@ -133,7 +129,7 @@ async fn update_segment(
 #[delete("/segments/{id}")]
 async fn delete_segment(
     state: web::Data<AppState>,
-    auth: AuthContext,
+    auth: Caller,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::CampaignsWrite)?;
@@ -152,7 +148,7 @@ async fn delete_segment(
 #[get("/segments/{id}/clients")]
 async fn segment_clients(
     state: web::Data<AppState>,
-    auth: AuthContext,
+    auth: Caller,
     id: web::Path<i64>,
     ApiQuery(q): ApiQuery<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
@@ -177,11 +173,7 @@ async fn segment_clients(
     security(("oauth2" = ["analytics:read"]))
 )]
 #[get("/segments/{id}/count")]
-async fn segment_count(
-    state: web::Data<AppState>,
-    auth: AuthContext,
-    id: web::Path<i64>,
-) -> Result<HttpResponse, ApiError> {
+async fn segment_count(state: web::Data<AppState>, auth: Caller, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::AnalyticsRead)?;
     let (id, owner_only) = (id.into_inner(), auth.own_clients_only());
     let clients = db::run(&state.pool, move |conn| {

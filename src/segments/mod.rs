@@ -12,13 +12,14 @@ use utoipa::ToSchema;
 
 use crate::analytics::abc_xyz::{self, Abc, Thresholds, Xyz};
 use crate::analytics::abcde::{self, Abcde, Cutoffs};
-use crate::analytics::{client_sums, today, Measure, Scope};
+use crate::analytics::{client_sums, today, Measure, ReportScope};
 use crate::clients::model::{Client, ClientStatus};
 use crate::db::schema::{client_tags, clients, segments, users};
 use crate::db::{now, Db, DbConn};
 use crate::error::{ApiError, FieldErrors};
 use crate::money;
 use crate::pagination::{page_from, Cursor, KeyValue, Page};
+use crate::versioning::AtReadVersion;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = segments)]
@@ -201,20 +202,18 @@ impl SegmentFilter {
         self.abc.is_some() || self.xyz.is_some() || self.abcde.is_some()
     }
 
-    fn period(&self) -> Scope {
+    fn period(&self) -> ReportScope {
         let to = today();
         let months = self.period_months.unwrap_or(12);
         let from = to - Duration::days((months * 365 / 12).max(1) - 1);
-        Scope { from, to, channel: None, owner_id: None, region: None }
+        ReportScope { from, to, channel: None, owner_id: None, region: None }
     }
 }
 
 /// The ids of the clients in the segment, ascending, among those the caller may see.
 pub fn members(conn: &mut DbConn, f: &SegmentFilter, owner_only: Option<i64>) -> Result<Vec<i64>, ApiError> {
     let mut q = clients::table.filter(clients::deleted_at.is_null()).select(clients::id).into_boxed::<Db>();
-    if let Some(me) = owner_only {
-        q = q.filter(clients::owner_id.eq(me));
-    }
+    q = crate::clients::visibility::clients_of(q, owner_only);
     if let Some(v) = &f.status {
         q = q.filter(clients::status.eq_any(v.iter().map(|s| s.as_str()).collect::<Vec<_>>()));
     }
@@ -282,7 +281,7 @@ pub fn members(conn: &mut DbConn, f: &SegmentFilter, owner_only: Option<i64>) ->
         });
     }
     if let Some(wanted) = &f.abcde {
-        let candidates = crate::analytics::api::abcde_candidates(conn, &scope)?;
+        let candidates = crate::analytics::repo::abcde_candidates(conn, &scope)?;
         let classes = abcde::classify(&candidates, &Cutoffs { max_share: 20.0, high_share: 50.0 });
         ids.retain(|id| classes.get(id).is_some_and(|c| wanted.contains(c)));
     }
@@ -346,9 +345,7 @@ pub fn create(conn: &mut DbConn, mut input: NewSegment, owner_id: Option<i64>) -
 
 pub fn update(conn: &mut DbConn, id: i64, patch: SegmentPatch, expected: Option<i64>) -> Result<Segment, ApiError> {
     let current = get(conn, id)?;
-    if expected.is_some_and(|v| v != current.version) {
-        return Err(ApiError::PreconditionFailed);
-    }
+    crate::versioning::expect(expected, current.version)?;
     let mut errors = FieldErrors::new();
     if let Some(n) = &patch.name {
         check_name(n, &mut errors);
@@ -367,8 +364,7 @@ pub fn update(conn: &mut DbConn, id: i64, patch: SegmentPatch, expected: Option<
             ))
             .returning(segments::all_columns)
             .get_result(conn)
-            .optional()?
-            .ok_or(ApiError::PreconditionFailed)?;
+            .at_read_version()?;
     Ok(row.into())
 }
 

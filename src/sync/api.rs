@@ -4,15 +4,13 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::feed::{self, ChangePage, Position};
 use crate::auth::scopes::Scope;
-use crate::auth::AuthContext;
+use crate::auth::Caller;
 use crate::batch::{self, BatchQuery, BatchResult};
 use crate::clients::model::ClientPatch;
-use crate::error::{ApiError, FieldError};
-use crate::events::Origin;
-use crate::extract::{ApiJson, ApiQuery};
-use crate::sales::api::{run_batch, SalesBatch};
-use crate::sales::Actor as SalesActor;
-use crate::startup::AppState;
+use crate::error::ApiError;
+use crate::http::extract::{ApiJson, ApiQuery};
+use crate::sales::{self, service::SalesBatch};
+use crate::state::AppState;
 
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(sync_clients).service(sync_sales).service(changes);
@@ -54,7 +52,7 @@ pub struct ClientsBatch {
 #[post("/sync/clients")]
 async fn sync_clients(
     state: web::Data<AppState>,
-    auth: AuthContext,
+    auth: Caller,
     ApiQuery(q): ApiQuery<BatchQuery>,
     ApiJson(body): ApiJson<ClientsBatch>,
 ) -> Result<HttpResponse, ApiError> {
@@ -68,7 +66,7 @@ async fn sync_clients(
             Err(failed) => results.push(failed),
         }
     }
-    let origin = Origin { actor: Some(auth.actor()), source: source.clone() };
+    let origin = auth.via(&source).origin();
     let region = state.config.phone_region;
     let applied =
         batch::run(&state.pool, q.dry_run, move |conn| super::apply_clients(conn, items, &source, &origin, region))
@@ -88,14 +86,13 @@ async fn sync_clients(
 #[post("/sync/sales")]
 async fn sync_sales(
     state: web::Data<AppState>,
-    auth: AuthContext,
+    auth: Caller,
     ApiQuery(q): ApiQuery<BatchQuery>,
     ApiJson(body): ApiJson<SalesBatch>,
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::SyncWrite)?;
-    let actor =
-        SalesActor { owner_only: None, origin: Origin::api(auth.actor()), currency: state.config.currency.clone() };
-    Ok(HttpResponse::Ok().json(run_batch(&state, body, true, q.dry_run, actor).await?))
+    Ok(HttpResponse::Ok()
+        .json(sales::service::run_batch(&state.pool, &state.config.currency, body, true, q.dry_run, auth).await?))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -124,10 +121,6 @@ const TYPES: [(&str, &str, Scope); 7] = [
     ("campaigns", "campaign", Scope::CampaignsRead),
 ];
 
-fn bad(field: &str, message: String) -> ApiError {
-    ApiError::BadQuery(vec![FieldError { field: field.into(), message }])
-}
-
 #[utoipa::path(
     tag = "integrations",
     operation_id = "sync_changes",
@@ -138,7 +131,7 @@ fn bad(field: &str, message: String) -> ApiError {
 #[get("/sync/changes")]
 async fn changes(
     state: web::Data<AppState>,
-    auth: AuthContext,
+    auth: Caller,
     ApiQuery(q): ApiQuery<ChangesQuery>,
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::ClientsRead)?;
@@ -147,7 +140,7 @@ async fn changes(
     }
     let limit = q.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
-        return Err(bad("limit", "must be between 1 and 1000".into()));
+        return Err(ApiError::query("limit", "must be between 1 and 1000"));
     }
     let since = q.since.as_deref().map(Position::decode).transpose()?.unwrap_or_default();
     let entity_types: Vec<&str> = match q.types.as_deref() {
@@ -158,7 +151,7 @@ async fn changes(
                 let (_, entity, scope) = TYPES
                     .iter()
                     .find(|(n, _, _)| *n == name)
-                    .ok_or_else(|| bad("types", format!("unknown type '{name}'")))?;
+                    .ok_or_else(|| ApiError::query("types", format!("unknown type '{name}'")))?;
                 auth.require(*scope)?;
                 out.push(*entity);
             }

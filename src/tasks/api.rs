@@ -3,25 +3,18 @@ use chrono::{DateTime, Duration, FixedOffset, Utc};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
-use super::{Actor, NewTask, Task, TaskFilter, TaskPatch, TaskSort, TaskStatus, TaskType, TASK_SORTS};
+use super::{NewTask, Task, TaskFilter, TaskPatch, TaskSort, TaskStatus, TaskType, TASK_SORTS};
 use crate::auth::scopes::Scope;
-use crate::auth::AuthContext;
+use crate::auth::Caller;
 use crate::db;
-use crate::error::{ApiError, FieldError};
-use crate::events::Origin;
-use crate::extract::{ApiJson, ApiQuery};
+use crate::error::ApiError;
+use crate::http::extract::{ApiJson, ApiQuery};
 use crate::http::{created, if_match, ok_tagged};
 use crate::pagination::{self, Page, Sort};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(list_tasks).service(create_task).service(get_task).service(update_task).service(delete_task);
-}
-
-impl Actor {
-    pub fn of(auth: &AuthContext) -> Actor {
-        Actor { owner_only: auth.own_clients_only(), user_id: auth.user_id, origin: Origin::api(auth.actor()) }
-    }
 }
 
 /// A window of due dates.
@@ -60,19 +53,15 @@ pub struct TaskListQuery {
     pub deal_id: Option<i64>,
 }
 
-fn bad(field: &str, message: &str) -> ApiError {
-    ApiError::BadQuery(vec![FieldError { field: field.into(), message: message.into() }])
-}
-
-fn filter_of(q: &TaskListQuery, auth: &AuthContext, now: DateTime<Utc>) -> Result<TaskFilter, ApiError> {
+fn filter_of(q: &TaskListQuery, auth: &Caller, now: DateTime<Utc>) -> Result<TaskFilter, ApiError> {
     let assignee_id = match q.assignee.as_deref() {
         None => None,
-        Some("me") => Some(auth.user_id.ok_or_else(|| bad("assignee", "`me` needs a user's token"))?),
-        Some(id) => Some(id.parse().map_err(|_| bad("assignee", "must be `me` or a user id"))?),
+        Some("me") => Some(auth.user_id.ok_or_else(|| ApiError::query("assignee", "`me` needs a user's token"))?),
+        Some(id) => Some(id.parse().map_err(|_| ApiError::query("assignee", "must be `me` or a user id"))?),
     };
     let offset: FixedOffset = match q.utc_offset.as_deref() {
         None => FixedOffset::east_opt(0).expect("zero offset"),
-        Some(o) => o.parse().map_err(|_| bad("utc_offset", "must look like +03:00"))?,
+        Some(o) => o.parse().map_err(|_| ApiError::query("utc_offset", "must look like +03:00"))?,
     };
     let local_midnight = now
         .with_timezone(&offset)
@@ -80,7 +69,7 @@ fn filter_of(q: &TaskListQuery, auth: &AuthContext, now: DateTime<Utc>) -> Resul
         .and_hms_opt(0, 0, 0)
         .and_then(|m| m.and_local_timezone(offset).single())
         .map(|m| m.naive_utc())
-        .ok_or_else(|| bad("utc_offset", "is out of range"))?;
+        .ok_or_else(|| ApiError::query("utc_offset", "is out of range"))?;
     let mut filter = TaskFilter {
         owner_only: auth.own_clients_only(),
         assignee_id,
@@ -119,7 +108,7 @@ fn filter_of(q: &TaskListQuery, auth: &AuthContext, now: DateTime<Utc>) -> Resul
 #[get("/tasks")]
 async fn list_tasks(
     state: web::Data<AppState>,
-    auth: AuthContext,
+    auth: Caller,
     ApiQuery(q): ApiQuery<TaskListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::DealsRead)?;
@@ -140,12 +129,11 @@ async fn list_tasks(
 #[post("/tasks")]
 async fn create_task(
     state: web::Data<AppState>,
-    auth: AuthContext,
+    auth: Caller,
     ApiJson(input): ApiJson<NewTask>,
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::DealsWrite)?;
-    let actor = Actor::of(&auth);
-    let t = db::run_tx(&state.pool, move |conn| super::create(conn, input, &actor)).await?;
+    let t = db::run_tx(&state.pool, move |conn| super::create(conn, input, &auth)).await?;
     Ok(created(&t, format!("/api/v1/tasks/{}", t.id), t.id, t.version))
 }
 
@@ -157,7 +145,7 @@ async fn create_task(
     security(("oauth2" = ["deals:read"]))
 )]
 #[get("/tasks/{id}")]
-async fn get_task(state: web::Data<AppState>, auth: AuthContext, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
+async fn get_task(state: web::Data<AppState>, auth: Caller, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::DealsRead)?;
     let (id, owner_only) = (id.into_inner(), auth.own_clients_only());
     let t = db::run(&state.pool, move |conn| super::get(conn, id, owner_only)).await?;
@@ -178,7 +166,7 @@ async fn get_task(state: web::Data<AppState>, auth: AuthContext, id: web::Path<i
 #[patch("/tasks/{id}")]
 async fn update_task(
     state: web::Data<AppState>,
-    auth: AuthContext,
+    auth: Caller,
     req: HttpRequest,
     id: web::Path<i64>,
     ApiJson(patch): ApiJson<TaskPatch>,
@@ -186,8 +174,7 @@ async fn update_task(
     auth.require(Scope::DealsWrite)?;
     let id = id.into_inner();
     let expected = if_match(&req, id)?;
-    let actor = Actor::of(&auth);
-    let t = db::run_tx(&state.pool, move |conn| super::update(conn, id, patch, expected, &actor)).await?;
+    let t = db::run_tx(&state.pool, move |conn| super::update(conn, id, patch, expected, &auth)).await?;
     Ok(ok_tagged(&t, t.id, t.version))
 }
 
@@ -207,14 +194,13 @@ async fn update_task(
 #[delete("/tasks/{id}")]
 async fn delete_task(
     state: web::Data<AppState>,
-    auth: AuthContext,
+    auth: Caller,
     req: HttpRequest,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::DealsWrite)?;
     let id = id.into_inner();
     let expected = if_match(&req, id)?;
-    let actor = Actor::of(&auth);
-    db::run_tx(&state.pool, move |conn| super::delete(conn, id, expected, &actor)).await?;
+    db::run_tx(&state.pool, move |conn| super::delete(conn, id, expected, &auth)).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -8,12 +8,14 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::db::schema::{activities, clients, tasks, users};
+use crate::auth::Caller;
+use crate::db::schema::{activities, tasks, users};
 use crate::db::{now, Db, DbConn};
 use crate::error::{ApiError, FieldErrors};
 use crate::events::{self, NewEvent, Origin};
-use crate::extract::double_option;
 use crate::pagination::{self, page_from, Cursor, Page, Sort};
+use crate::patch::double_option;
+use crate::versioning::AtReadVersion;
 use crate::{keyset, order_keyset};
 
 pub const ENTITY: &str = "task";
@@ -58,20 +60,7 @@ pub enum TaskStatus {
     Cancelled,
 }
 
-macro_rules! text_enum {
-    ($ty:ident { $($variant:ident = $name:literal),* $(,)? }, $fallback:ident) => {
-        impl $ty {
-            pub fn as_str(self) -> &'static str {
-                match self { $($ty::$variant => $name,)* }
-            }
-            pub fn parse(s: &str) -> $ty {
-                match s { $($name => $ty::$variant,)* _ => $ty::$fallback }
-            }
-        }
-    };
-}
-
-text_enum!(TaskType {
+crate::text_enum!(TaskType {
     CallBack = "call_back",
     Meeting = "meeting",
     SendProposal = "send_proposal",
@@ -79,8 +68,8 @@ text_enum!(TaskType {
     PostSale = "post_sale",
     PaymentFollowUp = "payment_follow_up",
     Other = "other",
-}, Other);
-text_enum!(TaskStatus { Open = "open", Done = "done", Cancelled = "cancelled" }, Open);
+} else Other);
+crate::text_enum!(TaskStatus { Open = "open", Done = "done", Cancelled = "cancelled" } else Open);
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Task {
@@ -160,13 +149,6 @@ pub struct TaskPatch {
     pub completed_activity_id: Option<i64>,
 }
 
-#[derive(Debug, Clone)]
-pub struct Actor {
-    pub owner_only: Option<i64>,
-    pub user_id: Option<i64>,
-    pub origin: Origin,
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TaskSort {
     DueAt,
@@ -193,8 +175,8 @@ macro_rules! visible_tasks {
     ($owner_only:expr) => {{
         let mut q = tasks::table.select(tasks::all_columns).into_boxed::<Db>();
         if let Some(me) = $owner_only {
-            let own_clients = clients::table.filter(clients::owner_id.eq(me)).select(clients::id.nullable());
-            q = q.filter(tasks::assignee_id.eq(me).or(tasks::client_id.eq_any(own_clients)));
+            let own_clients = crate::clients::visibility::owned_by(me);
+            q = q.filter(tasks::assignee_id.eq(me).or(tasks::client_id.assume_not_null().eq_any(own_clients)));
         }
         q
     }};
@@ -266,10 +248,10 @@ fn check_title(title: &str, errors: &mut FieldErrors) {
 fn check_assignee(
     conn: &mut DbConn,
     assignee: Option<i64>,
-    actor: &Actor,
+    actor: &Caller,
     errors: &mut FieldErrors,
 ) -> QueryResult<()> {
-    if let Some(me) = actor.owner_only {
+    if let Some(me) = actor.own_clients_only() {
         errors.check(assignee == Some(me), "assignee_id", "a manager assigns tasks to themselves only");
     }
     if let Some(id) = assignee {
@@ -284,11 +266,11 @@ fn check_links(
     conn: &mut DbConn,
     client_id: Option<i64>,
     deal_id: Option<i64>,
-    actor: &Actor,
+    actor: &Caller,
     errors: &mut FieldErrors,
 ) -> Result<Option<i64>, ApiError> {
     if let Some(client) = client_id {
-        match crate::clients::repo::get_row(conn, client, actor.owner_only) {
+        match crate::clients::repo::get_row(conn, client, actor.own_clients_only()) {
             Ok(_) => {}
             Err(ApiError::NotFound) => errors.add("client_id", "is not a client you can see (deleted or unknown)"),
             Err(e) => return Err(e),
@@ -296,7 +278,7 @@ fn check_links(
     }
     let mut client_of_deal = None;
     if let Some(deal) = deal_id {
-        match crate::deals::repo::get_row(conn, deal, actor.owner_only) {
+        match crate::deals::repo::get_row(conn, deal, actor.own_clients_only()) {
             Ok(d) => {
                 errors.check(client_id.is_none_or(|c| c == d.client_id), "deal_id", "is a deal of another client");
                 client_of_deal = Some(d.client_id);
@@ -308,7 +290,7 @@ fn check_links(
     Ok(client_id.or(client_of_deal))
 }
 
-pub fn create(conn: &mut DbConn, input: NewTask, actor: &Actor) -> Result<Task, ApiError> {
+pub fn create(conn: &mut DbConn, input: NewTask, actor: &Caller) -> Result<Task, ApiError> {
     let mut errors = FieldErrors::new();
     check_title(&input.title, &mut errors);
     let assignee = input.assignee_id.or(actor.user_id);
@@ -326,7 +308,7 @@ pub fn create(conn: &mut DbConn, input: NewTask, actor: &Actor) -> Result<Task, 
             tasks::client_id.eq(client_id),
             tasks::deal_id.eq(input.deal_id),
             tasks::status.eq(TaskStatus::Open.as_str()),
-            tasks::created_by.eq(actor.origin.actor.clone()),
+            tasks::created_by.eq(actor.origin().actor),
             tasks::version.eq(1i64),
             tasks::created_at.eq(at),
             tasks::updated_at.eq(at),
@@ -336,7 +318,7 @@ pub fn create(conn: &mut DbConn, input: NewTask, actor: &Actor) -> Result<Task, 
     let task = Task::from(row);
     events::record(
         conn,
-        &actor.origin,
+        &actor.origin(),
         NewEvent {
             event_type: "task.created",
             entity_type: ENTITY,
@@ -365,12 +347,10 @@ pub fn update(
     id: i64,
     patch: TaskPatch,
     expected: Option<i64>,
-    actor: &Actor,
+    actor: &Caller,
 ) -> Result<Task, ApiError> {
-    let current = get(conn, id, actor.owner_only)?;
-    if expected.is_some_and(|v| v != current.version) {
-        return Err(ApiError::PreconditionFailed);
-    }
+    let current = get(conn, id, actor.own_clients_only())?;
+    crate::versioning::expect(expected, current.version)?;
     let mut errors = FieldErrors::new();
     if let Some(t) = &patch.title {
         check_title(t, &mut errors);
@@ -410,8 +390,7 @@ pub fn update(
         .set((changes, tasks::version.eq(current.version + 1), tasks::updated_at.eq(now())))
         .returning(tasks::all_columns)
         .get_result(conn)
-        .optional()?
-        .ok_or(ApiError::PreconditionFailed)?;
+        .at_read_version()?;
     let task = Task::from(row);
     let event_type = if current.status != TaskStatus::Done && task.status == TaskStatus::Done {
         "task.completed"
@@ -420,7 +399,7 @@ pub fn update(
     };
     events::record(
         conn,
-        &actor.origin,
+        &actor.origin(),
         NewEvent { event_type, entity_type: ENTITY, entity_id: task.id, payload: events::payload(&task) },
     )?;
     Ok(task)
@@ -433,18 +412,16 @@ pub fn by_ids(conn: &mut DbConn, ids: &[i64]) -> QueryResult<Vec<Task>> {
 }
 
 /// Deletes an open or cancelled task; done tasks are part of the client's history and stay.
-pub fn delete(conn: &mut DbConn, id: i64, expected: Option<i64>, actor: &Actor) -> Result<(), ApiError> {
-    let current = get(conn, id, actor.owner_only)?;
-    if expected.is_some_and(|v| v != current.version) {
-        return Err(ApiError::PreconditionFailed);
-    }
+pub fn delete(conn: &mut DbConn, id: i64, expected: Option<i64>, actor: &Caller) -> Result<(), ApiError> {
+    let current = get(conn, id, actor.own_clients_only())?;
+    crate::versioning::expect(expected, current.version)?;
     if current.status == TaskStatus::Done {
         return Err(ApiError::Conflict("a done task is part of the client's history and cannot be deleted".into()));
     }
     diesel::delete(tasks::table.find(id)).execute(conn)?;
     events::record(
         conn,
-        &actor.origin,
+        &actor.origin(),
         NewEvent {
             event_type: "task.deleted",
             entity_type: ENTITY,

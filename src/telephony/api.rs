@@ -4,12 +4,12 @@ use utoipa::IntoParams;
 
 use super::{CallEvent, CallLogged, Lookup};
 use crate::auth::scopes::Scope;
-use crate::auth::AuthContext;
-use crate::contact_points::normalize_phone;
+use crate::auth::Caller;
 use crate::db;
 use crate::error::{ApiError, FieldError};
-use crate::extract::{ApiJson, ApiQuery};
-use crate::startup::AppState;
+use crate::http::extract::{ApiJson, ApiQuery};
+use crate::normalize::phone::normalize_phone;
+use crate::state::AppState;
 
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(lookup).service(log_call);
@@ -33,7 +33,7 @@ pub struct LookupQuery {
 #[get("/telephony/lookup")]
 async fn lookup(
     state: web::Data<AppState>,
-    auth: AuthContext,
+    auth: Caller,
     ApiQuery(q): ApiQuery<LookupQuery>,
 ) -> Result<HttpResponse, ApiError> {
     if !auth.has(Scope::TelephonyWrite) {
@@ -56,7 +56,7 @@ async fn lookup(
 #[post("/telephony/calls")]
 async fn log_call(
     state: web::Data<AppState>,
-    auth: AuthContext,
+    auth: Caller,
     ApiJson(event): ApiJson<CallEvent>,
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::TelephonyWrite)?;

@@ -17,13 +17,14 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::activities::{self, ActivityPatch, ActivityType, Direction, NewActivity};
+use crate::auth::Caller;
+use crate::clients::contact_points::phone_in;
 use crate::clients::model::{ClientKind, ClientStatus, NewClient, Phone, PhoneType};
-use crate::clients::service::{self, Caller};
-use crate::contact_points::{normalize_phone, phone_in};
+use crate::clients::service::{self, CardRules};
 use crate::db::schema::{activities as activities_t, clients, contact_points, contacts, deals, tasks, users};
 use crate::db::{now, Db, DbConn};
 use crate::error::ApiError;
-use crate::events::Origin;
+use crate::normalize::phone::normalize_phone;
 use crate::tasks::{self as tasks_mod, NewTask, TaskStatus, TaskType};
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -110,9 +111,7 @@ fn holders(conn: &mut DbConn, e164: &str, owner_only: Option<i64>) -> QueryResul
             contact_points::contact_id,
         ))
         .into_boxed::<Db>();
-    if let Some(me) = owner_only {
-        q = q.filter(clients::owner_id.eq(me));
-    }
+    q = crate::clients::visibility::clients_of(q, owner_only);
     let mut found: Vec<Owning> = q.load(conn)?;
     found.sort_by(|a, b| b.updated_at.cmp(&a.updated_at).then(a.id.cmp(&b.id)));
     found.dedup_by_key(|f| f.id);
@@ -284,8 +283,9 @@ pub fn log_call(conn: &mut DbConn, e: CallEvent, region: phonenumber::country::I
     }
     let external_ref = format!("call:{call_id}");
     let user = staff(conn, &e)?;
-    let origin = Origin { actor: user.map(|u| format!("user:{u}")), source: "telephony".into() };
-    let actor = activities::Actor { owner_only: None, user_id: user, origin: origin.clone(), edit_window_hours: 0 };
+    // The PBX reports for the whole office: the call is logged as its extension's user, who sees
+    // every card here.
+    let actor = Caller::system(user.map(|u| format!("user:{u}")), "telephony").on_behalf_of(user);
     let existing: Option<(i64, i64, Option<i64>)> = activities_t::table
         .filter(activities_t::external_ref.eq(&external_ref))
         .select((activities_t::id, activities_t::client_id, activities_t::contact_id))
@@ -299,7 +299,7 @@ pub fn log_call(conn: &mut DbConn, e: CallEvent, region: phonenumber::country::I
             occurred_at: e.started_at,
             ..Default::default()
         };
-        activities::update(conn, activity_id, patch, None, &actor)?;
+        activities::update(conn, activity_id, patch, None, &actor, 0)?;
         return Ok(CallLogged { client_id, contact_id, activity_id, created_client: false, task_id: None });
     }
     // The caller's card, without the deals and tasks a screen pop shows.
@@ -311,9 +311,8 @@ pub fn log_call(conn: &mut DbConn, e: CallEvent, region: phonenumber::country::I
                 Some(u) => Some(u),
                 None => least_loaded_manager(conn)?,
             };
-            let caller =
-                Caller { owner_only: None, default_owner: owner, origin: origin.clone(), phone_region: region };
-            let client = service::create(conn, unknown_caller(&number), &caller)?;
+            let rules = CardRules { phone_region: region, default_owner: owner };
+            let client = service::create(conn, unknown_caller(&number), &actor, rules)?;
             let task = tasks_mod::create(
                 conn,
                 NewTask {
@@ -325,7 +324,7 @@ pub fn log_call(conn: &mut DbConn, e: CallEvent, region: phonenumber::country::I
                     client_id: Some(client.id),
                     deal_id: None,
                 },
-                &tasks_mod::Actor { owner_only: None, user_id: owner, origin: origin.clone() },
+                &actor,
             )?;
             (client.id, None, true, Some(task.id))
         }

@@ -5,18 +5,17 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::model::{NewUser, User, UserPatch};
 use super::repo::{self, UserFilter, UserSort, USER_SORTS};
-use crate::audit::{self, Entry, Who};
+use crate::audit::{self, Entry};
 use crate::auth::jwt::Subject;
 use crate::auth::scopes::{Role, Scope};
-use crate::auth::AuthContext;
+use crate::auth::Caller;
 use crate::clients::base::{Reassign, Reassigned};
 use crate::db;
 use crate::error::{validate, ApiError};
-use crate::events::Origin;
-use crate::extract::{body_bytes, json_body, ApiJson, ApiQuery};
+use crate::http::extract::{body_bytes, json_body, ApiJson, ApiQuery};
 use crate::http::{created, if_match, ok_tagged};
 use crate::pagination::{self, Page, Sort};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(list_users).service(create_user).service(get_user).service(update_user).service(deactivate_user);
@@ -46,7 +45,7 @@ pub struct UserListQuery {
 #[get("/users")]
 async fn list_users(
     state: web::Data<AppState>,
-    auth: AuthContext,
+    auth: Caller,
     ApiQuery(q): ApiQuery<UserListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::UsersManage)?;
@@ -70,7 +69,7 @@ async fn list_users(
 #[post("/users")]
 async fn create_user(
     state: web::Data<AppState>,
-    auth: AuthContext,
+    auth: Caller,
     ApiJson(input): ApiJson<NewUser>,
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::UsersManage)?;
@@ -88,7 +87,7 @@ async fn create_user(
     security(("oauth2" = ["users:manage"]))
 )]
 #[get("/users/{id}")]
-async fn get_user(state: web::Data<AppState>, auth: AuthContext, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
+async fn get_user(state: web::Data<AppState>, auth: Caller, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::UsersManage)?;
     let id = id.into_inner();
     let row = db::run(&state.pool, move |conn| repo::get(conn, id)).await?;
@@ -112,7 +111,7 @@ async fn get_user(state: web::Data<AppState>, auth: AuthContext, id: web::Path<i
 #[patch("/users/{id}")]
 async fn update_user(
     state: web::Data<AppState>,
-    auth: AuthContext,
+    auth: Caller,
     req: HttpRequest,
     id: web::Path<i64>,
     ApiJson(patch): ApiJson<UserPatch>,
@@ -122,7 +121,7 @@ async fn update_user(
     let id = id.into_inner();
     let expected = if_match(&req, id)?;
     let row = db::run_tx(&state.pool, move |conn| repo::update(conn, id, &patch, expected)).await?;
-    state.principals.evict(&Subject::User(id));
+    state.auth.principals.evict(&Subject::User(id));
     Ok(ok_tagged(&User::from(row.clone()), row.id, row.version))
 }
 
@@ -155,7 +154,7 @@ pub struct Deactivated {
 #[post("/users/{id}/deactivate")]
 async fn deactivate_user(
     state: web::Data<AppState>,
-    auth: AuthContext,
+    auth: Caller,
     req: HttpRequest,
     id: web::Path<i64>,
     payload: web::Payload,
@@ -168,8 +167,7 @@ async fn deactivate_user(
     let input: Deactivation =
         if body.iter().all(|b| b.is_ascii_whitespace()) { Deactivation::default() } else { json_body(&req, &body)? };
     let by = auth.user_id;
-    let who = Who::of(&auth, &req);
-    let origin = Origin::api(auth.actor());
+    let origin = auth.origin();
     let (row, reassigned) = db::run_tx(&state.pool, move |conn| {
         let reassigned = match input.reassign_to {
             Some(to) => Some(crate::clients::base::reassign(
@@ -183,12 +181,12 @@ async fn deactivate_user(
         let details = json!({ "reassigned": reassigned });
         audit::record(
             conn,
-            &who,
+            &auth,
             Entry { action: "users.deactivate", allowed: true, target: Some(("user", id)), details },
         )?;
         Ok((row, reassigned))
     })
     .await?;
-    state.principals.evict(&Subject::User(id));
+    state.auth.principals.evict(&Subject::User(id));
     Ok(HttpResponse::Ok().json(Deactivated { user: User::from(row), reassigned }))
 }

@@ -99,7 +99,7 @@ pub struct UserPatch {
     #[validate(length(min = 10, max = 200))]
     pub password: Option<String>,
     /// `null` removes the extension.
-    #[serde(default, deserialize_with = "crate::extract::double_option")]
+    #[serde(default, deserialize_with = "crate::patch::double_option")]
     #[schema(value_type = Option<String>)]
     pub phone_extension: Option<Option<String>>,
 }

@@ -7,6 +7,7 @@ use crate::db::schema::users;
 use crate::db::{now, Db, DbConn};
 use crate::error::ApiError;
 use crate::pagination::{self, page_from, Cursor, KeyValue, Page, Sort};
+use crate::versioning::AtReadVersion;
 use crate::{keyset, order_keyset};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,9 +124,7 @@ pub fn update(
     expected_version: Option<i64>,
 ) -> Result<UserRow, ApiError> {
     let current = get(conn, id)?;
-    if expected_version.is_some_and(|v| v != current.version) {
-        return Err(ApiError::PreconditionFailed);
-    }
+    crate::versioning::expect(expected_version, current.version)?;
     if current.role == Role::Admin.as_str()
         && patch.role.is_some_and(|r| r != Role::Admin)
         && current.active
@@ -167,11 +166,9 @@ fn apply(conn: &mut DbConn, current: &UserRow, changes: UserChanges) -> Result<U
         .set((changes, users::version.eq(current.version + 1), users::updated_at.eq(now())))
         .returning(users::all_columns)
         .get_result(conn)
-        .optional()
-        .map_err(|e| match ApiError::from(e) {
+        .at_read_version()
+        .map_err(|e| match e {
             ApiError::Conflict(_) => email_taken(),
             other => other,
-        })?
-        // Someone else changed the row between our read and write.
-        .ok_or(ApiError::PreconditionFailed)
+        })
 }

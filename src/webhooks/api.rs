@@ -3,15 +3,16 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::deliveries::{self, Delivery, DeliveryFilter, DeliveryStatus};
-use super::{ssrf, NewWebhook, Webhook, WebhookPatch, WebhookWithSecret};
+use super::{NewWebhook, Webhook, WebhookPatch, WebhookWithSecret};
 use crate::auth::scopes::Scope;
-use crate::auth::AuthContext;
+use crate::auth::Caller;
 use crate::db;
 use crate::error::ApiError;
-use crate::extract::{ApiJson, ApiQuery};
+use crate::http::extract::{ApiJson, ApiQuery};
+use crate::http::ssrf;
 use crate::http::{if_match, ok_tagged};
 use crate::pagination::{self, Page};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(list_webhooks)
@@ -32,7 +33,7 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     security(("oauth2" = ["webhooks:manage"]))
 )]
 #[get("/webhooks")]
-async fn list_webhooks(state: web::Data<AppState>, auth: AuthContext) -> Result<HttpResponse, ApiError> {
+async fn list_webhooks(state: web::Data<AppState>, auth: Caller) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::WebhooksManage)?;
     let rows = db::run(&state.pool, |conn| Ok(super::list(conn)?)).await?;
     Ok(HttpResponse::Ok().json(rows.into_iter().map(Webhook::from).collect::<Vec<_>>()))
@@ -51,7 +52,7 @@ async fn list_webhooks(state: web::Data<AppState>, auth: AuthContext) -> Result<
 #[post("/webhooks")]
 async fn create_webhook(
     state: web::Data<AppState>,
-    auth: AuthContext,
+    auth: Caller,
     ApiJson(input): ApiJson<NewWebhook>,
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::WebhooksManage)?;
@@ -70,11 +71,7 @@ async fn create_webhook(
     security(("oauth2" = ["webhooks:manage"]))
 )]
 #[get("/webhooks/{id}")]
-async fn get_webhook(
-    state: web::Data<AppState>,
-    auth: AuthContext,
-    id: web::Path<i64>,
-) -> Result<HttpResponse, ApiError> {
+async fn get_webhook(state: web::Data<AppState>, auth: Caller, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::WebhooksManage)?;
     let id = id.into_inner();
     let w = Webhook::from(db::run(&state.pool, move |conn| super::get(conn, id)).await?);
@@ -95,7 +92,7 @@ async fn get_webhook(
 #[patch("/webhooks/{id}")]
 async fn update_webhook(
     state: web::Data<AppState>,
-    auth: AuthContext,
+    auth: Caller,
     req: HttpRequest,
     id: web::Path<i64>,
     ApiJson(patch): ApiJson<WebhookPatch>,
@@ -121,7 +118,7 @@ async fn update_webhook(
 #[delete("/webhooks/{id}")]
 async fn delete_webhook(
     state: web::Data<AppState>,
-    auth: AuthContext,
+    auth: Caller,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::WebhooksManage)?;
@@ -138,11 +135,7 @@ async fn delete_webhook(
     security(("oauth2" = ["webhooks:manage"]))
 )]
 #[post("/webhooks/{id}/rotate-secret")]
-async fn rotate_secret(
-    state: web::Data<AppState>,
-    auth: AuthContext,
-    id: web::Path<i64>,
-) -> Result<HttpResponse, ApiError> {
+async fn rotate_secret(state: web::Data<AppState>, auth: Caller, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::WebhooksManage)?;
     let (id, grace) = (id.into_inner(), state.config.webhook_secret_grace_hours);
     let rotated = db::run_tx(&state.pool, move |conn| super::rotate(conn, id, grace)).await?;
@@ -171,7 +164,7 @@ pub struct DeliveryListQuery {
 #[get("/webhooks/{id}/deliveries")]
 async fn list_deliveries(
     state: web::Data<AppState>,
-    auth: AuthContext,
+    auth: Caller,
     id: web::Path<i64>,
     ApiQuery(q): ApiQuery<DeliveryListQuery>,
 ) -> Result<HttpResponse, ApiError> {
@@ -197,7 +190,7 @@ async fn list_deliveries(
 #[post("/webhooks/{id}/deliveries/{delivery_id}/redeliver")]
 async fn redeliver(
     state: web::Data<AppState>,
-    auth: AuthContext,
+    auth: Caller,
     path: web::Path<(i64, i64)>,
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::WebhooksManage)?;
@@ -214,11 +207,7 @@ async fn redeliver(
     security(("oauth2" = ["webhooks:manage"]))
 )]
 #[post("/webhooks/{id}/test")]
-async fn test_webhook(
-    state: web::Data<AppState>,
-    auth: AuthContext,
-    id: web::Path<i64>,
-) -> Result<HttpResponse, ApiError> {
+async fn test_webhook(state: web::Data<AppState>, auth: Caller, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::WebhooksManage)?;
     let id = id.into_inner();
     let d = db::run_tx(&state.pool, move |conn| deliveries::ping(conn, id)).await?;

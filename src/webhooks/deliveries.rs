@@ -47,15 +47,7 @@ pub enum DeliveryStatus {
     Failed,
 }
 
-impl DeliveryStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DeliveryStatus::Pending => "pending",
-            DeliveryStatus::Delivered => "delivered",
-            DeliveryStatus::Failed => "failed",
-        }
-    }
-}
+crate::text_enum!(DeliveryStatus { Pending = "pending", Delivered = "delivered", Failed = "failed" });
 
 /// A delivery as the API shows it (without the body).
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -306,7 +298,7 @@ pub fn redeliver(conn: &mut DbConn, webhook_id: i64, delivery_id: i64) -> Result
     ))
     .returning(webhook_deliveries::all_columns)
     .get_result(conn)?;
-    super::worker::nudge();
+    crate::db::committed().notify_one();
     Ok(row.into())
 }
 

@@ -5,7 +5,6 @@
 pub mod api;
 pub mod deliveries;
 pub mod signing;
-pub mod ssrf;
 pub mod worker;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
@@ -243,9 +242,7 @@ pub fn update(
     expected: Option<i64>,
 ) -> Result<Webhook, ApiError> {
     let current = get(conn, id)?;
-    if expected.is_some_and(|v| v != current.version) {
-        return Err(ApiError::PreconditionFailed);
-    }
+    crate::versioning::expect(expected, current.version)?;
     let mut errors = FieldErrors::new();
     check_fields(None, patch.event_types.as_deref(), &mut errors);
     if let Some(e) = url_error {

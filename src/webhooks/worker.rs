@@ -2,33 +2,23 @@
 //! signed, and records each outcome. It wakes when a transaction commits and otherwise polls, so
 //! a fresh event leaves within a fraction of a second and other replicas' events are not missed.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix_web::web;
 use chrono::{TimeDelta, Utc};
-use tokio::sync::{watch, Notify};
+use tokio::sync::watch;
 
 use super::deliveries::{self, DeliveryRow, Outcome};
-use super::ssrf::{self, GuardedResolver};
 use super::{signing, WebhookRow};
 use crate::db::{self, now};
-use crate::startup::AppState;
+use crate::http::ssrf::{self, GuardedResolver};
+use crate::state::AppState;
 
 const BATCH: i64 = 8;
 const POLL: Duration = Duration::from_millis(250);
 const RESPONSE_CAP: usize = 64 * 1024;
 const EXCERPT: usize = 500;
-
-fn waker() -> &'static Notify {
-    static NUDGE: OnceLock<Notify> = OnceLock::new();
-    NUDGE.get_or_init(Notify::new)
-}
-
-/// Wakes the worker: there may be something new to send.
-pub fn nudge() {
-    waker().notify_one();
-}
 
 /// The HTTP client deliveries go out with: no redirects, no proxies, bounded time, and a
 /// resolver that refuses private addresses.
@@ -77,7 +67,7 @@ pub async fn run(state: web::Data<AppState>, mut stop: watch::Receiver<bool>) {
             Err(e) => tracing::warn!(error = %e, "could not claim webhook deliveries"),
         }
         tokio::select! {
-            _ = waker().notified() => {}
+            _ = db::committed().notified() => {}
             _ = tokio::time::sleep(POLL) => {}
             _ = stop.changed() => {}
         }

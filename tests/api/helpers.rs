@@ -9,7 +9,8 @@ use clientbase::auth::jwt::Subject;
 use clientbase::auth::scopes::{Role, ScopeSet};
 use clientbase::config::Config;
 use clientbase::db::DbConn;
-use clientbase::startup::{AppState, Application};
+use clientbase::startup::Application;
+use clientbase::state::AppState;
 use diesel::connection::SimpleConnection;
 use diesel::Connection;
 use reqwest::{Method, RequestBuilder, Response};
@@ -142,7 +143,7 @@ impl TestApp {
             let mut conn = state.pool.get().unwrap();
             clientbase::users::repo::find_by_email(&mut conn, ADMIN_EMAIL).unwrap().unwrap().id
         };
-        let admin_token = state.jwt.issue(&Subject::User(admin_id), ScopeSet::all()).unwrap();
+        let admin_token = state.auth.jwt.issue(&Subject::User(admin_id), ScopeSet::all()).unwrap();
         TestApp { base, http: reqwest::Client::new(), state, admin_id, admin_token, handle, _db: db }
     }
 
@@ -166,7 +167,7 @@ impl TestApp {
 
     /// A token for `subject` with `scopes`, signed like the server's own.
     pub fn token(&self, subject: Subject, scopes: ScopeSet) -> String {
-        self.state.jwt.issue(&subject, scopes).unwrap()
+        self.state.auth.jwt.issue(&subject, scopes).unwrap()
     }
 
     /// Creates a user with the role and returns its id and a token with the role's scopes.

@@ -29,7 +29,7 @@ async fn health_metrics_and_docs_are_served() {
 
 #[tokio::test]
 async fn the_committed_contract_matches_the_code() {
-    let generated = clientbase::openapi::to_json(&clientbase::openapi::document());
+    let generated = clientbase::openapi::to_json(&clientbase::routes::document());
     let committed = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/openapi.json"))
         .expect("openapi/openapi.json is committed");
     assert!(
@@ -56,7 +56,7 @@ fn collect_refs(value: &serde_json::Value, out: &mut Vec<String>) {
 #[tokio::test]
 async fn every_reference_in_the_contract_resolves() {
     let spec: serde_json::Value =
-        serde_json::from_str(&clientbase::openapi::to_json(&clientbase::openapi::document())).unwrap();
+        serde_json::from_str(&clientbase::openapi::to_json(&clientbase::routes::document())).unwrap();
     let mut refs = Vec::new();
     collect_refs(&spec, &mut refs);
     assert!(!refs.is_empty());
@@ -69,7 +69,7 @@ async fn every_reference_in_the_contract_resolves() {
 #[tokio::test]
 async fn every_operation_is_documented_with_security_and_problems() {
     let spec: serde_json::Value =
-        serde_json::from_str(&clientbase::openapi::to_json(&clientbase::openapi::document())).unwrap();
+        serde_json::from_str(&clientbase::openapi::to_json(&clientbase::routes::document())).unwrap();
     for (path, item) in spec["paths"].as_object().unwrap() {
         for (method, op) in item.as_object().unwrap() {
             let id = op["operationId"].as_str().unwrap_or_else(|| panic!("{method} {path} has no operationId"));

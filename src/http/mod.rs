@@ -1,4 +1,8 @@
-//! Small HTTP helpers shared by the handlers: ETags and `If-Match`, created responses.
+//! The HTTP kernel shared by the handlers: ETags and `If-Match`, created responses, and (in
+//! `extract`) the request extractors that turn malformed input into precise problems.
+
+pub mod extract;
+pub mod ssrf;
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse};

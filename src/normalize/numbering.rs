@@ -25,7 +25,7 @@ pub fn e164(raw: &str, region: Region) -> Option<String> {
     if !rest.chars().all(|c| c.is_ascii_digit() || " -().".contains(c)) {
         return None;
     }
-    let digits = crate::contact_points::digits(rest);
+    let digits = super::phone::digits(rest);
     let home_code = DATABASE.by_id(region.as_ref())?.country_code();
     let home = plans(home_code)?.iter().find(|p| p.region == region.as_ref())?;
     if international {

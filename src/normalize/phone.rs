@@ -1,36 +1,13 @@
-//! Phones and emails: normalisation (E.164, lowercase) and the `contact_points` index that
-//! telephony lookup, duplicate detection and search read.
+//! Phones: any usual written form to E.164, the digits a phone-like search term stands for,
+//! and the reversed form the phone index is kept in.
 
-use diesel::dsl;
-use diesel::prelude::*;
 use phonenumber::country::Id as Region;
-use validator::ValidateEmail;
-
-use crate::db::schema::contact_points;
-use crate::db::{reverse, DbConn};
-
-pub const PHONE: &str = "phone";
-pub const EMAIL: &str = "email";
 
 /// A phone as PostgreSQL indexes it: reversed, so that one index finds a whole number and its
 /// trailing digits alike.
 pub fn reversed(phone: &str) -> String {
     phone.chars().rev().collect()
 }
-
-/// The condition "a phone contact point, one of `phones` (E.164)". It names the value twice:
-/// PostgreSQL finds it through the reversed-phone index, SQLite through its index of values.
-pub fn phone_in(phones: &[String]) -> PhoneIn {
-    contact_points::kind
-        .eq(PHONE)
-        .and(contact_points::value.eq_any(phones.to_vec()))
-        .and(reverse(contact_points::value).eq_any(phones.iter().map(|p| reversed(p)).collect::<Vec<_>>()))
-}
-
-pub type PhoneIn = dsl::And<
-    dsl::And<dsl::Eq<contact_points::kind, &'static str>, dsl::EqAny<contact_points::value, Vec<String>>>,
-    dsl::EqAny<reverse<contact_points::value>, Vec<String>>,
->;
 
 /// Normalises a phone written in any usual format to E.164, or says why it cannot.
 pub fn normalize_phone(raw: &str, region: Region) -> Result<String, &'static str> {
@@ -41,7 +18,7 @@ pub fn normalize_phone(raw: &str, region: Region) -> Result<String, &'static str
     if trimmed.chars().filter(|c| c.is_ascii_digit()).count() < 5 {
         return Err("is too short to be a phone number");
     }
-    match crate::numbering::e164(trimmed, region) {
+    match super::numbering::e164(trimmed, region) {
         Some(e164) => Ok(e164),
         None => parse_with_crate(trimmed, region),
     }
@@ -85,59 +62,6 @@ pub fn phone_search_digits(q: &str, region: Region) -> Option<String> {
         Ok(e164) => Some(e164.trim_start_matches('+').to_string()),
         Err(_) => Some(d),
     }
-}
-
-pub fn looks_like_email(s: &str) -> bool {
-    s.validate_email()
-}
-
-pub fn normalize_email(s: &str) -> String {
-    s.trim().to_lowercase()
-}
-
-/// Replaces the indexed phones and emails of a client card (`contact_id = None`) or of one of
-/// its contact persons.
-pub fn replace(
-    conn: &mut DbConn,
-    client_id: i64,
-    contact_id: Option<i64>,
-    phones: &[String],
-    emails: &[String],
-) -> QueryResult<()> {
-    let of_client = contact_points::table.filter(contact_points::client_id.eq(client_id));
-    match contact_id {
-        Some(id) => diesel::delete(of_client.filter(contact_points::contact_id.eq(id))).execute(conn)?,
-        None => diesel::delete(of_client.filter(contact_points::contact_id.is_null())).execute(conn)?,
-    };
-    let points: Vec<(i64, &str, String)> = phones
-        .iter()
-        .map(|p| (client_id, PHONE, p.clone()))
-        .chain(emails.iter().map(|e| (client_id, EMAIL, e.clone())))
-        .collect();
-    insert_for(conn, &points, contact_id)
-}
-
-/// Adds `(client id, kind, value)` rows of client cards (no contact person).
-pub fn insert(conn: &mut DbConn, points: &[(i64, &str, String)]) -> QueryResult<()> {
-    insert_for(conn, points, None)
-}
-
-fn insert_for(conn: &mut DbConn, points: &[(i64, &str, String)], contact_id: Option<i64>) -> QueryResult<()> {
-    let rows: Vec<_> = points
-        .iter()
-        .map(|(client_id, kind, value)| {
-            (
-                contact_points::client_id.eq(*client_id),
-                contact_points::contact_id.eq(contact_id),
-                contact_points::kind.eq(*kind),
-                contact_points::value.eq(value.as_str()),
-            )
-        })
-        .collect();
-    for chunk in rows.chunks(10_000) {
-        crate::insert_rows!(conn, contact_points::table, chunk)?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -190,7 +114,7 @@ mod tests {
                         format!("{prefix} ({}) {}", &national[..2], &national[2..]),
                     ] {
                         let crate_reading = parse_with_crate(&raw, region);
-                        if let Some(fast) = crate::numbering::e164(&raw, region) {
+                        if let Some(fast) = crate::normalize::numbering::e164(&raw, region) {
                             assert_eq!(crate_reading, Ok(fast.clone()), "{raw} in {}", meta.id());
                             answered += 1;
                         }

@@ -1,65 +1,23 @@
-//! A client's timeline: activities, deal creations and stage changes, completed tasks (and
-//! purchases) merged newest first. A page costs a fixed number of queries: one UNION for the
-//! order, then one per kind of entry for the details.
+//! The timeline's queries: one UNION over every kind for the order of a page, then one query
+//! per kind for the details.
 
 use std::collections::HashMap;
 
-use actix_web::{get, web, HttpResponse};
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text, Timestamp};
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
 
+use super::model::{CampaignRef, DealRef, EntryKind, StageRef, TimelineEntry};
 use crate::activities::{self, Activity};
-use crate::auth::scopes::Scope;
-use crate::auth::AuthContext;
 use crate::campaigns::RecipientStatus;
 use crate::db::schema::{campaign_recipient_events, campaigns, deal_stage_history, deals, pipeline_stages};
-use crate::db::{self, Backend, DbConn};
-use crate::error::{ApiError, FieldError};
-use crate::extract::ApiQuery;
+use crate::db::{Backend, DbConn};
+use crate::error::ApiError;
 use crate::pagination::{self, Cursor, KeyValue, Page};
 use crate::sales::{self, Sale};
-use crate::startup::AppState;
 use crate::tasks::{self, Task};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum EntryKind {
-    Activity,
-    DealCreated,
-    DealStageChanged,
-    TaskCompleted,
-    Purchase,
-    Campaign,
-}
-
 impl EntryKind {
-    const ALL: [EntryKind; 6] = [
-        EntryKind::Activity,
-        EntryKind::DealCreated,
-        EntryKind::DealStageChanged,
-        EntryKind::TaskCompleted,
-        EntryKind::Purchase,
-        EntryKind::Campaign,
-    ];
-
-    fn as_str(self) -> &'static str {
-        match self {
-            EntryKind::Activity => "activity",
-            EntryKind::DealCreated => "deal_created",
-            EntryKind::DealStageChanged => "deal_stage_changed",
-            EntryKind::TaskCompleted => "task_completed",
-            EntryKind::Purchase => "purchase",
-            EntryKind::Campaign => "campaign",
-        }
-    }
-
-    fn parse(s: &str) -> Option<EntryKind> {
-        EntryKind::ALL.into_iter().find(|k| k.as_str() == s)
-    }
-
     /// The UNION branch listing this kind's (kind, at, ref_id) for client `$1`.
     fn branch(self, backend: Backend) -> &'static str {
         match self {
@@ -100,62 +58,6 @@ impl EntryKind {
     }
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct DealRef {
-    pub id: i64,
-    pub title: String,
-}
-
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct StageRef {
-    pub id: i64,
-    pub name: String,
-}
-
-/// One entry of a client's timeline, tagged by `type`.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum TimelineEntry {
-    Activity {
-        occurred_at: DateTime<Utc>,
-        activity: Activity,
-    },
-    DealCreated {
-        occurred_at: DateTime<Utc>,
-        deal: DealRef,
-        stage: StageRef,
-        changed_by: Option<String>,
-    },
-    DealStageChanged {
-        occurred_at: DateTime<Utc>,
-        deal: DealRef,
-        from_stage: StageRef,
-        to_stage: StageRef,
-        changed_by: Option<String>,
-    },
-    TaskCompleted {
-        occurred_at: DateTime<Utc>,
-        task: Task,
-    },
-    Purchase {
-        occurred_at: DateTime<Utc>,
-        sale: Sale,
-    },
-    /// A mailing provider reported on a campaign sent to the client.
-    Campaign {
-        occurred_at: DateTime<Utc>,
-        campaign: CampaignRef,
-        status: RecipientStatus,
-        detail: Option<String>,
-    },
-}
-
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct CampaignRef {
-    pub id: i64,
-    pub name: String,
-}
-
 #[derive(QueryableByName)]
 struct Slot {
     #[diesel(sql_type = Text)]
@@ -168,10 +70,6 @@ struct Slot {
 
 const CURSOR_TAG: &str = "timeline";
 
-fn bad(field: &str, message: &str) -> ApiError {
-    ApiError::BadQuery(vec![FieldError { field: field.into(), message: message.into() }])
-}
-
 /// The position after a slot: its time and kind in the key, its id as the tie-breaker.
 fn cursor_of(slot: &Slot) -> Cursor {
     let KeyValue::Text(at) = pagination::ts_key(slot.at) else { unreachable!("timestamps are text keys") };
@@ -180,7 +78,7 @@ fn cursor_of(slot: &Slot) -> Cursor {
 
 fn decode_cursor(raw: &str) -> Result<(NaiveDateTime, String, i64), ApiError> {
     let c = Cursor::decode(raw, CURSOR_TAG)?;
-    let (at, kind) = c.text()?.split_once('|').ok_or_else(|| bad("cursor", "is malformed"))?;
+    let (at, kind) = c.text()?.split_once('|').ok_or_else(|| ApiError::query("cursor", "is malformed"))?;
     let at_cursor = Cursor { sort: CURSOR_TAG.into(), key: KeyValue::Text(at.into()), id: c.id };
     Ok((at_cursor.timestamp()?, kind.to_string(), c.id))
 }
@@ -333,56 +231,4 @@ pub fn page(
         items.extend(entry);
     }
     Ok(Page { items, next_cursor })
-}
-
-pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.service(client_timeline);
-}
-
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct TimelineQuery {
-    /// Page size, 1 to 200 (default 50).
-    pub limit: Option<i64>,
-    /// The `next_cursor` of the previous page.
-    pub cursor: Option<String>,
-    /// Comma-separated entry types to include (default all): `activity`, `deal_created`,
-    /// `deal_stage_changed`, `task_completed`, `purchase`, `campaign`.
-    pub types: Option<String>,
-}
-
-#[utoipa::path(
-    tag = "clients",
-    operation_id = "client_timeline",
-    params(("id" = i64, Path, description = "Client id"), TimelineQuery),
-    responses((status = 200, description = "The client's history, newest first", body = Page<TimelineEntry>)),
-    security(("oauth2" = ["clients:read", "deals:read"]))
-)]
-#[get("/clients/{id}/timeline")]
-async fn client_timeline(
-    state: web::Data<AppState>,
-    auth: AuthContext,
-    id: web::Path<i64>,
-    ApiQuery(q): ApiQuery<TimelineQuery>,
-) -> Result<HttpResponse, ApiError> {
-    auth.require(Scope::ClientsRead)?;
-    auth.require(Scope::DealsRead)?;
-    let limit = pagination::limit(q.limit)?;
-    let kinds: Vec<EntryKind> = match q.types.as_deref() {
-        None => EntryKind::ALL.to_vec(),
-        Some(list) => list
-            .split(',')
-            .map(|t| EntryKind::parse(t.trim()).ok_or_else(|| bad("types", &format!("unknown type '{}'", t.trim()))))
-            .collect::<Result<_, _>>()?,
-    };
-    let mut kinds = kinds;
-    kinds.sort_by_key(|k| k.as_str());
-    kinds.dedup();
-    if kinds.is_empty() {
-        return Err(bad("types", "name at least one type"));
-    }
-    let (id, owner_only) = (id.into_inner(), auth.own_clients_only());
-    let page = db::run(&state.pool, move |conn| page(conn, id, owner_only, &kinds, q.cursor.as_deref(), limit)).await?;
-    Ok(HttpResponse::Ok().json(page))
 }

@@ -1,4 +1,4 @@
-//! Operations endpoints: liveness, readiness, Prometheus metrics, the OpenAPI document and the
+//! Operations handlers: liveness, readiness, Prometheus metrics, the OpenAPI document and the
 //! Swagger UI (its assets are compiled in; nothing is fetched at run time).
 
 use actix_web::http::header;
@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 
 use crate::db;
 use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(live).service(ready).service(metrics).service(openapi_json);

@@ -1,0 +1,21 @@
+//! What every handler can reach: the pool, the settings, the authenticator and the counters.
+//! Low in the tree on purpose: it names only shared kernels, never a domain or the wiring.
+
+use actix_web::web;
+
+use crate::auth::throttle::LoginThrottle;
+use crate::auth::Authenticator;
+use crate::config::Config;
+use crate::db::Pool;
+use crate::metrics::Metrics;
+
+pub struct AppState {
+    pub pool: Pool,
+    pub config: Config,
+    /// Also registered as its own app data, where the [`crate::auth::Caller`] extractor finds it.
+    pub auth: web::Data<Authenticator>,
+    pub throttle: LoginThrottle,
+    /// Also registered as its own app data, for the metrics middleware.
+    pub metrics: web::Data<Metrics>,
+    pub openapi_json: String,
+}
