@@ -10,7 +10,6 @@ use super::jwt::Subject;
 use super::principals::{bearer_token, Authenticator};
 use super::scopes::{Role, Scope, ScopeSet};
 use crate::error::ApiError;
-use crate::events::Origin;
 
 #[derive(Debug, Clone)]
 pub struct Caller {
@@ -130,4 +129,11 @@ impl FromRequest for Caller {
             Ok(caller)
         })
     }
+}
+
+/// Who made a change and through which channel (`api`, `telephony`, a sync source like `1c`).
+#[derive(Debug, Clone)]
+pub struct Origin {
+    pub actor: Option<String>,
+    pub source: String,
 }

@@ -108,10 +108,7 @@ fn search(term: &Search, backend: Backend) -> Box<dyn BoxableExpression<clients:
             ("contact_points.kind = 'email' AND contact_points.value LIKE ", format!("{}%", escape_like(&term.lowered)))
         }
     };
-    let (ids_open, ids_close) = match backend {
-        Backend::Postgres => ("= ANY(ARRAY(", "))"),
-        Backend::Sqlite => ("IN (", ")"),
-    };
+    let (ids_open, ids_close) = crate::db::dialect::in_ids(backend);
     let mut found: Box<dyn BoxableExpression<clients::table, Db, SqlType = Bool>> = Box::new(
         sql::<Bool>("clients.id ")
             .sql(ids_open)
@@ -585,12 +582,8 @@ pub fn refresh_figures(conn: &mut DbConn, client_ids: &[i64]) -> QueryResult<()>
     // Ids are integers, so listing them in the statement is safe. One grouped pass over the
     // sales of these clients, then a reset for clients left without any.
     let list = client_ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
-    if conn.backend() == Backend::Postgres {
-        // Concurrent batches touch overlapping clients: taking the rows in id order first keeps
-        // them from deadlocking on each other (SQLite writers are serialised anyway).
-        diesel::sql_query(format!("SELECT id FROM clients WHERE id IN ({list}) ORDER BY id FOR NO KEY UPDATE"))
-            .execute(conn)?;
-    }
+    // Concurrent batches touch overlapping clients.
+    crate::db::dialect::lock_in_id_order(conn, "clients", &list)?;
     diesel::sql_query(format!(
         "UPDATE clients SET first_purchase_on = f.first_on, last_purchase_on = f.last_on, \
          purchase_count = f.n, purchase_days = f.days, revenue_total = f.revenue, margin_total = f.margin \

@@ -1,8 +1,11 @@
 //! Storage: one connection type over PostgreSQL and SQLite, its pool, the embedded migrations and
 //! the few helpers where the two backends need different SQL.
 
+pub mod dialect;
 pub mod schema;
 pub mod sql;
+
+pub use dialect::allocate_ids;
 
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
 use diesel::pg::PgConnection;
@@ -111,8 +114,7 @@ pub fn establish(url: &str) -> Result<DbConn, diesel::ConnectionError> {
                  PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
             )
             .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))?;
-            // PostgreSQL has `reverse` built in; SQLite gets it from us.
-            reverse_utils::register_impl(&mut conn, |text: String| crate::normalize::phone::reversed(&text))
+            dialect::register_sqlite_functions(&mut conn)
                 .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))?;
             Ok(DbConn::Sqlite(conn))
         }
@@ -248,54 +250,6 @@ where
         committed().notify_one();
     }
     result
-}
-
-/// Ids for `n` new rows of `table`, taken before the insert so that a multi-row insert needs
-/// no `RETURNING` order: from the table's sequence on PostgreSQL; on SQLite, whose writer holds
-/// the database lock for the whole transaction, from the table's row in `id_counters`.
-pub fn allocate_ids(conn: &mut DbConn, table: &'static str, n: usize) -> diesel::QueryResult<Vec<i64>> {
-    use diesel::RunQueryDsl;
-    #[derive(diesel::QueryableByName)]
-    struct Id {
-        #[diesel(sql_type = diesel::sql_types::BigInt)]
-        id: i64,
-    }
-    match conn.backend() {
-        Backend::Postgres => {
-            // The sequence is looked up once, not for every id: OFFSET 0 keeps the planner from
-            // folding the lookup (a catalog search by name) into the per-row expression, which
-            // made 1000 ids cost 6 ms instead of 0.8.
-            let sql = format!(
-                "SELECT nextval(seq) AS id FROM \
-                 (SELECT pg_get_serial_sequence('{table}', 'id')::regclass AS seq OFFSET 0) s \
-                 CROSS JOIN generate_series(1, $1)"
-            );
-            Ok(diesel::sql_query(sql)
-                .bind::<diesel::sql_types::BigInt, _>(n as i64)
-                .load::<Id>(conn)?
-                .into_iter()
-                .map(|r| r.id)
-                .collect())
-        }
-        Backend::Sqlite => {
-            // After the last id ever handed out, not the largest in use: a deleted row's id is
-            // never given to another.
-            let last = diesel::sql_query(format!(
-                "SELECT MAX(COALESCE((SELECT last_id FROM id_counters WHERE table_name = '{table}'), 0), \
-                 COALESCE((SELECT MAX(id) FROM {table}), 0)) AS id"
-            ))
-            .get_result::<Id>(conn)?
-            .id;
-            diesel::sql_query(
-                "INSERT INTO id_counters (table_name, last_id) VALUES (?, ?) \
-                 ON CONFLICT (table_name) DO UPDATE SET last_id = excluded.last_id",
-            )
-            .bind::<diesel::sql_types::Text, _>(table)
-            .bind::<diesel::sql_types::BigInt, _>(last + n as i64)
-            .execute(conn)?;
-            Ok((1..=n as i64).map(|i| last + i).collect())
-        }
-    }
 }
 
 /// The current UTC time at the precision both backends store (microseconds), so that a value

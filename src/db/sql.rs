@@ -6,7 +6,7 @@ use chrono::{NaiveDate, NaiveDateTime};
 use diesel::query_builder::BoxedSqlQuery;
 use diesel::sql_types::{BigInt, Date, Double, Text, Timestamp};
 
-use super::{Backend, Db};
+use super::Db;
 
 #[derive(Debug, Clone)]
 enum Bind {
@@ -77,13 +77,7 @@ impl Sql {
     }
 }
 
-/// Seconds from timestamp expression `from` to `to`, as a double.
-pub fn seconds_between(backend: Backend, from: &str, to: &str) -> String {
-    match backend {
-        Backend::Postgres => format!("EXTRACT(EPOCH FROM ({to} - {from}))"),
-        Backend::Sqlite => format!("((julianday({to}) - julianday({from})) * 86400.0)"),
-    }
-}
+pub use super::dialect::seconds_between;
 
 #[cfg(test)]
 mod tests {

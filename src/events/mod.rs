@@ -2,29 +2,16 @@
 //! the change itself. It is the transactional outbox for webhooks and the source of the sync
 //! change feed.
 
+pub mod outbox;
+
 use diesel::prelude::*;
 use serde::Serialize;
 
 use crate::db::schema::events;
 use crate::db::{now, DbConn};
-use crate::webhooks::deliveries::{fan_out, Recorded};
+use outbox::{fan_out, Recorded};
 
-/// Who made a change and through which channel (`api`, `telephony`, a sync source like `1c`).
-#[derive(Debug, Clone)]
-pub struct Origin {
-    pub actor: Option<String>,
-    pub source: String,
-}
-
-impl Origin {
-    pub fn api(actor: String) -> Origin {
-        Origin { actor: Some(actor), source: "api".into() }
-    }
-
-    pub fn system() -> Origin {
-        Origin { actor: None, source: "system".into() }
-    }
-}
+pub use crate::auth::caller::Origin;
 
 /// An event about to be recorded.
 pub struct NewEvent<'a> {

@@ -106,9 +106,7 @@ struct Mark {
 
 /// Appends the "committed and final" condition on `events` rows.
 fn push_settled(sql: &mut Sql, backend: Backend) {
-    if backend == Backend::Postgres {
-        sql.push(" AND txid < txid_snapshot_xmin(txid_current_snapshot())");
-    }
+    sql.push(crate::db::dialect::settled_events(backend));
 }
 
 /// The changes after `since` of the given entity types, optionally leaving out one source.

@@ -19,23 +19,19 @@ use crate::tasks::{self, Task};
 
 impl EntryKind {
     /// The UNION branch listing this kind's (kind, at, ref_id) for client `$1`.
-    fn branch(self, backend: Backend) -> &'static str {
-        match self {
+    fn branch(self, backend: Backend) -> String {
+        let sql = match self {
             EntryKind::Campaign => {
                 "SELECT 'campaign' AS kind, e.occurred_at AS at, e.id AS ref_id FROM campaign_recipient_events e \
                  WHERE e.client_id = $1"
             }
             // A purchase happened on a day: it sorts at that day's midnight.
-            EntryKind::Purchase => match backend {
-                Backend::Postgres => {
-                    "SELECT 'purchase' AS kind, CAST(s.sold_on AS TIMESTAMP) AS at, s.id AS ref_id FROM sales s \
-                     WHERE s.client_id = $1"
-                }
-                Backend::Sqlite => {
-                    "SELECT 'purchase' AS kind, s.sold_on || ' 00:00:00' AS at, s.id AS ref_id FROM sales s \
-                     WHERE s.client_id = $1"
-                }
-            },
+            EntryKind::Purchase => {
+                return format!(
+                    "SELECT 'purchase' AS kind, {} AS at, s.id AS ref_id FROM sales s WHERE s.client_id = $1",
+                    crate::db::dialect::day_start(backend, "s.sold_on")
+                )
+            }
             EntryKind::Activity => {
                 "SELECT 'activity' AS kind, a.occurred_at AS at, a.id AS ref_id FROM activities a \
                  WHERE a.client_id = $1 AND a.deleted_at IS NULL"
@@ -54,7 +50,8 @@ impl EntryKind {
                 "SELECT 'task_completed' AS kind, t.completed_at AS at, t.id AS ref_id FROM tasks t \
                  WHERE t.client_id = $1 AND t.status = 'done' AND t.completed_at IS NOT NULL"
             }
-        }
+        };
+        sql.to_string()
     }
 }
 

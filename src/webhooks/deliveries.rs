@@ -11,10 +11,11 @@ use utoipa::ToSchema;
 use super::{envelope, WebhookRow};
 use crate::db::schema::{webhook_deliveries, webhooks};
 use crate::db::sql::Sql;
-use crate::db::{now, Backend, Db, DbConn};
+use crate::db::{now, Db, DbConn};
 use crate::error::ApiError;
 use crate::pagination::{page_from, Cursor, KeyValue, Page};
-use crate::with_backend;
+
+pub use crate::events::outbox::{enqueue, fan_out, Outgoing, Recorded};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = webhook_deliveries)]
@@ -91,72 +92,6 @@ impl From<DeliveryRow> for Delivery {
     }
 }
 
-/// A message to put in the outbox.
-pub struct Outgoing<'a> {
-    pub webhook_id: i64,
-    pub message_id: String,
-    pub event_type: &'a str,
-    pub body: String,
-    pub not_before: NaiveDateTime,
-}
-
-/// Inserts deliveries with one statement.
-pub fn enqueue(conn: &mut DbConn, list: &[Outgoing<'_>]) -> QueryResult<()> {
-    if list.is_empty() {
-        return Ok(());
-    }
-    let at = now();
-    let rows: Vec<_> = list
-        .iter()
-        .map(|o| {
-            (
-                webhook_deliveries::webhook_id.eq(o.webhook_id),
-                webhook_deliveries::message_id.eq(&o.message_id),
-                webhook_deliveries::event_type.eq(o.event_type),
-                webhook_deliveries::payload.eq(&o.body),
-                webhook_deliveries::status.eq(DeliveryStatus::Pending.as_str()),
-                webhook_deliveries::attempts.eq(0),
-                webhook_deliveries::next_attempt_at.eq(o.not_before),
-                webhook_deliveries::created_at.eq(at),
-            )
-        })
-        .collect();
-    with_backend!(conn, |c| diesel::insert_into(webhook_deliveries::table).values(&rows).execute(c))?;
-    Ok(())
-}
-
-/// One recorded event to fan out.
-pub struct Recorded<'a> {
-    pub message_id: &'a str,
-    pub event_type: &'a str,
-    /// The event's data, as JSON text.
-    pub payload: &'a str,
-    pub at: NaiveDateTime,
-}
-
-/// Creates a delivery for every active endpoint subscribed to each event (same transaction).
-pub fn fan_out(conn: &mut DbConn, events: &[Recorded<'_>]) -> QueryResult<()> {
-    let endpoints: Vec<WebhookRow> =
-        webhooks::table.filter(webhooks::active.eq(true)).select(WebhookRow::as_select()).load(conn)?;
-    if endpoints.is_empty() {
-        return Ok(());
-    }
-    let mut out = Vec::new();
-    for e in events {
-        let body = envelope(e.event_type, e.at, e.payload);
-        for w in endpoints.iter().filter(|w| w.subscribes(e.event_type)) {
-            out.push(Outgoing {
-                webhook_id: w.id,
-                message_id: e.message_id.to_string(),
-                event_type: e.event_type,
-                body: body.clone(),
-                not_before: e.at,
-            });
-        }
-    }
-    enqueue(conn, &out)
-}
-
 #[derive(QueryableByName)]
 struct Claimed {
     #[diesel(sql_type = BigInt)]
@@ -173,10 +108,8 @@ pub fn claim(conn: &mut DbConn, limit: i64, lease_until: NaiveDateTime) -> Query
     );
     sql.timestamp(at).push(" AND (d.locked_until IS NULL OR d.locked_until < ").timestamp(at);
     sql.push(") ORDER BY d.next_attempt_at, d.id LIMIT ").int(limit);
-    if conn.backend() == Backend::Postgres {
-        // Replicas skip the rows another one is claiming instead of waiting for them.
-        sql.push(" FOR UPDATE OF d SKIP LOCKED");
-    }
+    // Replicas skip the rows another one is claiming instead of waiting for them.
+    sql.push(&crate::db::dialect::skip_locked(conn.backend(), "d"));
     sql.push(") RETURNING id");
     let ids: Vec<i64> = sql.query().load::<Claimed>(conn)?.into_iter().map(|c| c.id).collect();
     if ids.is_empty() {

@@ -16,6 +16,8 @@ use crate::db::schema::webhooks;
 use crate::db::{now, DbConn};
 use crate::error::{ApiError, FieldErrors};
 
+pub use crate::events::outbox::envelope;
+
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = webhooks)]
 pub struct WebhookRow {
@@ -49,8 +51,7 @@ impl WebhookRow {
     }
 
     pub fn subscribes(&self, event_type: &str) -> bool {
-        let types: Vec<String> = serde_json::from_str(&self.event_types).unwrap_or_default();
-        types.iter().any(|t| t == "*" || t == event_type)
+        crate::events::outbox::subscribes(&self.event_types, event_type)
     }
 }
 
@@ -294,12 +295,4 @@ pub fn disable(conn: &mut DbConn, id: i64, reason: &str) -> QueryResult<usize> {
     diesel::update(webhooks::table.find(id))
         .set((webhooks::active.eq(false), webhooks::disabled_reason.eq(Some(reason)), webhooks::updated_at.eq(now())))
         .execute(conn)
-}
-
-/// The body of a delivery: `{"data", "timestamp", "type"}`, around `data` already serialised
-/// (events keep their payload as JSON text, so it is not parsed again for each endpoint).
-pub fn envelope(event_type: &str, at: NaiveDateTime, data: &str) -> String {
-    let timestamp = serde_json::to_string(&at.and_utc()).unwrap_or_default();
-    let event_type = serde_json::to_string(event_type).unwrap_or_default();
-    format!(r#"{{"data":{data},"timestamp":{timestamp},"type":{event_type}}}"#)
 }
