@@ -19,7 +19,7 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
             .configure(users::api::routes)
             .configure(api_clients::api::routes)
             .configure(channels::api::routes)
-            .configure(clients::base_api::routes)
+            .configure(clients::api::base::routes)
             .configure(clients::api::routes)
             .configure(contacts::api::routes)
             .configure(timeline::api::routes)

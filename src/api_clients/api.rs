@@ -1,3 +1,5 @@
+//! API client handlers: create (the secret shown once), list, revoke.
+
 use actix_web::{get, post, web, HttpResponse};
 
 use super::{repo, ApiClient, ApiClientCreated, NewApiClient};

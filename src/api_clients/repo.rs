@@ -1,3 +1,5 @@
+//! API client queries: create with a hashed secret, find by client id, list, revoke.
+
 use diesel::prelude::*;
 
 use super::{ApiClientRow, NewApiClient};

@@ -1,3 +1,5 @@
+//! The audit log handler: read the record, newest first, filtered.
+
 use actix_web::{get, web, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;

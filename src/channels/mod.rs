@@ -5,4 +5,4 @@ pub mod model;
 pub mod repo;
 
 pub use model::{Channel, ChannelPatch, ChannelRow, NewChannel};
-pub use repo::is_active;
+pub use repo::active_codes;

@@ -7,14 +7,9 @@ use crate::db::schema::channels;
 use crate::db::{now, DbConn};
 use crate::error::ApiError;
 
-/// Whether `code` names an active channel (for client validation).
-pub fn is_active(conn: &mut DbConn, code: &str) -> QueryResult<bool> {
-    channels::table
-        .filter(channels::code.eq(code))
-        .filter(channels::active.eq(true))
-        .count()
-        .get_result::<i64>(conn)
-        .map(|n| n > 0)
+/// The codes of the active channels, the ones a card may be given.
+pub fn active_codes(conn: &mut DbConn) -> QueryResult<Vec<String>> {
+    channels::table.filter(channels::active.eq(true)).select(channels::code).load(conn)
 }
 
 pub fn list(conn: &mut DbConn) -> QueryResult<Vec<ChannelRow>> {

@@ -1,3 +1,5 @@
+//! The tables as diesel sees them (one schema for both backends).
+
 // Table definitions shared by both backends; types are limited to what the multi-backend
 // connection supports (JSON is stored as text, timestamps as UTC `TIMESTAMP`).
 

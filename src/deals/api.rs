@@ -1,3 +1,5 @@
+//! Deal handlers: list, create, read, change, move between stages, delete, stage history.
+
 use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Deserialize;

@@ -1,3 +1,5 @@
+//! Deals as stored and as the API shows them, their inputs and the stage history.
+
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};

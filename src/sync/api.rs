@@ -1,8 +1,10 @@
+//! Sync handlers: client and sales batches from a source system, and the change feed.
+
 use actix_web::{get, post, web, HttpResponse};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
-use super::feed::{self, ChangePage, Position};
+use super::repo::{self as feed, ChangePage, Position};
 use crate::auth::scopes::Scope;
 use crate::auth::Caller;
 use crate::batch::{self, BatchQuery, BatchResult};

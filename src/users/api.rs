@@ -1,3 +1,6 @@
+//! User handlers: create, list, read, change (role, password, extension), deactivate and hand
+//! the user's clients to another.
+
 use actix_web::{get, patch, post, web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use serde_json::json;

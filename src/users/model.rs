@@ -1,3 +1,5 @@
+//! Users as stored and as the API shows them, and their inputs.
+
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};

@@ -1,3 +1,5 @@
+//! User queries: create with a hashed password, find, list, change.
+
 use diesel::prelude::*;
 
 use super::model::{NewUser, NewUserRow, UserPatch, UserRow};

@@ -1,3 +1,6 @@
+//! Webhook handlers: endpoints (create, list, change, rotate the secret, delete, test) and
+//! their delivery log (list, redeliver).
+
 use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use utoipa::IntoParams;

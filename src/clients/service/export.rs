@@ -6,10 +6,12 @@ use diesel::prelude::*;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::model::{Client, ClientRow};
-use super::repo::{matching, to_clients, ClientFilter};
+use crate::audit::{self, Entry};
+use crate::auth::Caller;
+use crate::clients::model::{Client, ClientRow};
+use crate::clients::repo::{matching, to_clients, ClientFilter};
 use crate::db::schema::clients;
-use crate::db::DbConn;
+use crate::db::{self, DbConn, Pool};
 use crate::error::ApiError;
 
 const CHUNK: i64 = 1000;
@@ -157,6 +159,55 @@ pub fn write(
         }
     }
     Ok(written)
+}
+
+/// Starts an export: records its start, then pages through the base on a blocking thread and
+/// returns the stream of its chunks. The bounded channel keeps at most a few chunks in memory
+/// and stalls the producer while the reader is slow; the end (rows or error) is put on record.
+pub async fn start(
+    pool: Pool,
+    caller: Caller,
+    filter: ClientFilter,
+    opts: Options,
+    query: String,
+) -> Result<impl futures_util::Stream<Item = Result<bytes::Bytes, std::io::Error>>, ApiError> {
+    let format_name = if opts.format == Format::Csv { "csv" } else { "ndjson" };
+    let started = serde_json::json!({ "format": format_name, "query": query });
+    let who = caller.clone();
+    db::run(&pool, move |conn| {
+        Ok(audit::record(
+            conn,
+            &who,
+            Entry { action: "clients.export", allowed: true, target: None, details: started },
+        )?)
+    })
+    .await?;
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<bytes::Bytes, std::io::Error>>(4);
+    tokio::task::spawn_blocking(move || {
+        let mut conn = match pool.get() {
+            Ok(c) => c,
+            Err(e) => {
+                let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
+                return;
+            }
+        };
+        let result = write(&mut conn, &filter, opts, |chunk| tx.blocking_send(Ok(bytes::Bytes::from(chunk))).is_ok());
+        let details = match &result {
+            Ok(rows) => serde_json::json!({ "format": format_name, "rows": rows, "query": query }),
+            Err(e) => serde_json::json!({ "format": format_name, "error": e.to_string() }),
+        };
+        if let Err(e) = audit::record(
+            &mut conn,
+            &caller,
+            Entry { action: "clients.export.completed", allowed: true, target: None, details },
+        ) {
+            tracing::warn!(error = %e, "could not record the end of an export");
+        }
+        if let Err(e) = result {
+            let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
+        }
+    });
+    Ok(futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) }))
 }
 
 #[cfg(test)]

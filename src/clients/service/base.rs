@@ -9,9 +9,9 @@ use diesel::sql_types::Text;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::contact_points::phone_in;
-use super::model::{Client, ClientFields, ClientStatus};
-use super::repo::{self, ENTITY};
+use crate::clients::contact_points::phone_in;
+use crate::clients::model::{Client, ClientFields, ClientStatus};
+use crate::clients::repo::{self, ENTITY};
 use crate::db::schema::{
     activities, campaign_recipient_events, campaign_recipients, client_merges, client_status_history, client_tags,
     clients, contact_points, contacts, deals, events as events_t, external_ids, sales, tasks, users,

@@ -1,14 +1,20 @@
 //! Client storage: reads scoped to what the caller may see, writes that keep the tag, contact
 //! point and external id indexes in step, and an event for every change.
 
+pub mod contact_points;
+pub mod visibility;
+
+use std::collections::HashSet;
+
 use chrono::NaiveDateTime;
 use diesel::dsl::sql;
 use diesel::prelude::*;
 use diesel::sql_types::{Bool, Text};
 
-use super::model::{name_columns, search_key, Client, ClientFields, ClientRow, ClientStatus};
+use crate::clients::model::{name_columns, search_key, Client, ClientFields, ClientRow, ClientStatus};
 use crate::db::schema::{
-    client_status_history, client_tags, clients, contact_points, external_ids as external_ids_table, users,
+    client_status_history, client_tags, clients, contact_points as contact_points_table,
+    external_ids as external_ids_table, users,
 };
 use crate::db::sql::Sql;
 use crate::db::{now, Backend, Db, DbConn};
@@ -214,9 +220,46 @@ pub fn list(
     Ok(Page { items: to_clients(conn, page.items)?, next_cursor: page.next_cursor })
 }
 
-/// Checks what only the database can tell: the channel exists, the owner is an active user,
-/// external ids are not taken by another client.
-/// Only what changed is checked: a card whose owner was deactivated stays editable.
+/// The channels and owners cards may name: the active ones, read in two queries for a whole
+/// batch. The one home of the rule "a card names an active channel and an active owner".
+pub struct ActiveReferences {
+    channels: HashSet<String>,
+    users: HashSet<i64>,
+}
+
+impl ActiveReferences {
+    /// Every active channel (a short reference list) and those of `owners` that are active users.
+    pub fn load(conn: &mut DbConn, owners: &[i64]) -> QueryResult<ActiveReferences> {
+        let channels = channels::active_codes(conn)?.into_iter().collect();
+        let users = users::table
+            .filter(users::active.eq(true))
+            .filter(users::id.eq_any(owners))
+            .select(users::id)
+            .load::<i64>(conn)?
+            .into_iter()
+            .collect();
+        Ok(ActiveReferences { channels, users })
+    }
+
+    /// Only what changed from `previous` is checked: a card whose owner was deactivated, or
+    /// whose channel was retired, stays editable.
+    pub fn check(&self, fields: &ClientFields, previous: Option<&ClientFields>, errors: &mut FieldErrors) {
+        let changed = |same: fn(&ClientFields, &ClientFields) -> bool| previous.is_none_or(|p| !same(p, fields));
+        if let Some(channel) = fields.channel.as_ref().filter(|_| changed(|a, b| a.channel == b.channel)) {
+            errors.check(
+                self.channels.contains(channel),
+                "channel",
+                format_args!("'{channel}' is not an active channel (see /channels)"),
+            );
+        }
+        if let Some(owner) = fields.owner_id.filter(|_| changed(|a, b| a.owner_id == b.owner_id)) {
+            errors.check(self.users.contains(&owner), "owner_id", "is not an active user");
+        }
+    }
+}
+
+/// Checks what only the database can tell: the channel and owner are active (what changed of
+/// them), external ids are not taken by another client.
 pub fn check_references(
     conn: &mut DbConn,
     fields: &ClientFields,
@@ -224,18 +267,8 @@ pub fn check_references(
     errors: &mut FieldErrors,
 ) -> QueryResult<()> {
     let id = previous.map(|(id, _)| id);
-    let changed = |same: fn(&ClientFields, &ClientFields) -> bool| previous.is_none_or(|(_, p)| !same(p, fields));
-    if let Some(channel) = fields.channel.as_ref().filter(|_| changed(|a, b| a.channel == b.channel)) {
-        if !channels::is_active(conn, channel)? {
-            errors.add("channel", format!("'{channel}' is not an active channel (see /channels)"));
-        }
-    }
-    if let Some(owner) = fields.owner_id.filter(|_| changed(|a, b| a.owner_id == b.owner_id)) {
-        let active: Option<bool> = users::table.find(owner).select(users::active).first(conn).optional()?;
-        if active != Some(true) {
-            errors.add("owner_id", "is not an active user");
-        }
-    }
+    let owners: Vec<i64> = fields.owner_id.into_iter().collect();
+    ActiveReferences::load(conn, &owners)?.check(fields, previous.map(|(_, p)| p), errors);
     for (source, external) in &fields.external_ids {
         let holder = external_ids::holders(conn, ENTITY, source, &[external.as_str()])?.get(external).copied();
         if let Some(other) = holder.filter(|h| Some(*h) != id) {
@@ -328,9 +361,9 @@ pub fn write_indexes(conn: &mut DbConn, cards: &[(i64, &ClientFields)], replace:
     for chunk in ids.chunks(1000) {
         diesel::delete(client_tags::table.filter(client_tags::client_id.eq_any(chunk))).execute(conn)?;
         diesel::delete(
-            contact_points::table
-                .filter(contact_points::client_id.eq_any(chunk))
-                .filter(contact_points::contact_id.is_null()),
+            contact_points_table::table
+                .filter(contact_points_table::client_id.eq_any(chunk))
+                .filter(contact_points_table::contact_id.is_null()),
         )
         .execute(conn)?;
         diesel::delete(
@@ -354,11 +387,11 @@ pub fn write_indexes(conn: &mut DbConn, cards: &[(i64, &ClientFields)], replace:
         .flat_map(|(id, f)| {
             f.phone_numbers()
                 .into_iter()
-                .map(move |p| (*id, super::contact_points::PHONE, p))
-                .chain(f.email_addresses().into_iter().map(move |e| (*id, super::contact_points::EMAIL, e)))
+                .map(move |p| (*id, crate::clients::contact_points::PHONE, p))
+                .chain(f.email_addresses().into_iter().map(move |e| (*id, crate::clients::contact_points::EMAIL, e)))
         })
         .collect();
-    super::contact_points::insert(conn, &points)?;
+    crate::clients::contact_points::insert(conn, &points)?;
     let ext: Vec<(i64, &str, &str)> = cards
         .iter()
         .flat_map(|(id, f)| f.external_ids.iter().map(move |(s, e)| (*id, s.as_str(), e.as_str())))

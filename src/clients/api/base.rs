@@ -7,12 +7,12 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
-use super::base::{self, DuplicateGroup, Reassign, Reassigned};
-use super::export::{self, Delimiter, Format, Options};
-use super::model::{Client, ClientStatus};
 use crate::audit::{self, Entry};
 use crate::auth::scopes::Scope;
 use crate::auth::Caller;
+use crate::clients::model::{Client, ClientStatus};
+use crate::clients::service::base::{self, DuplicateGroup, Reassign, Reassigned};
+use crate::clients::service::export::{self, Delimiter, Format, Options};
 use crate::db;
 use crate::error::ApiError;
 use crate::http::extract::{ApiJson, ApiQuery};
@@ -171,7 +171,7 @@ async fn export_clients(
         bom: q.bom.unwrap_or(true),
     };
     // The list's filters, read the list's way.
-    let filter = super::api::ClientListQuery {
+    let filter = super::ClientListQuery {
         status: q.status,
         channel: q.channel,
         region: q.region,
@@ -183,49 +183,7 @@ async fn export_clients(
         ..Default::default()
     }
     .filter(&auth, state.config.phone_region);
-    let format_name = if format == Format::Csv { "csv" } else { "ndjson" };
-    let started = serde_json::json!({ "format": format_name, "query": req.query_string() });
-    {
-        let who = auth.clone();
-        db::run(&state.pool, move |conn| {
-            Ok(audit::record(
-                conn,
-                &who,
-                Entry { action: "clients.export", allowed: true, target: None, details: started },
-            )?)
-        })
-        .await?;
-    }
-    // A producer pages through the base on a blocking thread; the bounded channel keeps at most
-    // a few chunks in memory and stalls the producer while the reader is slow.
-    let (tx, rx) = tokio::sync::mpsc::channel::<Result<web::Bytes, std::io::Error>>(4);
-    let pool = state.pool.clone();
-    tokio::task::spawn_blocking(move || {
-        let mut conn = match pool.get() {
-            Ok(c) => c,
-            Err(e) => {
-                let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
-                return;
-            }
-        };
-        let result =
-            export::write(&mut conn, &filter, opts, |chunk| tx.blocking_send(Ok(web::Bytes::from(chunk))).is_ok());
-        let details = match &result {
-            Ok(rows) => serde_json::json!({ "format": format_name, "rows": rows, "query": query["query"] }),
-            Err(e) => serde_json::json!({ "format": format_name, "error": e.to_string() }),
-        };
-        if let Err(e) = audit::record(
-            &mut conn,
-            &auth,
-            Entry { action: "clients.export.completed", allowed: true, target: None, details },
-        ) {
-            tracing::warn!(error = %e, "could not record the end of an export");
-        }
-        if let Err(e) = result {
-            let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
-        }
-    });
-    let body = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
+    let body = export::start(state.pool.clone(), auth, filter, opts, req.query_string().to_string()).await?;
     let (content_type, extension) = match format {
         Format::Csv => ("text/csv; charset=utf-8", "csv"),
         Format::Ndjson => ("application/x-ndjson", "ndjson"),

@@ -1,15 +1,19 @@
+//! Client card handlers: create, list and search, read, change, delete and restore.
+
+pub mod base;
+
 use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::json;
 use utoipa::IntoParams;
 
-use super::model::{Client, ClientPatch, ClientStatus, NewClient};
-use super::repo::{self, ClientFilter, Search, CLIENT_SORTS, DEFAULT_SORT};
-use super::service::{self, CardRules};
 use crate::audit;
 use crate::auth::scopes::Scope;
 use crate::auth::Caller;
+use crate::clients::model::{Client, ClientPatch, ClientStatus, NewClient};
+use crate::clients::repo::{self, ClientFilter, Search, CLIENT_SORTS, DEFAULT_SORT};
+use crate::clients::service::{self, CardRules};
 use crate::db::{self, DbConn};
 use crate::error::ApiError;
 use crate::http::extract::{ApiJson, ApiQuery};
@@ -220,7 +224,7 @@ async fn restore_client(
 /// A client that was merged away answers 410 with the id it lives on now.
 fn gone<T>(conn: &mut DbConn, id: i64, owner_only: Option<i64>, e: ApiError) -> Result<T, ApiError> {
     match e {
-        ApiError::NotFound => match super::base::merged_into(conn, id, owner_only)? {
+        ApiError::NotFound => match crate::clients::service::base::merged_into(conn, id, owner_only)? {
             Some(survivor) => Err(ApiError::Merged { id, survivor }),
             None => Err(ApiError::NotFound),
         },

@@ -1,9 +1,12 @@
 //! The rules of creating and changing a client card, shared by the API, telephony and sync:
 //! validation, ownership and reference checks, then the write.
 
-use super::model::{Client, ClientFields, ClientPatch, NewClient};
-use super::repo;
+pub mod base;
+pub mod export;
+
 use crate::auth::Caller;
+use crate::clients::model::{Client, ClientFields, ClientPatch, NewClient};
+use crate::clients::repo;
 use crate::db::DbConn;
 use crate::error::{ApiError, FieldErrors};
 

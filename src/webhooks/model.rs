@@ -1,0 +1,172 @@
+//! Webhook endpoints as stored and as the API shows them, their inputs, the event types one
+//! can subscribe to, and the checks of a name and a subscription list.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::db::now;
+use crate::db::schema::webhooks;
+use crate::error::FieldErrors;
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = webhooks)]
+pub struct WebhookRow {
+    pub id: i64,
+    pub name: String,
+    pub url: String,
+    pub description: Option<String>,
+    pub event_types: String,
+    pub mailing_provider: bool,
+    pub active: bool,
+    pub secret: String,
+    pub previous_secret: Option<String>,
+    pub previous_secret_until: Option<NaiveDateTime>,
+    pub disabled_reason: Option<String>,
+    pub version: i64,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+impl WebhookRow {
+    /// Secrets a message is signed with: the current one and, during the grace period after a
+    /// rotation, the previous one.
+    pub fn signing_secrets(&self, at: NaiveDateTime) -> Vec<&str> {
+        let mut secrets = vec![self.secret.as_str()];
+        if let (Some(prev), Some(until)) = (&self.previous_secret, self.previous_secret_until) {
+            if until > at {
+                secrets.push(prev);
+            }
+        }
+        secrets
+    }
+
+    pub fn subscribes(&self, event_type: &str) -> bool {
+        crate::events::outbox::subscribes(&self.event_types, event_type)
+    }
+}
+
+/// An endpoint that receives events (and, for a mailing provider, campaign batches).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Webhook {
+    pub id: i64,
+    /// Unique; campaigns name their provider by it.
+    pub name: String,
+    pub url: String,
+    pub description: Option<String>,
+    /// Event types delivered, or `["*"]` for all.
+    pub event_types: Vec<String>,
+    /// Whether campaigns may send through it.
+    pub mailing_provider: bool,
+    pub active: bool,
+    /// Why it was disabled (410 Gone, or failures past the retry schedule).
+    pub disabled_reason: Option<String>,
+    /// Until when the secret replaced by the last rotation still signs messages.
+    pub previous_secret_valid_until: Option<DateTime<Utc>>,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<WebhookRow> for Webhook {
+    fn from(r: WebhookRow) -> Webhook {
+        Webhook {
+            id: r.id,
+            name: r.name,
+            url: r.url,
+            description: r.description,
+            event_types: serde_json::from_str(&r.event_types).unwrap_or_default(),
+            mailing_provider: r.mailing_provider,
+            active: r.active,
+            disabled_reason: r.disabled_reason,
+            previous_secret_valid_until: r.previous_secret_until.filter(|u| *u > now()).map(|t| t.and_utc()),
+            version: r.version,
+            created_at: r.created_at.and_utc(),
+            updated_at: r.updated_at.and_utc(),
+        }
+    }
+}
+
+/// An endpoint with its signing secret, shown only when created or rotated.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WebhookWithSecret {
+    #[serde(flatten)]
+    pub webhook: Webhook,
+    /// `whsec_…`: verify `webhook-signature` with it.
+    pub secret: String,
+}
+
+/// Every event type the base emits (and `*` for all of them).
+pub const EVENT_TYPES: &[&str] = &[
+    "client.created",
+    "client.updated",
+    "client.deleted",
+    "client.restored",
+    "client.merged",
+    "client.purged",
+    "contact.created",
+    "contact.updated",
+    "contact.deleted",
+    "deal.created",
+    "deal.updated",
+    "deal.deleted",
+    "deal.stage_changed",
+    "deal.won",
+    "deal.lost",
+    "activity.created",
+    "activity.updated",
+    "activity.deleted",
+    "task.created",
+    "task.updated",
+    "task.completed",
+    "task.deleted",
+    "sale.created",
+    "sale.updated",
+    "sale.deleted",
+    "campaign.launched",
+    "campaign.recipient_status_changed",
+];
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewWebhook {
+    #[schema(min_length = 1, max_length = 100)]
+    pub name: String,
+    /// An http(s) URL on a public address.
+    pub url: String,
+    pub description: Option<String>,
+    /// Event types to deliver; `["*"]` (the default) for all.
+    pub event_types: Option<Vec<String>>,
+    #[serde(default)]
+    pub mailing_provider: bool,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookPatch {
+    pub url: Option<String>,
+    pub description: Option<String>,
+    pub event_types: Option<Vec<String>>,
+    pub mailing_provider: Option<bool>,
+    /// Re-enabling clears `disabled_reason`; pending deliveries resume.
+    pub active: Option<bool>,
+}
+
+pub fn check_fields(name: Option<&str>, event_types: Option<&[String]>, errors: &mut FieldErrors) {
+    if let Some(name) = name {
+        let ok =
+            (1..=100).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b));
+        errors.check(ok, "name", "use 1 to 100 letters, digits, _, - or .");
+    }
+    if let Some(types) = event_types {
+        errors.check(!types.is_empty(), "event_types", "list at least one event type or *");
+        for (i, t) in types.iter().enumerate() {
+            errors.check(
+                t == "*" || EVENT_TYPES.contains(&t.as_str()),
+                format_args!("event_types[{i}]"),
+                format_args!("'{t}' is not an event type"),
+            );
+        }
+    }
+}
