@@ -7,6 +7,7 @@ use utoipa::IntoParams;
 
 use super::model::{Deal, DealPatch, DealStatus, NewDeal, StageChange, StageMove};
 use super::repo::{self, DealFilter, DealSort, DEAL_SORTS};
+use super::service;
 use crate::auth::scopes::Scope;
 use crate::auth::Caller;
 use crate::db;
@@ -107,7 +108,7 @@ async fn create_deal(
     ApiJson(input): ApiJson<NewDeal>,
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::DealsWrite)?;
-    let deal = db::run_tx(&state.pool, move |conn| repo::create(conn, input, &auth)).await?;
+    let deal = db::run_tx(&state.pool, move |conn| service::create(conn, input, &auth)).await?;
     Ok(created(&deal, format!("/api/v1/deals/{}", deal.id), deal.id, deal.version))
 }
 
@@ -148,7 +149,7 @@ async fn update_deal(
     auth.require(Scope::DealsWrite)?;
     let id = id.into_inner();
     let expected = if_match(&req, id)?;
-    let deal = db::run_tx(&state.pool, move |conn| repo::update(conn, id, patch, expected, &auth)).await?;
+    let deal = db::run_tx(&state.pool, move |conn| service::update(conn, id, patch, expected, &auth)).await?;
     Ok(ok_tagged(&deal, deal.id, deal.version))
 }
 
@@ -173,7 +174,7 @@ async fn delete_deal(
     auth.require(Scope::ClientsDelete)?;
     let id = id.into_inner();
     let expected = if_match(&req, id)?;
-    db::run_tx(&state.pool, move |conn| repo::delete(conn, id, expected, &auth)).await?;
+    db::run_tx(&state.pool, move |conn| service::delete(conn, id, expected, &auth)).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -197,7 +198,7 @@ async fn move_deal(
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::DealsWrite)?;
     let id = id.into_inner();
-    let deal = db::run_tx(&state.pool, move |conn| repo::move_stage(conn, id, input, &auth)).await?;
+    let deal = db::run_tx(&state.pool, move |conn| service::move_stage(conn, id, input, &auth)).await?;
     Ok(ok_tagged(&deal, deal.id, deal.version))
 }
 
