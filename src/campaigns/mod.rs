@@ -449,8 +449,8 @@ pub fn launch(conn: &mut DbConn, id: i64, batch_size: usize, origin: &Origin) ->
         .ok_or_else(|| ApiError::Conflict(format!("the provider '{}' is gone", campaign.provider)))?;
     let wanted: Vec<i64> = match (&campaign.audience.segment_id, &campaign.audience.client_ids) {
         (Some(segment), _) => {
-            let s = crate::segments::get(conn, *segment)?;
-            crate::segments::members(conn, &s.filter, None)?
+            let s = crate::segments::repo::get(conn, *segment)?;
+            crate::segments::service::members(conn, &s.filter, None)?
         }
         (None, Some(ids)) => ids.clone(),
         (None, None) => Vec::new(),
