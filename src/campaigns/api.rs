@@ -1,9 +1,14 @@
+//! The campaign endpoints: drafts, their launch, recipients and stats, and the mailing
+//! provider's signed status callbacks.
+
 use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use super::callbacks::{self, CallbackResult, ProviderEvents};
-use super::{Campaign, CampaignPatch, CampaignStats, NewCampaign, Recipient, RecipientStatus};
+use super::model::{
+    CallbackResult, Campaign, CampaignPatch, CampaignStats, NewCampaign, ProviderEvents, Recipient, RecipientStatus,
+};
+use super::{repo, service};
 use crate::auth::scopes::Scope;
 use crate::auth::Caller;
 use crate::db;
@@ -52,7 +57,7 @@ async fn list_campaigns(
     auth.require(Scope::CampaignsRead)?;
     let limit = pagination::limit(q.limit)?;
     let owner_only = auth.own_clients_only();
-    let page = db::run(&state.pool, move |conn| super::list(conn, q.cursor.as_deref(), limit, owner_only)).await?;
+    let page = db::run(&state.pool, move |conn| repo::list(conn, q.cursor.as_deref(), limit, owner_only)).await?;
     Ok(HttpResponse::Ok().json(page))
 }
 
@@ -70,8 +75,7 @@ async fn create_campaign(
     ApiJson(input): ApiJson<NewCampaign>,
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::CampaignsWrite)?;
-    let origin = auth.origin();
-    let c = db::run_tx(&state.pool, move |conn| super::create(conn, input, &origin)).await?;
+    let c = db::run_tx(&state.pool, move |conn| service::create(conn, input, &auth)).await?;
     Ok(created(&c, format!("/api/v1/campaigns/{}", c.id), c.id, c.version))
 }
 
@@ -86,7 +90,7 @@ async fn create_campaign(
 async fn get_campaign(state: web::Data<AppState>, auth: Caller, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::CampaignsRead)?;
     let (id, owner_only) = (id.into_inner(), auth.own_clients_only());
-    let c = db::run(&state.pool, move |conn| super::get_visible(conn, id, owner_only)).await?;
+    let c = db::run(&state.pool, move |conn| repo::get_visible(conn, id, owner_only)).await?;
     Ok(ok_tagged(&c, c.id, c.version))
 }
 
@@ -115,7 +119,7 @@ async fn update_campaign(
     auth.require(Scope::CampaignsWrite)?;
     let id = id.into_inner();
     let expected = if_match(&req, id)?;
-    let c = db::run_tx(&state.pool, move |conn| super::update(conn, id, patch, expected)).await?;
+    let c = db::run_tx(&state.pool, move |conn| service::update(conn, id, patch, expected)).await?;
     Ok(ok_tagged(&c, c.id, c.version))
 }
 
@@ -137,7 +141,7 @@ async fn delete_campaign(
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::CampaignsWrite)?;
     let id = id.into_inner();
-    db::run_tx(&state.pool, move |conn| super::delete(conn, id)).await?;
+    db::run_tx(&state.pool, move |conn| service::delete(conn, id)).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -171,8 +175,8 @@ async fn launch_campaign(
     if !(1..=1000).contains(&batch_size) {
         return Err(ApiError::query("batch_size", "must be between 1 and 1000"));
     }
-    let (id, origin) = (id.into_inner(), auth.origin());
-    let c = db::run_tx(&state.pool, move |conn| super::launch(conn, id, batch_size, &origin)).await?;
+    let id = id.into_inner();
+    let c = db::run_tx(&state.pool, move |conn| service::launch(conn, id, batch_size, &auth)).await?;
     Ok(HttpResponse::Ok().json(c))
 }
 
@@ -205,7 +209,7 @@ async fn campaign_recipients(
     let limit = pagination::limit(q.limit)?;
     let (id, owner_only) = (id.into_inner(), auth.own_clients_only());
     let page =
-        db::run(&state.pool, move |conn| super::recipients(conn, id, q.status, q.cursor.as_deref(), limit, owner_only))
+        db::run(&state.pool, move |conn| repo::recipients(conn, id, q.status, q.cursor.as_deref(), limit, owner_only))
             .await?;
     Ok(HttpResponse::Ok().json(page))
 }
@@ -225,7 +229,7 @@ async fn campaign_stats(
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::CampaignsRead)?;
     let id = id.into_inner();
-    let stats = db::run(&state.pool, move |conn| super::stats(conn, id)).await?;
+    let stats = db::run(&state.pool, move |conn| service::stats(conn, id)).await?;
     Ok(HttpResponse::Ok().json(stats))
 }
 
@@ -278,6 +282,8 @@ async fn provider_events(
         .map_err(|reason| ApiError::Unauthorized(format!("signature check failed: {reason}")))?;
     let input: ProviderEvents = json_body(&req, &body)?;
     let message_id = id.to_string();
-    let result = db::run_tx(&state.pool, move |conn| callbacks::apply(conn, &provider, &message_id, input)).await?;
+    let result =
+        db::run_tx(&state.pool, move |conn| service::apply_provider_events(conn, &provider, &message_id, input))
+            .await?;
     Ok(HttpResponse::Ok().json(result))
 }

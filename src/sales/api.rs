@@ -1,10 +1,12 @@
+//! The sales endpoints: purchases one by one, and in batches.
+
 use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use super::service::{self, SalesBatch};
-use super::{NewSale, Sale, SaleDraft, SaleFilter, SalePatch};
+use super::model::{NewSale, Sale, SaleDraft, SaleFilter, SalePatch, SalesBatch};
+use super::{repo, service};
 use crate::auth::scopes::Scope;
 use crate::auth::Caller;
 use crate::batch::{BatchQuery, BatchResult, ItemStatus};
@@ -63,7 +65,7 @@ async fn list_sales(
         to: q.to,
         updated_since: q.updated_since.map(|t| t.naive_utc()),
     };
-    let page = db::run(&state.pool, move |conn| super::list(conn, &filter, q.cursor.as_deref(), limit)).await?;
+    let page = db::run(&state.pool, move |conn| repo::list(conn, &filter, q.cursor.as_deref(), limit)).await?;
     Ok(HttpResponse::Ok().json(page))
 }
 
@@ -83,10 +85,10 @@ async fn create_sale(
     auth.require(Scope::DealsWrite)?;
     let currency = state.config.currency.clone();
     let sale = db::run_tx(&state.pool, move |conn| {
-        let mut result = super::apply(conn, vec![SaleDraft::of_new(input)], None, &auth, &currency)?;
+        let mut result = service::apply(conn, vec![SaleDraft::of_new(input)], None, &auth, &currency)?;
         let item = result.pop().ok_or_else(|| ApiError::internal("no result for the sale"))?;
         match (item.status, item.id) {
-            (ItemStatus::Created, Some(id)) => super::get(conn, id, None),
+            (ItemStatus::Created, Some(id)) => repo::get(conn, id, None),
             _ => Err(ApiError::Validation(item.errors.unwrap_or_default())),
         }
     })
@@ -125,7 +127,7 @@ async fn sales_batch(
 async fn get_sale(state: web::Data<AppState>, auth: Caller, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::AnalyticsRead)?;
     let (id, owner_only) = (id.into_inner(), auth.own_clients_only());
-    let sale = db::run(&state.pool, move |conn| super::get(conn, id, owner_only)).await?;
+    let sale = db::run(&state.pool, move |conn| repo::get(conn, id, owner_only)).await?;
     Ok(ok_tagged(&sale, sale.id, sale.version))
 }
 
@@ -152,7 +154,8 @@ async fn update_sale(
     let id = id.into_inner();
     let expected = if_match(&req, id)?;
     let currency = state.config.currency.clone();
-    let sale = db::run_tx(&state.pool, move |conn| super::update(conn, id, patch, expected, &auth, &currency)).await?;
+    let sale =
+        db::run_tx(&state.pool, move |conn| service::update(conn, id, patch, expected, &auth, &currency)).await?;
     Ok(ok_tagged(&sale, sale.id, sale.version))
 }
 
@@ -177,6 +180,6 @@ async fn delete_sale(
     auth.require(Scope::ClientsDelete)?;
     let id = id.into_inner();
     let expected = if_match(&req, id)?;
-    db::run_tx(&state.pool, move |conn| super::delete(conn, id, expected, &auth)).await?;
+    db::run_tx(&state.pool, move |conn| service::delete(conn, id, expected, &auth)).await?;
     Ok(HttpResponse::NoContent().finish())
 }

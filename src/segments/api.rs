@@ -1,8 +1,11 @@
-use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+//! The segment endpoints: saved segments, and their members now (a page of them, or a count).
 
-use super::{NewSegment, Segment, SegmentPatch};
+use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use super::model::{NewSegment, Segment, SegmentCount, SegmentPatch};
+use super::{repo, service};
 use crate::auth::scopes::Scope;
 use crate::auth::Caller;
 use crate::clients::model::Client;
@@ -33,13 +36,6 @@ pub struct PageQuery {
     pub cursor: Option<String>,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct SegmentCount {
-    pub segment_id: i64,
-    /// Clients in the segment that the caller may see.
-    pub clients: usize,
-}
-
 #[utoipa::path(
     tag = "analytics",
     operation_id = "list_segments",
@@ -55,7 +51,7 @@ async fn list_segments(
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::AnalyticsRead)?;
     let limit = pagination::limit(q.limit)?;
-    let page = db::run(&state.pool, move |conn| super::list(conn, q.cursor.as_deref(), limit)).await?;
+    let page = db::run(&state.pool, move |conn| repo::list(conn, q.cursor.as_deref(), limit)).await?;
     Ok(HttpResponse::Ok().json(page))
 }
 
@@ -74,7 +70,7 @@ async fn create_segment(
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::CampaignsWrite)?;
     let owner = auth.user_id;
-    let s = db::run_tx(&state.pool, move |conn| super::create(conn, input, owner)).await?;
+    let s = db::run_tx(&state.pool, move |conn| service::create(conn, input, owner)).await?;
     Ok(created(&s, format!("/api/v1/segments/{}", s.id), s.id, s.version))
 }
 
@@ -89,7 +85,7 @@ async fn create_segment(
 async fn get_segment(state: web::Data<AppState>, auth: Caller, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::AnalyticsRead)?;
     let id = id.into_inner();
-    let s = db::run(&state.pool, move |conn| super::get(conn, id)).await?;
+    let s = db::run(&state.pool, move |conn| repo::get(conn, id)).await?;
     Ok(ok_tagged(&s, s.id, s.version))
 }
 
@@ -115,7 +111,7 @@ async fn update_segment(
     auth.require(Scope::CampaignsWrite)?;
     let id = id.into_inner();
     let expected = if_match(&req, id)?;
-    let s = db::run_tx(&state.pool, move |conn| super::update(conn, id, patch, expected)).await?;
+    let s = db::run_tx(&state.pool, move |conn| service::update(conn, id, patch, expected)).await?;
     Ok(ok_tagged(&s, s.id, s.version))
 }
 
@@ -134,7 +130,7 @@ async fn delete_segment(
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::CampaignsWrite)?;
     let id = id.into_inner();
-    db::run_tx(&state.pool, move |conn| super::delete(conn, id)).await?;
+    db::run_tx(&state.pool, move |conn| repo::delete(conn, id)).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -156,12 +152,9 @@ async fn segment_clients(
     auth.require(Scope::ClientsRead)?;
     let limit = pagination::limit(q.limit)?;
     let (id, owner_only) = (id.into_inner(), auth.own_clients_only());
-    let page = db::run(&state.pool, move |conn| {
-        let segment = super::get(conn, id)?;
-        let ids = super::members(conn, &segment.filter, owner_only)?;
-        super::member_page(conn, &ids, q.cursor.as_deref(), limit)
-    })
-    .await?;
+    let page =
+        db::run(&state.pool, move |conn| service::member_clients(conn, id, owner_only, q.cursor.as_deref(), limit))
+            .await?;
     Ok(HttpResponse::Ok().json(page))
 }
 
@@ -176,10 +169,6 @@ async fn segment_clients(
 async fn segment_count(state: web::Data<AppState>, auth: Caller, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::AnalyticsRead)?;
     let (id, owner_only) = (id.into_inner(), auth.own_clients_only());
-    let clients = db::run(&state.pool, move |conn| {
-        let segment = super::get(conn, id)?;
-        Ok(super::members(conn, &segment.filter, owner_only)?.len())
-    })
-    .await?;
+    let clients = db::run(&state.pool, move |conn| service::member_count(conn, id, owner_only)).await?;
     Ok(HttpResponse::Ok().json(SegmentCount { segment_id: id, clients }))
 }

@@ -1,12 +1,15 @@
+//! The telephony endpoints: the screen pop by number and the PBX's call events.
+
 use actix_web::{get, post, web, HttpResponse};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use super::{CallEvent, CallLogged, Lookup};
+use super::model::{CallEvent, CallLogged, Lookup};
+use super::{repo, service};
 use crate::auth::scopes::Scope;
 use crate::auth::Caller;
 use crate::db;
-use crate::error::{ApiError, FieldError};
+use crate::error::ApiError;
 use crate::http::extract::{ApiJson, ApiQuery};
 use crate::normalize::phone::normalize_phone;
 use crate::state::AppState;
@@ -39,10 +42,9 @@ async fn lookup(
     if !auth.has(Scope::TelephonyWrite) {
         auth.require(Scope::ClientsRead)?;
     }
-    let e164 = normalize_phone(&q.phone, state.config.phone_region)
-        .map_err(|m| ApiError::BadQuery(vec![FieldError { field: "phone".into(), message: m.into() }]))?;
+    let e164 = normalize_phone(&q.phone, state.config.phone_region).map_err(|m| ApiError::query("phone", m))?;
     let owner_only = auth.own_clients_only();
-    let found = db::run(&state.pool, move |conn| super::lookup(conn, &e164, owner_only)).await?;
+    let found = db::run(&state.pool, move |conn| repo::lookup(conn, &e164, owner_only)).await?;
     Ok(HttpResponse::Ok().json(found))
 }
 
@@ -64,8 +66,10 @@ async fn log_call(
     let retry = event.clone();
     // Two events of one call racing both try to create its activity; the loser sees the
     // winner's on a second pass.
-    let logged = match db::run_tx(&state.pool, move |conn| super::log_call(conn, event, region)).await {
-        Err(ApiError::Conflict(_)) => db::run_tx(&state.pool, move |conn| super::log_call(conn, retry, region)).await?,
+    let logged = match db::run_tx(&state.pool, move |conn| service::log_call(conn, event, region)).await {
+        Err(ApiError::Conflict(_)) => {
+            db::run_tx(&state.pool, move |conn| service::log_call(conn, retry, region)).await?
+        }
         other => other?,
     };
     Ok(HttpResponse::Ok().json(logged))
