@@ -271,6 +271,11 @@ impl FieldErrors {
         self.0.is_empty()
     }
 
+    /// The errors themselves, for a batch item's result.
+    pub fn into_list(self) -> Vec<FieldError> {
+        self.0
+    }
+
     pub fn into_result(self) -> Result<(), ApiError> {
         if self.0.is_empty() {
             Ok(())

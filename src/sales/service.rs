@@ -12,7 +12,7 @@ use super::repo::{self, ResolvedClients, ENTITY};
 use crate::auth::Caller;
 use crate::batch::{self, BatchResult, ItemResult, ItemStatus};
 use crate::db::{now, DbConn, Pool};
-use crate::error::{ApiError, FieldError, FieldErrors};
+use crate::error::{ApiError, FieldErrors};
 use crate::events::{self, NewEvent};
 use crate::{external_ids, money};
 use chrono::Datelike;
@@ -148,7 +148,7 @@ pub fn apply(
         }
         let values = values_of(d, client_id.unwrap_or_default(), currency, &mut errors);
         let (Some(values), true) = (values, errors.is_empty()) else {
-            results.push(ItemResult::error(d.index, errors_of(errors)));
+            results.push(ItemResult::error(d.index, errors.into_list()));
             continue;
         };
         let current = d.key.as_ref().and_then(|(_, e)| existing_ids.get(e)).and_then(|id| existing.get(id));
@@ -172,7 +172,7 @@ pub fn apply(
                     }
                 }
                 if !errors.is_empty() {
-                    results.push(ItemResult::error(d.index, errors_of(errors)));
+                    results.push(ItemResult::error(d.index, errors.into_list()));
                     continue;
                 }
                 new_ids.extend(d.external_ids.iter().map(|(s, e)| (s.clone(), e.clone())));
@@ -211,13 +211,6 @@ pub fn apply(
     events::record_many(conn, &actor.origin(), list)?;
     crate::clients::repo::refresh_figures(conn, &touched.into_iter().collect::<Vec<_>>())?;
     Ok(results)
-}
-
-fn errors_of(errors: FieldErrors) -> Vec<FieldError> {
-    match errors.into_result() {
-        Err(ApiError::Validation(list)) => list,
-        _ => Vec::new(),
-    }
 }
 
 pub fn update(

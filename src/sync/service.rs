@@ -9,18 +9,11 @@ use crate::clients::model::{Client, ClientFields, ClientRow};
 use crate::clients::repo::{self as clients_repo, ActiveReferences, ENTITY};
 use crate::db::schema::{clients, users};
 use crate::db::DbConn;
-use crate::error::{ApiError, FieldError, FieldErrors};
+use crate::error::{ApiError, FieldErrors};
 use crate::events::Origin;
 use crate::external_ids;
 
 use super::model::{new_client, ClientItem};
-
-fn field_errors(errors: FieldErrors) -> Vec<FieldError> {
-    match errors.into_result() {
-        Err(ApiError::Validation(list)) => list,
-        _ => Vec::new(),
-    }
-}
 
 /// Upserts a batch of clients by `(source, external_id)` in a fixed number of statements: the
 /// existing cards, owners and channels are read in bulk; unchanged cards are left untouched
@@ -101,7 +94,7 @@ pub fn apply_clients(
         };
         references.check(&fields, previous.as_ref(), &mut errors);
         if !errors.is_empty() {
-            results.push(ItemResult::error(item.index, field_errors(errors)));
+            results.push(ItemResult::error(item.index, errors.into_list()));
             continue;
         }
         match (holder, previous) {
