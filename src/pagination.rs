@@ -135,6 +135,25 @@ pub fn page_from<T>(mut rows: Vec<T>, limit: i64, cursor_of: impl Fn(&T) -> Curs
     Page { items: rows, next_cursor }
 }
 
+/// A page of a list already ranked in memory, tagged `sort`: it continues after the item `after`
+/// names by id (empty once that item is gone), keeps the items `keep` accepts, and the cursor
+/// names the last item shown.
+pub fn page_in_memory<T>(
+    items: Vec<T>,
+    sort: &str,
+    after: Option<i64>,
+    limit: i64,
+    id_of: impl Fn(&T) -> i64,
+    keep: impl FnMut(&T) -> bool,
+) -> Page<T> {
+    let start = match after {
+        Some(id) => items.iter().position(|item| id_of(item) == id).map_or(items.len(), |p| p + 1),
+        None => 0,
+    };
+    let rows: Vec<T> = items.into_iter().skip(start).filter(keep).take(limit as usize + 1).collect();
+    page_from(rows, limit, |item| Cursor { sort: sort.to_string(), key: KeyValue::Null, id: id_of(item) })
+}
+
 /// Adds the keyset condition for `(column, id)` after a cursor, ascending or descending.
 #[macro_export]
 macro_rules! keyset {
@@ -182,6 +201,16 @@ mod tests {
         assert!(limit(Some(0)).is_err());
         assert!(limit(Some(201)).is_err());
         assert_eq!(limit(Some(200)).unwrap(), 200);
+    }
+
+    #[test]
+    fn in_memory_pages_continue_after_the_named_item() {
+        let first = page_in_memory(vec![1, 2, 3, 4, 5], "n", None, 2, |n| *n, |n| *n != 2);
+        assert_eq!(first.items, [1, 3]);
+        let after = Cursor::decode(first.next_cursor.as_deref().unwrap(), "n").unwrap().id;
+        let second = page_in_memory(vec![1, 2, 3, 4, 5], "n", Some(after), 2, |n| *n, |n| *n != 2);
+        assert_eq!((second.items, second.next_cursor), (vec![4, 5], None));
+        assert!(page_in_memory(vec![1, 2], "n", Some(9), 2, |n| *n, |_| true).items.is_empty());
     }
 
     #[test]

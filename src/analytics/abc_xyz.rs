@@ -12,7 +12,8 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{basis_points, share_at_most, ClientSums};
+use super::model::ClientSums;
+use super::shares::{basis_points, share_at_most};
 use crate::money;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]

@@ -1,35 +1,15 @@
 //! The census of the base: how many clients miss a phone, an email, an owner, a channel, a
 //! region, an industry, an INN (companies only) or a decision-maker contact (companies only),
-//! overall and per owner, and the clients missing the most first.
+//! overall and per owner, and the clients missing the most first. The counting happens in the
+//! queries (`repo::census_counts`, `repo::worst_clients`); this turns counts into figures.
 
-use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Nullable, Text};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::ReportScope;
-use crate::db::sql::Sql;
-use crate::db::DbConn;
-use crate::error::ApiError;
-use crate::pagination::{Cursor, KeyValue};
+/// The fields the census checks, in the order of the queries' conditions and flags.
+pub const FIELDS: [&str; 8] = ["phone", "email", "owner", "channel", "region", "industry", "inn", "decision_maker"];
 
-/// `(field, SQL condition that is true when the client misses it)`; companies-only checks
-/// include the kind in the condition.
-const CHECKS: [(&str, &str); 8] = [
-    ("phone", "c.phones = '[]'"),
-    ("email", "c.emails = '[]'"),
-    ("owner", "c.owner_id IS NULL"),
-    ("channel", "c.channel IS NULL"),
-    ("region", "c.region IS NULL"),
-    ("industry", "c.industry IS NULL"),
-    ("inn", "c.kind = 'company' AND c.inn IS NULL"),
-    (
-        "decision_maker",
-        "c.kind = 'company' AND NOT EXISTS (SELECT 1 FROM contacts k WHERE k.client_id = c.id \
-         AND k.is_decision_maker = TRUE AND k.deleted_at IS NULL)",
-    ),
-];
-
+/// The fields that apply to companies only.
 const COMPANIES_ONLY: [&str; 2] = ["inn", "decision_maker"];
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -59,75 +39,40 @@ pub struct Incomplete {
     pub missing: Vec<String>,
 }
 
-fn scoped(sql: &mut Sql, scope: &ReportScope, created_in_period: bool) {
-    scope.push_client_filter(sql);
-    if created_in_period {
-        let from = scope.from.and_hms_opt(0, 0, 0).unwrap_or_default();
-        let until = (scope.to + chrono::Duration::days(1)).and_hms_opt(0, 0, 0).unwrap_or_default();
-        sql.push(" AND c.created_at >= ").timestamp(from).push(" AND c.created_at < ").timestamp(until);
-    }
+/// One group's counts: its clients, its companies and, per field of [`FIELDS`], the clients
+/// missing it.
+#[derive(Debug, Clone)]
+pub struct CensusCounts {
+    pub owner_id: Option<i64>,
+    pub clients: i64,
+    pub companies: i64,
+    pub missing: [i64; FIELDS.len()],
 }
 
-/// Overall figures (first) and per-owner figures, from one grouped query.
-pub fn census(conn: &mut DbConn, scope: &ReportScope, created_in_period: bool) -> QueryResult<Vec<Census>> {
-    let sums: Vec<String> = CHECKS
-        .iter()
-        .enumerate()
-        .map(|(i, (_, cond))| format!("CAST(SUM(CASE WHEN {cond} THEN 1 ELSE 0 END) AS BIGINT) AS m{i}"))
-        .collect();
-    let mut sql = Sql::new(&format!(
-        "SELECT c.owner_id AS owner_id, COUNT(*) AS clients, \
-         CAST(SUM(CASE WHEN c.kind = 'company' THEN 1 ELSE 0 END) AS BIGINT) AS companies, {} \
-         FROM clients c WHERE 1 = 1",
-        sums.join(", ")
-    ));
-    scoped(&mut sql, scope, created_in_period);
-    sql.push(" GROUP BY c.owner_id ORDER BY c.owner_id");
-    let rows: Vec<CensusRow> = sql.query().load(conn)?;
-    let mut overall = CensusRow { owner_id: None, clients: 0, companies: 0, m: [0; 8] };
-    for r in &rows {
+/// Overall figures (first) and the figures of each owner's group, from the groups' counts.
+pub fn figures(rows: &[CensusCounts]) -> Vec<Census> {
+    let mut overall = CensusCounts { owner_id: None, clients: 0, companies: 0, missing: [0; FIELDS.len()] };
+    for r in rows {
         overall.clients += r.clients;
         overall.companies += r.companies;
-        for i in 0..CHECKS.len() {
-            overall.m[i] += r.m[i];
+        for i in 0..FIELDS.len() {
+            overall.missing[i] += r.missing[i];
         }
     }
-    Ok(std::iter::once(&overall).chain(rows.iter()).map(CensusRow::to_census).collect())
+    std::iter::once(&overall).chain(rows.iter()).map(CensusCounts::to_census).collect()
 }
 
-struct CensusRow {
-    owner_id: Option<i64>,
-    clients: i64,
-    companies: i64,
-    m: [i64; 8],
-}
-
-impl QueryableByName<crate::db::Db> for CensusRow {
-    fn build<'a>(row: &impl diesel::row::NamedRow<'a, crate::db::Db>) -> diesel::deserialize::Result<Self> {
-        let mut m = [0i64; 8];
-        for (i, slot) in m.iter_mut().enumerate() {
-            *slot = diesel::row::NamedRow::get::<BigInt, i64>(row, &format!("m{i}"))?;
-        }
-        Ok(CensusRow {
-            owner_id: diesel::row::NamedRow::get::<Nullable<BigInt>, Option<i64>>(row, "owner_id")?,
-            clients: diesel::row::NamedRow::get::<BigInt, i64>(row, "clients")?,
-            companies: diesel::row::NamedRow::get::<BigInt, i64>(row, "companies")?,
-            m,
-        })
-    }
-}
-
-impl CensusRow {
+impl CensusCounts {
     fn to_census(&self) -> Census {
-        let fields = CHECKS
+        let fields = FIELDS
             .iter()
             .enumerate()
-            .map(|(i, (field, _))| {
+            .map(|(i, field)| {
                 let base = if COMPANIES_ONLY.contains(field) { self.companies } else { self.clients };
                 FieldGap {
                     field: field.to_string(),
-                    missing: self.m[i],
-                    share: if base == 0 { 0.0 } else { self.m[i] as f64 / base as f64 },
+                    missing: self.missing[i],
+                    share: if base == 0 { 0.0 } else { self.missing[i] as f64 / base as f64 },
                 }
             })
             .collect();
@@ -135,66 +80,30 @@ impl CensusRow {
     }
 }
 
-#[derive(QueryableByName)]
-struct WorstRow {
-    #[diesel(sql_type = BigInt)]
-    id: i64,
-    #[diesel(sql_type = Text)]
-    name: String,
-    #[diesel(sql_type = Nullable<BigInt>)]
-    owner_id: Option<i64>,
-    #[diesel(sql_type = BigInt)]
-    missing: i64,
-    #[diesel(sql_type = Text)]
-    flags: String,
+/// The fields a client misses, from its flags: one character per field of [`FIELDS`], `1` when
+/// missing.
+pub fn missing_fields(flags: &str) -> Vec<String> {
+    FIELDS.iter().zip(flags.chars()).filter(|(_, f)| *f == '1').map(|(field, _)| field.to_string()).collect()
 }
 
-/// The clients missing the most, worst first (ties by id), keyset-paginated.
-pub fn worst(
-    conn: &mut DbConn,
-    scope: &ReportScope,
-    created_in_period: bool,
-    cursor: Option<&str>,
-    limit: i64,
-) -> Result<(Vec<Incomplete>, Option<String>), ApiError> {
-    const TAG: &str = "census";
-    let flag = |cond: &str| format!("(CASE WHEN {cond} THEN 1 ELSE 0 END)");
-    let count = CHECKS.iter().map(|(_, c)| flag(c)).collect::<Vec<_>>().join(" + ");
-    // One character per check, '1' when missing: decoded into field names below.
-    let flags =
-        CHECKS.iter().map(|(_, c)| format!("(CASE WHEN {c} THEN '1' ELSE '0' END)")).collect::<Vec<_>>().join(" || ");
-    let mut sql = Sql::new(&format!(
-        "SELECT * FROM (SELECT c.id AS id, c.name AS name, c.owner_id AS owner_id, \
-         CAST({count} AS BIGINT) AS missing, {flags} AS flags FROM clients c WHERE 1 = 1"
-    ));
-    scoped(&mut sql, scope, created_in_period);
-    sql.push(") AS t WHERE missing > 0");
-    if let Some(raw) = cursor {
-        let c = Cursor::decode(raw, TAG)?;
-        let m = c.int()?;
-        sql.push(" AND (missing < ").int(m).push(" OR (missing = ").int(m).push(" AND id > ").int(c.id).push("))");
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overall_comes_first_and_company_fields_count_companies() {
+        let mut missing = [0; FIELDS.len()];
+        missing[0] = 1;
+        missing[6] = 1;
+        let rows = [
+            CensusCounts { owner_id: Some(1), clients: 2, companies: 1, missing },
+            CensusCounts { owner_id: Some(2), clients: 2, companies: 0, missing: [0; FIELDS.len()] },
+        ];
+        let all = figures(&rows);
+        assert_eq!(all.len(), 3);
+        assert_eq!((all[0].owner_id, all[0].clients, all[0].companies), (None, 4, 1));
+        assert_eq!(all[0].fields[0].share, 0.25);
+        assert_eq!(all[0].fields[6].share, 1.0);
+        assert_eq!(missing_fields("10000011"), ["phone", "inn", "decision_maker"]);
     }
-    sql.push(" ORDER BY missing DESC, id ASC LIMIT ").int(limit + 1);
-    let mut rows: Vec<WorstRow> = sql.query().load(conn)?;
-    let next = if rows.len() as i64 > limit {
-        rows.truncate(limit as usize);
-        rows.last().map(|r| Cursor { sort: TAG.into(), key: KeyValue::Int(r.missing), id: r.id }.encode())
-    } else {
-        None
-    };
-    let items = rows
-        .into_iter()
-        .map(|r| Incomplete {
-            client_id: r.id,
-            name: r.name,
-            owner_id: r.owner_id,
-            missing: CHECKS
-                .iter()
-                .zip(r.flags.chars())
-                .filter(|(_, f)| *f == '1')
-                .map(|((field, _), _)| field.to_string())
-                .collect(),
-        })
-        .collect();
-    Ok((items, next))
 }

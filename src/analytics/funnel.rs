@@ -9,14 +9,9 @@
 
 use std::collections::BTreeMap;
 
-use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Double, Nullable, Text};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::ReportScope;
-use crate::db::sql::{seconds_between, Sql};
-use crate::db::DbConn;
 use crate::pipelines::{StageKind, StageRow};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
@@ -46,71 +41,27 @@ pub struct FunnelGroup {
     pub win_rate: Option<f64>,
 }
 
-#[derive(QueryableByName)]
-struct Row {
-    #[diesel(sql_type = Nullable<Text>)]
-    grp: Option<String>,
-    #[diesel(sql_type = BigInt)]
-    stage_id: i64,
-    #[diesel(sql_type = BigInt)]
-    entered: i64,
-    #[diesel(sql_type = Nullable<Double>)]
-    avg_seconds: Option<f64>,
+/// What the stage history gives for one stage of one group: the deals that entered it during
+/// the period and the average seconds of their ended stays.
+#[derive(Debug, Clone)]
+pub struct StageCount {
+    /// The group key (see [`FunnelGroup::key`]).
+    pub grp: Option<String>,
+    pub stage_id: i64,
+    pub entered: i64,
+    pub avg_seconds: Option<f64>,
 }
 
-pub fn compute(
-    conn: &mut DbConn,
-    scope: &ReportScope,
-    pipeline_id: i64,
-    stages: &[StageRow],
-    group_by: Option<GroupBy>,
-) -> QueryResult<Vec<FunnelGroup>> {
-    let backend = conn.backend();
-    let group = match group_by {
-        None => "'all'",
-        Some(GroupBy::Owner) => "CAST(owner_id AS TEXT)",
-        Some(GroupBy::Channel) => "channel",
-    };
-    // The stay in a stage ends when the deal's next move happens: LEAD over its whole history.
-    let mut sql = Sql::new(
-        "WITH moves AS (SELECT h.deal_id, h.to_stage_id, h.owner_id, h.channel, h.changed_at, \
-         LEAD(h.changed_at) OVER (PARTITION BY h.deal_id ORDER BY h.changed_at, h.id) AS left_at \
-         FROM deal_stage_history h JOIN deals d ON d.id = h.deal_id JOIN clients c ON c.id = d.client_id \
-         WHERE d.deleted_at IS NULL AND c.deleted_at IS NULL AND h.pipeline_id = ",
-    );
-    sql.int(pipeline_id);
-    if let Some(region) = &scope.region {
-        sql.push(" AND c.region = ").text(region);
-    }
-    sql.push(&format!(
-        ") SELECT {group} AS grp, to_stage_id AS stage_id, COUNT(DISTINCT deal_id) AS entered, \
-         CAST(AVG({}) AS DOUBLE PRECISION) AS avg_seconds FROM moves WHERE changed_at >= ",
-        seconds_between(backend, "changed_at", "left_at")
-    ));
-    let from = scope.from.and_hms_opt(0, 0, 0).unwrap_or_default();
-    let until = (scope.to + chrono::Duration::days(1)).and_hms_opt(0, 0, 0).unwrap_or_default();
-    sql.timestamp(from).push(" AND changed_at < ").timestamp(until);
-    if let Some(owner) = scope.owner_id {
-        sql.push(" AND owner_id = ").int(owner);
-    }
-    if let Some(channel) = &scope.channel {
-        sql.push(" AND channel = ").text(channel);
-    }
-    // PostgreSQL refuses a constant in GROUP BY, so the ungrouped report groups by stage only.
-    sql.push(&match group_by {
-        None => " GROUP BY to_stage_id".to_string(),
-        Some(_) => format!(" GROUP BY {group}, to_stage_id"),
-    });
-    let rows: Vec<Row> = sql.query().load(conn)?;
-
-    let mut groups: BTreeMap<Option<String>, Vec<Row>> = BTreeMap::new();
+/// The funnel of each group, in key order, from the counts of its stages.
+pub fn groups(rows: Vec<StageCount>, stages: &[StageRow]) -> Vec<FunnelGroup> {
+    let mut groups: BTreeMap<Option<String>, Vec<StageCount>> = BTreeMap::new();
     for r in rows {
         groups.entry(r.grp.clone()).or_default().push(r);
     }
-    Ok(groups.into_iter().map(|(key, rows)| figures(key, &rows, stages)).collect())
+    groups.into_iter().map(|(key, rows)| figures(key, &rows, stages)).collect()
 }
 
-fn figures(key: Option<String>, rows: &[Row], stages: &[StageRow]) -> FunnelGroup {
+fn figures(key: Option<String>, rows: &[StageCount], stages: &[StageRow]) -> FunnelGroup {
     let of = |id: i64| rows.iter().find(|r| r.stage_id == id);
     // The path deals follow: open stages then won, in the pipeline's order.
     let path: Vec<&StageRow> = stages.iter().filter(|s| StageKind::parse(&s.kind) != StageKind::Lost).collect();

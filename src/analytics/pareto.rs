@@ -8,7 +8,7 @@
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::top_count;
+use super::shares::top_count;
 use crate::money;
 
 #[derive(Debug, Clone, Serialize, ToSchema)]

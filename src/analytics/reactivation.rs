@@ -7,34 +7,22 @@
 //! rounded to minor units (ties by client id).
 
 use chrono::NaiveDate;
-use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Date, Nullable, Text};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::ReportScope;
-use crate::db::schema::sales;
-use crate::db::sql::Sql;
-use crate::db::DbConn;
 use crate::money;
 
-#[derive(QueryableByName, Debug, Clone)]
+/// A client's purchases up to the day judged from (`repo::rhythms` reads them).
+#[derive(Debug, Clone)]
 pub struct Rhythm {
-    #[diesel(sql_type = BigInt)]
     pub client_id: i64,
-    #[diesel(sql_type = Text)]
     pub name: String,
-    #[diesel(sql_type = Nullable<BigInt>)]
     pub owner_id: Option<i64>,
-    #[diesel(sql_type = Date)]
     pub first_on: NaiveDate,
-    #[diesel(sql_type = Date)]
     pub last_on: NaiveDate,
-    #[diesel(sql_type = BigInt)]
+    /// Distinct purchase days.
     pub days: i64,
-    #[diesel(sql_type = BigInt)]
     pub purchases: i64,
-    #[diesel(sql_type = BigInt)]
     pub revenue: i64,
 }
 
@@ -53,31 +41,6 @@ pub struct Candidate {
     pub revenue_at_risk: String,
     #[serde(skip)]
     pub at_risk_minor: i64,
-}
-
-/// Purchase rhythm of active clients in scope, from sales up to `as_of` (one row per client).
-pub fn rhythms(conn: &mut DbConn, scope: &ReportScope, as_of: NaiveDate) -> QueryResult<Vec<Rhythm>> {
-    // Usually nothing is dated after `as_of` (today): then the figures every sale write keeps on
-    // the card are exactly these, and one pass over the clients replaces one over the sales.
-    let later: Option<i64> = sales::table.filter(sales::sold_on.gt(as_of)).select(sales::id).first(conn).optional()?;
-    let mut sql = Sql::new("SELECT c.id AS client_id, c.name AS name, c.owner_id AS owner_id, ");
-    if later.is_none() {
-        sql.push(
-            "c.first_purchase_on AS first_on, c.last_purchase_on AS last_on, c.purchase_days AS days, \
-             c.purchase_count AS purchases, c.revenue_total AS revenue FROM clients c \
-             WHERE c.status = 'active' AND c.purchase_count > 0",
-        );
-    } else {
-        sql.push(
-            "f.first_on, f.last_on, f.days, f.purchases, f.revenue FROM clients c JOIN (SELECT s.client_id, \
-             MIN(s.sold_on) AS first_on, MAX(s.sold_on) AS last_on, COUNT(DISTINCT s.sold_on) AS days, \
-             COUNT(*) AS purchases, CAST(SUM(s.amount) AS BIGINT) AS revenue FROM sales s WHERE s.sold_on <= ",
-        )
-        .date(as_of)
-        .push(" GROUP BY s.client_id) f ON f.client_id = c.id WHERE c.status = 'active'");
-    }
-    scope.push_client_filter(&mut sql);
-    sql.query().load(conn)
 }
 
 fn median(mut values: Vec<f64>) -> Option<f64> {

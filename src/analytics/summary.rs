@@ -1,17 +1,14 @@
 //! The summary of the base: clients by status now, how they moved between statuses during the
 //! period, new clients, revenue and margin, and contacts per client per year by status
-//! (calls, meetings, emails and messages; notes are not contacts).
+//! (calls, meetings, emails and messages; notes are not contacts). The counting happens in the
+//! queries (`repo::summary_figures`); this derives the cadence and formats the amounts.
 
 use std::collections::BTreeMap;
 
-use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Nullable, Text};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::ReportScope;
-use crate::db::sql::Sql;
-use crate::db::DbConn;
+use super::model::ReportScope;
 use crate::money;
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -49,78 +46,28 @@ pub struct Summary {
     pub cadence: Vec<Cadence>,
 }
 
-#[derive(QueryableByName)]
-struct KeyCount {
-    #[diesel(sql_type = Nullable<Text>)]
-    a: Option<String>,
-    #[diesel(sql_type = Nullable<Text>)]
-    b: Option<String>,
-    #[diesel(sql_type = BigInt)]
-    n: i64,
+/// What the queries count over the scope.
+#[derive(Debug, Clone, Default)]
+pub struct Figures {
+    /// Clients by current status.
+    pub statuses: BTreeMap<String, i64>,
+    /// Status changes during the period.
+    pub movement: Vec<Movement>,
+    /// Clients created during the period.
+    pub new_clients: i64,
+    /// Revenue of the period, in minor units.
+    pub revenue: i64,
+    /// Margin of the period, in minor units.
+    pub margin: i64,
+    /// Sales of the period.
+    pub purchases: i64,
+    /// Contacts during the period by the client's current status.
+    pub contacts: BTreeMap<String, i64>,
 }
 
-#[derive(QueryableByName)]
-struct Totals {
-    #[diesel(sql_type = BigInt)]
-    revenue: i64,
-    #[diesel(sql_type = BigInt)]
-    margin: i64,
-    #[diesel(sql_type = BigInt)]
-    purchases: i64,
-}
-
-fn period_bounds(scope: &ReportScope) -> (chrono::NaiveDateTime, chrono::NaiveDateTime) {
-    let from = scope.from.and_hms_opt(0, 0, 0).unwrap_or_default();
-    let until = (scope.to + chrono::Duration::days(1)).and_hms_opt(0, 0, 0).unwrap_or_default();
-    (from, until)
-}
-
-pub fn compute(conn: &mut DbConn, scope: &ReportScope) -> QueryResult<Summary> {
-    let (from, until) = period_bounds(scope);
-
-    let mut sql = Sql::new("SELECT c.status AS a, NULL AS b, COUNT(*) AS n FROM clients c WHERE 1 = 1");
-    scope.push_client_filter(&mut sql);
-    sql.push(" GROUP BY c.status");
-    let statuses: BTreeMap<String, i64> =
-        sql.query().load::<KeyCount>(conn)?.into_iter().filter_map(|r| r.a.map(|a| (a, r.n))).collect();
-
-    let mut sql = Sql::new(
-        "SELECT h.from_status AS a, h.to_status AS b, COUNT(DISTINCT h.client_id) AS n FROM client_status_history h \
-         JOIN clients c ON c.id = h.client_id WHERE h.changed_at >= ",
-    );
-    sql.timestamp(from).push(" AND h.changed_at < ").timestamp(until);
-    scope.push_client_filter(&mut sql);
-    sql.push(" GROUP BY h.from_status, h.to_status ORDER BY h.from_status, h.to_status");
-    let movement = sql
-        .query()
-        .load::<KeyCount>(conn)?
-        .into_iter()
-        .map(|r| Movement { from: r.a, to: r.b.unwrap_or_default(), clients: r.n })
-        .collect();
-
-    let mut sql = Sql::new("SELECT NULL AS a, NULL AS b, COUNT(*) AS n FROM clients c WHERE c.created_at >= ");
-    sql.timestamp(from).push(" AND c.created_at < ").timestamp(until);
-    scope.push_client_filter(&mut sql);
-    let new_clients = sql.query().load::<KeyCount>(conn)?.first().map_or(0, |r| r.n);
-
-    let mut sql = Sql::new(
-        "SELECT CAST(COALESCE(SUM(s.amount), 0) AS BIGINT) AS revenue, \
-         CAST(COALESCE(SUM(s.margin), 0) AS BIGINT) AS margin, COUNT(s.id) AS purchases \
-         FROM sales s JOIN clients c ON c.id = s.client_id WHERE 1 = 1",
-    );
-    scope.push_client_filter(&mut sql);
-    scope.push_period(&mut sql);
-    let totals = sql.query().load::<Totals>(conn)?.pop().unwrap_or(Totals { revenue: 0, margin: 0, purchases: 0 });
-
-    let mut sql = Sql::new(
-        "SELECT c.status AS a, NULL AS b, COUNT(*) AS n FROM activities a JOIN clients c ON c.id = a.client_id \
-         WHERE a.deleted_at IS NULL AND a.activity_type IN ('call', 'meeting', 'email', 'message') AND a.occurred_at >= ",
-    );
-    sql.timestamp(from).push(" AND a.occurred_at < ").timestamp(until);
-    scope.push_client_filter(&mut sql);
-    sql.push(" GROUP BY c.status");
-    let contacts: BTreeMap<String, i64> =
-        sql.query().load::<KeyCount>(conn)?.into_iter().filter_map(|r| r.a.map(|a| (a, r.n))).collect();
+/// The summary from the figures: contacts per client per year by status, amounts formatted.
+pub fn summary(scope: &ReportScope, figures: Figures) -> Summary {
+    let Figures { statuses, movement, new_clients, revenue, margin, purchases, contacts } = figures;
     let years = ((scope.to - scope.from).num_days() + 1) as f64 / 365.0;
     let cadence = ["active", "potential", "lost"]
         .iter()
@@ -136,14 +83,42 @@ pub fn compute(conn: &mut DbConn, scope: &ReportScope) -> QueryResult<Summary> {
         })
         .collect();
 
-    Ok(Summary {
+    Summary {
         scope: scope.clone(),
         statuses,
         movement,
         new_clients,
-        revenue: money::format_minor(totals.revenue),
-        margin: money::format_minor(totals.margin),
-        purchases: totals.purchases,
+        revenue: money::format_minor(revenue),
+        margin: money::format_minor(margin),
+        purchases,
         cadence,
-    })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cadence_is_contacts_per_client_per_year() {
+        let scope = ReportScope::new(
+            chrono::NaiveDate::from_ymd_opt(2026, 1, 1),
+            chrono::NaiveDate::from_ymd_opt(2026, 12, 31),
+            None,
+            None,
+            None,
+            None,
+        )
+        .unwrap();
+        let figures = Figures {
+            statuses: BTreeMap::from([("active".to_string(), 4)]),
+            contacts: BTreeMap::from([("active".to_string(), 8)]),
+            revenue: 12_345,
+            ..Default::default()
+        };
+        let s = summary(&scope, figures);
+        assert_eq!(s.revenue, "123.45");
+        assert_eq!(s.cadence[0].contacts_per_client_per_year, 2.0);
+        assert_eq!((s.cadence[1].clients, s.cadence[1].contacts_per_client_per_year), (0, 0.0));
+    }
 }
