@@ -1,9 +1,12 @@
+//! Activity handlers: the interaction history listed, logged, corrected and deleted.
+
 use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use super::{Activity, ActivityFilter, ActivityPatch, ActivityType, NewActivity};
+use super::model::{Activity, ActivityFilter, ActivityPatch, ActivityType, NewActivity};
+use super::{repo, service};
 use crate::auth::scopes::Scope;
 use crate::auth::Caller;
 use crate::db;
@@ -67,7 +70,7 @@ async fn list_activities(
         occurred_from: q.occurred_from.map(|t| t.naive_utc()),
         occurred_to: q.occurred_to.map(|t| t.naive_utc()),
     };
-    let page = db::run(&state.pool, move |conn| super::list(conn, &filter, q.cursor.as_deref(), limit)).await?;
+    let page = db::run(&state.pool, move |conn| repo::list(conn, &filter, q.cursor.as_deref(), limit)).await?;
     Ok(HttpResponse::Ok().json(page))
 }
 
@@ -86,7 +89,7 @@ async fn create_activity(
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::DealsWrite)?;
     let author = auth.user_id;
-    let a = db::run_tx(&state.pool, move |conn| super::create(conn, input, &auth, author)).await?;
+    let a = db::run_tx(&state.pool, move |conn| service::create(conn, input, &auth, author)).await?;
     Ok(created(&a, format!("/api/v1/activities/{}", a.id), a.id, a.version))
 }
 
@@ -101,7 +104,7 @@ async fn create_activity(
 async fn get_activity(state: web::Data<AppState>, auth: Caller, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::DealsRead)?;
     let (id, owner_only) = (id.into_inner(), auth.own_clients_only());
-    let a = db::run(&state.pool, move |conn| super::get(conn, id, owner_only)).await?;
+    let a = db::run(&state.pool, move |conn| repo::get(conn, id, owner_only)).await?;
     Ok(ok_tagged(&a, a.id, a.version))
 }
 
@@ -127,7 +130,7 @@ async fn update_activity(
     auth.require(Scope::DealsWrite)?;
     let id = id.into_inner();
     let (expected, edit_window) = (if_match(&req, id)?, state.config.activity_edit_hours);
-    let a = db::run_tx(&state.pool, move |conn| super::update(conn, id, patch, expected, &auth, edit_window)).await?;
+    let a = db::run_tx(&state.pool, move |conn| service::update(conn, id, patch, expected, &auth, edit_window)).await?;
     Ok(ok_tagged(&a, a.id, a.version))
 }
 
@@ -152,6 +155,6 @@ async fn delete_activity(
     auth.require(Scope::ClientsDelete)?;
     let id = id.into_inner();
     let expected = if_match(&req, id)?;
-    db::run_tx(&state.pool, move |conn| super::delete(conn, id, expected, &auth)).await?;
+    db::run_tx(&state.pool, move |conn| service::delete(conn, id, expected, &auth)).await?;
     Ok(HttpResponse::NoContent().finish())
 }

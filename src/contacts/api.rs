@@ -1,8 +1,12 @@
+//! Contact person handlers: a client's contact persons listed and added under the client,
+//! read, changed and removed by their own id.
+
 use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use super::{Contact, ContactPatch, NewContact};
+use super::model::{Contact, ContactPatch, NewContact};
+use super::{repo, service};
 use crate::auth::scopes::Scope;
 use crate::auth::Caller;
 use crate::db;
@@ -47,7 +51,7 @@ async fn list_contacts(
     auth.require(Scope::ClientsRead)?;
     let limit = pagination::limit(q.limit)?;
     let (id, owner_only) = (id.into_inner(), auth.own_clients_only());
-    let page = db::run(&state.pool, move |conn| super::list(conn, id, owner_only, q.cursor.as_deref(), limit)).await?;
+    let page = db::run(&state.pool, move |conn| repo::list(conn, id, owner_only, q.cursor.as_deref(), limit)).await?;
     Ok(HttpResponse::Ok().json(page))
 }
 
@@ -67,10 +71,8 @@ async fn create_contact(
     ApiJson(input): ApiJson<NewContact>,
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::ClientsWrite)?;
-    let (id, owner_only, region) = (id.into_inner(), auth.own_clients_only(), state.config.phone_region);
-    let origin = auth.origin();
-    let contact =
-        db::run_tx(&state.pool, move |conn| super::create(conn, id, input, owner_only, region, &origin)).await?;
+    let (id, region) = (id.into_inner(), state.config.phone_region);
+    let contact = db::run_tx(&state.pool, move |conn| service::create(conn, id, input, &auth, region)).await?;
     Ok(created(&contact, format!("/api/v1/contacts/{}", contact.id), contact.id, contact.version))
 }
 
@@ -85,7 +87,7 @@ async fn create_contact(
 async fn get_contact(state: web::Data<AppState>, auth: Caller, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::ClientsRead)?;
     let (id, owner_only) = (id.into_inner(), auth.own_clients_only());
-    let contact = db::run(&state.pool, move |conn| super::get(conn, id, owner_only)).await?;
+    let contact = db::run(&state.pool, move |conn| repo::get(conn, id, owner_only)).await?;
     Ok(ok_tagged(&contact, contact.id, contact.version))
 }
 
@@ -111,10 +113,9 @@ async fn update_contact(
     auth.require(Scope::ClientsWrite)?;
     let id = id.into_inner();
     let expected = if_match(&req, id)?;
-    let (owner_only, region, origin) = (auth.own_clients_only(), state.config.phone_region, auth.origin());
+    let region = state.config.phone_region;
     let contact =
-        db::run_tx(&state.pool, move |conn| super::update(conn, id, patch, expected, owner_only, region, &origin))
-            .await?;
+        db::run_tx(&state.pool, move |conn| service::update(conn, id, patch, expected, &auth, region)).await?;
     Ok(ok_tagged(&contact, contact.id, contact.version))
 }
 
@@ -138,7 +139,6 @@ async fn delete_contact(
     auth.require(Scope::ClientsWrite)?;
     let id = id.into_inner();
     let expected = if_match(&req, id)?;
-    let (owner_only, origin) = (auth.own_clients_only(), auth.origin());
-    db::run_tx(&state.pool, move |conn| super::delete(conn, id, expected, owner_only, &origin)).await?;
+    db::run_tx(&state.pool, move |conn| service::delete(conn, id, expected, &auth)).await?;
     Ok(HttpResponse::NoContent().finish())
 }

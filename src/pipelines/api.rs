@@ -1,6 +1,10 @@
+//! Pipeline handlers: pipelines and their stages read by the funnel, set up by those who
+//! manage the settings.
+
 use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
 
-use super::{NewPipeline, NewStage, Pipeline, PipelinePatch, Stage, StageOrder, StagePatch};
+use super::model::{NewPipeline, NewStage, Pipeline, PipelinePatch, Stage, StageOrder, StagePatch};
+use super::{repo, service};
 use crate::auth::scopes::Scope;
 use crate::auth::Caller;
 use crate::db;
@@ -30,7 +34,7 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
 #[get("/pipelines")]
 async fn list_pipelines(state: web::Data<AppState>, auth: Caller) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::DealsRead)?;
-    let list = db::run(&state.pool, |conn| Ok(super::list(conn)?)).await?;
+    let list = db::run(&state.pool, |conn| Ok(repo::list(conn)?)).await?;
     Ok(HttpResponse::Ok().json(list))
 }
 
@@ -48,7 +52,7 @@ async fn create_pipeline(
     ApiJson(input): ApiJson<NewPipeline>,
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::SettingsManage)?;
-    let p = db::run_tx(&state.pool, move |conn| super::create(conn, input)).await?;
+    let p = db::run_tx(&state.pool, move |conn| service::create(conn, input)).await?;
     Ok(created(&p, format!("/api/v1/pipelines/{}", p.id), p.id, p.version))
 }
 
@@ -63,7 +67,7 @@ async fn create_pipeline(
 async fn get_pipeline(state: web::Data<AppState>, auth: Caller, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::DealsRead)?;
     let id = id.into_inner();
-    let p = db::run(&state.pool, move |conn| super::get(conn, id)).await?;
+    let p = db::run(&state.pool, move |conn| repo::get(conn, id)).await?;
     Ok(ok_tagged(&p, p.id, p.version))
 }
 
@@ -89,7 +93,7 @@ async fn update_pipeline(
     auth.require(Scope::SettingsManage)?;
     let id = id.into_inner();
     let expected = if_match(&req, id)?;
-    let p = db::run_tx(&state.pool, move |conn| super::update(conn, id, patch, expected)).await?;
+    let p = db::run_tx(&state.pool, move |conn| service::update(conn, id, patch, expected)).await?;
     Ok(ok_tagged(&p, p.id, p.version))
 }
 
@@ -104,7 +108,7 @@ async fn update_pipeline(
 async fn list_stages(state: web::Data<AppState>, auth: Caller, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::DealsRead)?;
     let id = id.into_inner();
-    let p = db::run(&state.pool, move |conn| super::get(conn, id)).await?;
+    let p = db::run(&state.pool, move |conn| repo::get(conn, id)).await?;
     Ok(HttpResponse::Ok().json(p.stages))
 }
 
@@ -125,7 +129,7 @@ async fn add_stage(
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::SettingsManage)?;
     let id = id.into_inner();
-    let p = db::run_tx(&state.pool, move |conn| super::add_stage(conn, id, input)).await?;
+    let p = db::run_tx(&state.pool, move |conn| service::add_stage(conn, id, input)).await?;
     Ok(HttpResponse::Created().json(p))
 }
 
@@ -146,7 +150,7 @@ async fn reorder_stages(
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::SettingsManage)?;
     let id = id.into_inner();
-    let p = db::run_tx(&state.pool, move |conn| super::reorder(conn, id, order)).await?;
+    let p = db::run_tx(&state.pool, move |conn| service::reorder(conn, id, order)).await?;
     Ok(HttpResponse::Ok().json(p))
 }
 
@@ -170,7 +174,7 @@ async fn update_stage(
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::SettingsManage)?;
     let (id, stage_id) = path.into_inner();
-    let p = db::run_tx(&state.pool, move |conn| super::update_stage(conn, id, stage_id, patch)).await?;
+    let p = db::run_tx(&state.pool, move |conn| service::update_stage(conn, id, stage_id, patch)).await?;
     Ok(HttpResponse::Ok().json(p))
 }
 
@@ -192,6 +196,6 @@ async fn delete_stage(
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::SettingsManage)?;
     let (id, stage_id) = path.into_inner();
-    let p = db::run_tx(&state.pool, move |conn| super::delete_stage(conn, id, stage_id)).await?;
+    let p = db::run_tx(&state.pool, move |conn| service::delete_stage(conn, id, stage_id)).await?;
     Ok(HttpResponse::Ok().json(p))
 }

@@ -1,9 +1,13 @@
+//! Task handlers: a manager's day as `GET /tasks?assignee=me&due=today`, and creating,
+//! changing and deleting tasks.
+
 use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Duration, FixedOffset, Utc};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
-use super::{NewTask, Task, TaskFilter, TaskPatch, TaskSort, TaskStatus, TaskType, TASK_SORTS};
+use super::model::{NewTask, Task, TaskFilter, TaskPatch, TaskSort, TaskStatus, TaskType, TASK_SORTS};
+use super::{repo, service};
 use crate::auth::scopes::Scope;
 use crate::auth::Caller;
 use crate::db;
@@ -115,7 +119,7 @@ async fn list_tasks(
     let limit = pagination::limit(q.limit)?;
     let sort = Sort::parse(q.sort.as_deref(), TASK_SORTS, Sort { field: TaskSort::DueAt, desc: false })?;
     let filter = filter_of(&q, &auth, Utc::now())?;
-    let page = db::run(&state.pool, move |conn| super::list(conn, &filter, sort, q.cursor.as_deref(), limit)).await?;
+    let page = db::run(&state.pool, move |conn| repo::list(conn, &filter, sort, q.cursor.as_deref(), limit)).await?;
     Ok(HttpResponse::Ok().json(page))
 }
 
@@ -133,7 +137,7 @@ async fn create_task(
     ApiJson(input): ApiJson<NewTask>,
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::DealsWrite)?;
-    let t = db::run_tx(&state.pool, move |conn| super::create(conn, input, &auth)).await?;
+    let t = db::run_tx(&state.pool, move |conn| service::create(conn, input, &auth)).await?;
     Ok(created(&t, format!("/api/v1/tasks/{}", t.id), t.id, t.version))
 }
 
@@ -148,7 +152,7 @@ async fn create_task(
 async fn get_task(state: web::Data<AppState>, auth: Caller, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::DealsRead)?;
     let (id, owner_only) = (id.into_inner(), auth.own_clients_only());
-    let t = db::run(&state.pool, move |conn| super::get(conn, id, owner_only)).await?;
+    let t = db::run(&state.pool, move |conn| repo::get(conn, id, owner_only)).await?;
     Ok(ok_tagged(&t, t.id, t.version))
 }
 
@@ -174,7 +178,7 @@ async fn update_task(
     auth.require(Scope::DealsWrite)?;
     let id = id.into_inner();
     let expected = if_match(&req, id)?;
-    let t = db::run_tx(&state.pool, move |conn| super::update(conn, id, patch, expected, &auth)).await?;
+    let t = db::run_tx(&state.pool, move |conn| service::update(conn, id, patch, expected, &auth)).await?;
     Ok(ok_tagged(&t, t.id, t.version))
 }
 
@@ -201,6 +205,6 @@ async fn delete_task(
     auth.require(Scope::DealsWrite)?;
     let id = id.into_inner();
     let expected = if_match(&req, id)?;
-    db::run_tx(&state.pool, move |conn| super::delete(conn, id, expected, &auth)).await?;
+    db::run_tx(&state.pool, move |conn| service::delete(conn, id, expected, &auth)).await?;
     Ok(HttpResponse::NoContent().finish())
 }
