@@ -50,8 +50,7 @@ async fn setup(app: &TestApp, receiver: &Receiver) -> Setup {
 /// A provider callback, signed like the provider would.
 async fn callback(app: &TestApp, secret: &str, id: &str, timestamp: i64, body: &Value) -> reqwest::Response {
     let raw = body.to_string();
-    app.http
-        .post(app.url("/api/v1/providers/unisender/events"))
+    app.anon(Method::POST, "/api/v1/providers/unisender/events")
         .header("content-type", "application/json")
         .header("webhook-id", id)
         .header("webhook-timestamp", timestamp.to_string())
@@ -154,7 +153,7 @@ async fn provider_callbacks_update_recipients_consent_and_addresses() {
     ]});
 
     // Unsigned, stale, wrongly signed: refused, nothing changes.
-    let res = app.http.post(app.url("/api/v1/providers/unisender/events")).json(&body).send().await.unwrap();
+    let res = app.anon(Method::POST, "/api/v1/providers/unisender/events").json(&body).send().await.unwrap();
     problem(res, 401).await;
     problem(callback(&app, &s.secret, "msg_cb_1", now - 3600, &body).await, 401).await;
     problem(callback(&app, &signing::new_secret(), "msg_cb_1", now, &body).await, 401).await;
@@ -242,7 +241,7 @@ async fn campaigns_validate_their_audience_and_provider() {
     problem(res, 403).await;
     problem(app.admin(Method::POST, "/api/v1/campaigns/999/launch").send().await.unwrap(), 404).await;
     problem(
-        app.http.post(app.url("/api/v1/providers/nobody/events")).json(&json!({"events": []})).send().await.unwrap(),
+        app.anon(Method::POST, "/api/v1/providers/nobody/events").json(&json!({"events": []})).send().await.unwrap(),
         404,
     )
     .await;

@@ -7,6 +7,7 @@ mod campaigns;
 mod cli;
 mod clients;
 mod contacts;
+mod contract;
 mod funnel;
 mod helpers;
 mod ops;
