@@ -15,6 +15,7 @@ mod outbox;
 mod protection;
 mod receiver;
 mod sales;
+mod schema_names;
 mod sync;
 mod telephony;
 mod users;
