@@ -8,8 +8,7 @@ use serde_json::json;
 use crate::helpers::*;
 
 async fn password_token(app: &TestApp, email: &str, password: &str) -> reqwest::Response {
-    app.http
-        .post(app.url("/api/v1/auth/token"))
+    app.anon(Method::POST, "/api/v1/auth/token")
         .form(&[("grant_type", "password"), ("username", email), ("password", password)])
         .send()
         .await
@@ -31,9 +30,7 @@ async fn password_grant_issues_a_working_token() {
     assert_eq!(res.status(), 200);
 
     // JSON bodies are accepted too, and a narrower scope can be asked for.
-    let res = app
-        .http
-        .post(app.url("/api/v1/auth/token"))
+    let res = app.anon(Method::POST, "/api/v1/auth/token")
         .json(&json!({"grant_type": "password", "email": ADMIN_EMAIL, "password": ADMIN_PASSWORD, "scope": "clients:read"}))
         .send()
         .await
@@ -65,11 +62,10 @@ async fn wrong_passwords_are_refused_then_throttled() {
 #[tokio::test]
 async fn unknown_grant_types_and_bad_bodies_are_4xx() {
     let app = TestApp::spawn().await;
-    let res = app.http.post(app.url("/api/v1/auth/token")).form(&[("grant_type", "implicit")]).send().await.unwrap();
+    let res = app.anon(Method::POST, "/api/v1/auth/token").form(&[("grant_type", "implicit")]).send().await.unwrap();
     assert_eq!(problem(res, 400).await["error"], "unsupported_grant_type");
     let res = app
-        .http
-        .post(app.url("/api/v1/auth/token"))
+        .anon(Method::POST, "/api/v1/auth/token")
         .header("content-type", "text/plain")
         .body("grant_type=password")
         .send()
@@ -77,8 +73,7 @@ async fn unknown_grant_types_and_bad_bodies_are_4xx() {
         .unwrap();
     problem(res, 415).await;
     let res = app
-        .http
-        .post(app.url("/api/v1/auth/token"))
+        .anon(Method::POST, "/api/v1/auth/token")
         .header("content-type", "application/json")
         .body("{not json")
         .send()
@@ -106,8 +101,7 @@ async fn client_credentials_work_until_revoked() {
     assert_eq!(listed[0]["scopes"], json!(["clients:read", "sync:write"]));
 
     let res = app
-        .http
-        .post(app.url("/api/v1/auth/token"))
+        .anon(Method::POST, "/api/v1/auth/token")
         .basic_auth(&client_id, Some(&secret))
         .form(&[("grant_type", "client_credentials")])
         .send()
@@ -121,8 +115,7 @@ async fn client_credentials_work_until_revoked() {
     problem(res, 403).await;
 
     let res = app
-        .http
-        .post(app.url("/api/v1/auth/token"))
+        .anon(Method::POST, "/api/v1/auth/token")
         .form(&[("grant_type", "client_credentials"), ("client_id", &client_id), ("client_secret", "nope")])
         .send()
         .await
@@ -199,7 +192,7 @@ async fn bad_tokens_get_401_with_a_challenge() {
         assert!(challenge.starts_with("Bearer"), "{name}: {challenge}");
         problem(res, 401).await;
     }
-    let res = app.http.get(app.url("/api/v1/clients")).send().await.unwrap();
+    let res = app.anon(Method::GET, "/api/v1/clients").send().await.unwrap();
     assert!(res.headers().contains_key("www-authenticate"));
     problem(res, 401).await;
 

@@ -50,8 +50,7 @@ async fn setup(app: &TestApp, receiver: &Receiver) -> Setup {
 /// A provider callback, signed like the provider would.
 async fn callback(app: &TestApp, secret: &str, id: &str, timestamp: i64, body: &Value) -> reqwest::Response {
     let raw = body.to_string();
-    app.http
-        .post(app.url("/api/v1/providers/unisender/events"))
+    app.anon(Method::POST, "/api/v1/providers/unisender/events")
         .header("content-type", "application/json")
         .header("webhook-id", id)
         .header("webhook-timestamp", timestamp.to_string())
@@ -154,7 +153,7 @@ async fn provider_callbacks_update_recipients_consent_and_addresses() {
     ]});
 
     // Unsigned, stale, wrongly signed: refused, nothing changes.
-    let res = app.http.post(app.url("/api/v1/providers/unisender/events")).json(&body).send().await.unwrap();
+    let res = app.anon(Method::POST, "/api/v1/providers/unisender/events").json(&body).send().await.unwrap();
     problem(res, 401).await;
     problem(callback(&app, &s.secret, "msg_cb_1", now - 3600, &body).await, 401).await;
     problem(callback(&app, &signing::new_secret(), "msg_cb_1", now, &body).await, 401).await;
@@ -242,8 +241,146 @@ async fn campaigns_validate_their_audience_and_provider() {
     problem(res, 403).await;
     problem(app.admin(Method::POST, "/api/v1/campaigns/999/launch").send().await.unwrap(), 404).await;
     problem(
-        app.http.post(app.url("/api/v1/providers/nobody/events")).json(&json!({"events": []})).send().await.unwrap(),
+        app.anon(Method::POST, "/api/v1/providers/nobody/events").json(&json!({"events": []})).send().await.unwrap(),
         404,
     )
     .await;
+}
+
+/// A client with consent and an address, tagged `promo`, owned by `owner` (else by the administrator).
+async fn reachable_client(app: &TestApp, name: &str, owner: Option<i64>, email: &str) -> i64 {
+    let mut body = json!({"name": name, "mailing_consent": true, "emails": [{"address": email}], "tags": ["promo"]});
+    if let Some(owner) = owner {
+        body["owner_id"] = json!(owner);
+    }
+    app.client(body).await["id"].as_i64().unwrap()
+}
+
+/// The client ids of every recipient a caller is shown, following `next_cursor` page by page.
+async fn recipient_clients(app: &TestApp, campaign: i64, token: &str) -> Vec<i64> {
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    for _ in 0..20 {
+        let path = match &cursor {
+            Some(c) => format!("/api/v1/campaigns/{campaign}/recipients?limit=1&cursor={c}"),
+            None => format!("/api/v1/campaigns/{campaign}/recipients?limit=1"),
+        };
+        let res = app.req(Method::GET, &path, token).send().await.unwrap();
+        assert_eq!(res.status(), 200);
+        let page = json(res).await;
+        seen.extend(page["items"].as_array().unwrap().iter().map(|r| r["client_id"].as_i64().unwrap()));
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_string()),
+            None => break,
+        }
+    }
+    seen.sort();
+    seen
+}
+
+/// The `audience.client_ids` of a campaign as the caller sees it, alone and in the list.
+async fn audience_seen(app: &TestApp, campaign: i64, token: &str) -> (Value, Value) {
+    let res = app.req(Method::GET, &format!("/api/v1/campaigns/{campaign}"), token).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let one = json(res).await["audience"]["client_ids"].clone();
+    let res = app.req(Method::GET, "/api/v1/campaigns", token).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let list = json(res).await;
+    let listed = list["items"].as_array().unwrap().iter().find(|c| c["id"] == campaign).unwrap()["audience"]
+        ["client_ids"]
+        .clone();
+    (one, listed)
+}
+
+#[tokio::test]
+async fn a_manager_sees_only_the_recipients_and_audience_of_their_own_clients() {
+    use clientbase::auth::scopes::Role;
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::start().await;
+    let res = app
+        .admin(Method::POST, "/api/v1/webhooks")
+        .json(&json!({"name": "unisender", "url": receiver.url, "event_types": ["campaign.launched"], "mailing_provider": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let (anna, anna_token) = app.user(Role::Manager, "anna@example.ru");
+    let (boris, boris_token) = app.user(Role::Manager, "boris@example.ru");
+    let a1 = reachable_client(&app, "Анны первый", Some(anna), "a1@x.ru").await;
+    let b1 = reachable_client(&app, "Бориса", Some(boris), "b1@x.ru").await;
+    let a2 = reachable_client(&app, "Анны второй", Some(anna), "a2@x.ru").await;
+    let admins = reachable_client(&app, "Администратора", None, "adm@x.ru").await;
+    // The administrator's own client is not the managers' either.
+    assert_eq!(app.admin(Method::GET, &format!("/api/v1/clients/{admins}")).send().await.unwrap().status(), 200);
+    problem(app.req(Method::GET, &format!("/api/v1/clients/{b1}"), &anna_token).send().await.unwrap(), 404).await;
+
+    // An explicit audience naming everyone's clients, and a segment one.
+    let res = app
+        .admin(Method::POST, "/api/v1/campaigns")
+        .json(&json!({"name": "Общая", "channel": "email", "audience": {"client_ids": [b1, a1, admins, a2]},
+                      "template": "t1", "provider": "unisender"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let explicit = json(res).await["id"].as_i64().unwrap();
+    let segment = json(
+        app.admin(Method::POST, "/api/v1/segments")
+            .json(&json!({"name": "Промо", "filter": {"tags": ["promo"]}}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await["id"]
+        .clone();
+    let res = app
+        .admin(Method::POST, "/api/v1/campaigns")
+        .json(&json!({"name": "По сегменту", "channel": "email", "audience": {"segment_id": segment},
+                      "template": "t2", "provider": "unisender"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let by_segment = json(res).await["id"].as_i64().unwrap();
+
+    // The draft's audience is filtered already.
+    assert_eq!(audience_seen(&app, explicit, &anna_token).await, (json!([a1, a2]), json!([a1, a2])));
+    for id in [explicit, by_segment] {
+        let res = app.admin(Method::POST, &format!("/api/v1/campaigns/{id}/launch")).send().await.unwrap();
+        assert_eq!(res.status(), 200);
+    }
+
+    let mut everyone = vec![a1, b1, a2, admins];
+    everyone.sort();
+    for id in [explicit, by_segment] {
+        assert_eq!(recipient_clients(&app, id, &anna_token).await, [a1, a2], "campaign {id} as anna");
+        assert_eq!(recipient_clients(&app, id, &boris_token).await, [b1], "campaign {id} as boris");
+        assert_eq!(recipient_clients(&app, id, &app.admin_token).await, everyone, "campaign {id} as admin");
+        // A status filter narrows within what the manager may see.
+        let queued = json(
+            app.req(Method::GET, &format!("/api/v1/campaigns/{id}/recipients?status=queued"), &boris_token)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        let queued: Vec<i64> =
+            queued["items"].as_array().unwrap().iter().map(|r| r["client_id"].as_i64().unwrap()).collect();
+        assert_eq!(queued, [b1]);
+    }
+
+    // The explicit audience lists only each caller's clients, alone and in the list; in order.
+    assert_eq!(audience_seen(&app, explicit, &anna_token).await, (json!([a1, a2]), json!([a1, a2])));
+    assert_eq!(audience_seen(&app, explicit, &boris_token).await, (json!([b1]), json!([b1])));
+    let all = json!([b1, a1, admins, a2]);
+    assert_eq!(audience_seen(&app, explicit, &app.admin_token).await, (all.clone(), all));
+    // A segment audience names no clients, for anyone.
+    assert_eq!(audience_seen(&app, by_segment, &anna_token).await, (Value::Null, Value::Null));
+
+    // The stats count the whole audience.
+    let stats =
+        json(app.admin(Method::GET, &format!("/api/v1/campaigns/{explicit}/stats")).send().await.unwrap()).await;
+    assert_eq!(stats["recipients"], 4);
+    let res = app.req(Method::GET, &format!("/api/v1/campaigns/{explicit}/stats"), &anna_token).send().await.unwrap();
+    assert_eq!(res.status(), 200);
 }

@@ -13,8 +13,10 @@ use clientbase::startup::Application;
 use clientbase::state::AppState;
 use diesel::connection::SimpleConnection;
 use diesel::Connection;
-use reqwest::{Method, RequestBuilder, Response};
+use reqwest::{Method, Response};
 use serde_json::Value;
+
+use crate::contract::Request;
 
 pub const ADMIN_EMAIL: &str = "admin@example.ru";
 pub const ADMIN_PASSWORD: &str = "admin-password-1";
@@ -155,13 +157,18 @@ impl TestApp {
         self.state.pool.get().unwrap()
     }
 
-    /// A request with the given bearer token.
-    pub fn req(&self, method: Method, path: &str, token: &str) -> RequestBuilder {
-        self.http.request(method, self.url(path)).bearer_auth(token)
+    /// A request without credentials; its response is checked against the contract on `send`.
+    pub fn anon(&self, method: Method, path: &str) -> Request {
+        Request::new(self.http.request(method.clone(), self.url(path)), method, path)
+    }
+
+    /// A request with the given bearer token; its response is checked against the contract.
+    pub fn req(&self, method: Method, path: &str, token: &str) -> Request {
+        self.anon(method, path).bearer_auth(token)
     }
 
     /// A request as the administrator.
-    pub fn admin(&self, method: Method, path: &str) -> RequestBuilder {
+    pub fn admin(&self, method: Method, path: &str) -> Request {
         self.req(method, path, &self.admin_token)
     }
 

@@ -5,14 +5,14 @@ use crate::helpers::*;
 #[tokio::test]
 async fn health_metrics_and_docs_are_served() {
     let app = TestApp::spawn().await;
-    let live = app.http.get(app.url("/health/live")).send().await.unwrap();
+    let live = app.anon(Method::GET, "/health/live").send().await.unwrap();
     assert_eq!(json(live).await["status"], "ok");
-    let ready = app.http.get(app.url("/health/ready")).send().await.unwrap();
+    let ready = app.anon(Method::GET, "/health/ready").send().await.unwrap();
     assert_eq!(ready.status(), 200);
     assert!(ready.headers().contains_key("x-request-id"));
 
     app.admin(Method::GET, "/api/v1/clients").send().await.unwrap();
-    let metrics = app.http.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let metrics = app.anon(Method::GET, "/metrics").send().await.unwrap().text().await.unwrap();
     assert!(
         metrics.contains(r#"http_requests_total{method="GET",route="/api/v1/clients",status="200"} 1"#),
         "{metrics}"
@@ -20,10 +20,10 @@ async fn health_metrics_and_docs_are_served() {
     assert!(metrics.contains("http_request_duration_seconds_bucket"));
     assert!(metrics.contains("db_pool_max_connections 4"));
 
-    let docs = app.http.get(app.url("/docs/")).send().await.unwrap();
+    let docs = app.anon(Method::GET, "/docs/").send().await.unwrap();
     assert_eq!(docs.status(), 200);
     assert!(docs.text().await.unwrap().to_lowercase().contains("swagger"));
-    let spec = json(app.http.get(app.url("/openapi.json")).send().await.unwrap()).await;
+    let spec = json(app.anon(Method::GET, "/openapi.json").send().await.unwrap()).await;
     assert!(spec["paths"]["/api/v1/clients"]["get"].is_object());
 }
 
