@@ -47,6 +47,15 @@ pub struct Config {
     pub webhook_worker: bool,
     /// How long the previous secret stays valid after a rotation.
     pub webhook_secret_grace_hours: i64,
+    /// Whether this process runs automations (every replica may: each slot runs once).
+    pub automation_worker: bool,
+    /// Subjects an automation run acts on per transaction.
+    pub automation_batch: usize,
+    /// A pause between an automation run's batches, to leave the database to people.
+    pub automation_batch_pause_ms: u64,
+    /// How long a run stays its process's without a batch committed; after that another
+    /// process takes it over (its process is presumed dead).
+    pub automation_lease_secs: i64,
 }
 
 impl std::fmt::Debug for Config {
@@ -192,6 +201,14 @@ impl Config {
             Some("false") | Some("0") => false,
             Some(v) => return Err(err("CLIENTBASE_WEBHOOK_WORKER", format!("'{v}' must be true or false"))),
         };
+        let automation_worker = match get("CLIENTBASE_AUTOMATION_WORKER") {
+            None | Some("true") | Some("1") => true,
+            Some("false") | Some("0") => false,
+            Some(v) => return Err(err("CLIENTBASE_AUTOMATION_WORKER", format!("'{v}' must be true or false"))),
+        };
+        let automation_batch = number("CLIENTBASE_AUTOMATION_BATCH", 500, 1, 10_000)? as usize;
+        let automation_batch_pause_ms = number("CLIENTBASE_AUTOMATION_BATCH_PAUSE_MS", 0, 0, 60_000)?;
+        let automation_lease_secs = number("CLIENTBASE_AUTOMATION_LEASE_SECS", 60, 1, 3600)? as i64;
         let webhook_secret_grace_hours = number("CLIENTBASE_WEBHOOK_SECRET_GRACE_HOURS", 24, 0, 24 * 30)? as i64;
         let log_format = match get("CLIENTBASE_LOG_FORMAT") {
             None | Some("text") => LogFormat::Text,
@@ -221,6 +238,10 @@ impl Config {
             webhook_retry_schedule,
             webhook_worker,
             webhook_secret_grace_hours,
+            automation_worker,
+            automation_batch,
+            automation_batch_pause_ms,
+            automation_lease_secs,
         })
     }
 

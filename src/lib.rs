@@ -5,6 +5,7 @@ pub mod analytics;
 pub mod api_clients;
 pub mod audit;
 pub mod auth;
+pub mod automations;
 pub mod batch;
 pub mod campaigns;
 pub mod channels;

@@ -33,6 +33,7 @@ pub const TOKEN_URL: &str = "/api/v1/auth/token";
         (name = "webhooks", description = "Outbound webhooks and their delivery log"),
         (name = "campaigns", description = "Mailings through providers, and their status callbacks"),
         (name = "integrations", description = "ERP/1C sync, the change feed and telephony"),
+        (name = "automations", description = "Rules that work the base by themselves: schedules and events, conditions, actions, runs"),
         (name = "audit", description = "The append-only record of sensitive operations"),
         (name = "operations", description = "Health, metrics and this document"),
     )

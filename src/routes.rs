@@ -6,8 +6,8 @@ use utoipa::OpenApi;
 use utoipa_actix_web::scope;
 
 use crate::{
-    activities, analytics, api_clients, audit, campaigns, channels, clients, contacts, deals, idempotency, openapi,
-    ops, pipelines, sales, segments, sync, tasks, telephony, timeline, tokens, users, webhooks,
+    activities, analytics, api_clients, audit, automations, campaigns, channels, clients, contacts, deals, idempotency,
+    openapi, ops, pipelines, sales, segments, sync, tasks, telephony, timeline, tokens, users, webhooks,
 };
 
 /// Registers every documented route.
@@ -34,7 +34,8 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
             .configure(campaigns::api::routes)
             .configure(audit::api::routes)
             .configure(sync::api::routes)
-            .configure(telephony::api::routes),
+            .configure(telephony::api::routes)
+            .configure(automations::api::routes),
     );
 }
 

@@ -27,7 +27,7 @@ use crate::http::extract::BodyLimit;
 use crate::metrics::Metrics;
 use crate::routes::routes;
 use crate::state::AppState;
-use crate::{idempotency, openapi, routes, users, webhooks};
+use crate::{automations, idempotency, openapi, routes, users, webhooks};
 
 pub struct Application {
     port: u16,
@@ -63,13 +63,21 @@ impl Application {
     pub async fn run(self) -> std::io::Result<()> {
         let housekeeping = tokio::spawn(housekeeping(self.state.clone()));
         let (stop, stopped) = tokio::sync::watch::channel(false);
-        let worker =
-            self.state.config.webhook_worker.then(|| tokio::spawn(webhooks::worker::run(self.state.clone(), stopped)));
+        let worker = self
+            .state
+            .config
+            .webhook_worker
+            .then(|| tokio::spawn(webhooks::worker::run(self.state.clone(), stopped.clone())));
+        let automations = self
+            .state
+            .config
+            .automation_worker
+            .then(|| tokio::spawn(automations::worker::run(self.state.clone(), stopped)));
         let result = self.server.await;
         housekeeping.abort();
         let _ = stop.send(true);
-        if let Some(worker) = worker {
-            let grace = Duration::from_secs(self.state.config.webhook_timeout_secs + 2);
+        let grace = Duration::from_secs(self.state.config.webhook_timeout_secs + 2);
+        for worker in [worker, automations].into_iter().flatten() {
             let _ = tokio::time::timeout(grace, worker).await;
         }
         result

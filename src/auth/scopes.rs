@@ -48,6 +48,8 @@ scopes! {
     UsersManage = "users:manage": "Manage users and API clients",
     AuditRead = "audit:read": "Read the audit log",
     SettingsManage = "settings:manage": "Manage reference data: channels and pipelines",
+    AutomationsRead = "automations:read": "Read automations and their runs",
+    AutomationsManage = "automations:manage": "Create, change and run automations",
 }
 
 // Written out rather than derived: the derive cannot read the serde names through the macro

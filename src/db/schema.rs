@@ -418,6 +418,56 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    automations (id) {
+        id -> BigInt,
+        key -> Text,
+        name -> Text,
+        enabled -> Bool,
+        builtin -> Bool,
+        trigger -> Text,
+        conditions -> Text,
+        actions -> Text,
+        enabled_at -> Nullable<Timestamp>,
+        cursor_txid -> BigInt,
+        cursor_id -> BigInt,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        deleted_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    automation_runs (id) {
+        id -> BigInt,
+        automation_id -> BigInt,
+        trigger -> Text,
+        occurrence -> Text,
+        as_of -> Timestamp,
+        status -> Text,
+        started_at -> Timestamp,
+        finished_at -> Nullable<Timestamp>,
+        lease_until -> Nullable<Timestamp>,
+        subjects_matched -> BigInt,
+        processed -> BigInt,
+        skipped -> BigInt,
+        actions_taken -> Text,
+        errors -> Text,
+        error_count -> BigInt,
+    }
+}
+
+diesel::table! {
+    automation_effects (automation_id, subject, occurrence) {
+        automation_id -> BigInt,
+        subject -> Text,
+        occurrence -> Text,
+        run_id -> BigInt,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(clients -> users (owner_id));
 diesel::joinable!(webhook_deliveries -> webhooks (webhook_id));
 diesel::joinable!(campaign_recipients -> campaigns (campaign_id));
@@ -459,4 +509,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     provider_messages,
     audit_log,
     client_merges,
+    automations,
+    automation_runs,
+    automation_effects,
 );

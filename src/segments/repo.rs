@@ -14,10 +14,19 @@ use crate::pagination::{page_from, Cursor, KeyValue, Page};
 use crate::versioning::AtReadVersion;
 
 /// The ids of the live clients the caller may see whose card matches the filter's fields,
-/// ascending (revenue and classes are left to [`super::service::members`]).
-pub fn matching(conn: &mut DbConn, f: &SegmentFilter, owner_only: Option<i64>) -> QueryResult<Vec<i64>> {
+/// ascending, among `within` when given (revenue and classes are left to
+/// [`super::service::members`]).
+pub fn matching(
+    conn: &mut DbConn,
+    f: &SegmentFilter,
+    owner_only: Option<i64>,
+    within: Option<&[i64]>,
+) -> QueryResult<Vec<i64>> {
     let mut q = clients::table.filter(clients::deleted_at.is_null()).select(clients::id).into_boxed::<Db>();
     q = crate::clients::visibility::clients_of(q, owner_only);
+    if let Some(ids) = within {
+        q = q.filter(clients::id.eq_any(ids.to_vec()));
+    }
     if let Some(v) = &f.status {
         q = q.filter(clients::status.eq_any(v.iter().map(|s| s.as_str()).collect::<Vec<_>>()));
     }

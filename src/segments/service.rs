@@ -73,7 +73,17 @@ pub fn validate_filter(conn: &mut DbConn, f: &mut SegmentFilter, errors: &mut Fi
 
 /// The ids of the clients in the segment, ascending, among those the caller may see.
 pub fn members(conn: &mut DbConn, f: &SegmentFilter, owner_only: Option<i64>) -> Result<Vec<i64>, ApiError> {
-    let mut ids = repo::matching(conn, f, owner_only)?;
+    members_within(conn, f, owner_only, None)
+}
+
+/// [`members`] among the clients `within` when given (an automation checking one event's client).
+pub fn members_within(
+    conn: &mut DbConn,
+    f: &SegmentFilter,
+    owner_only: Option<i64>,
+    within: Option<&[i64]>,
+) -> Result<Vec<i64>, ApiError> {
+    let mut ids = repo::matching(conn, f, owner_only, within)?;
     if !f.needs_sales() {
         return Ok(ids);
     }

@@ -109,6 +109,20 @@ fn push_settled(sql: &mut Sql, backend: Backend) {
     sql.push(crate::db::dialect::settled_events(backend));
 }
 
+/// The end of the settled log: every event at or before it is final (the start when empty).
+pub fn end(conn: &mut DbConn) -> QueryResult<Position> {
+    let mut mark = Sql::new("SELECT txid, id FROM events WHERE 1 = 1");
+    push_settled(&mut mark, conn.backend());
+    mark.push(" ORDER BY txid DESC, id DESC LIMIT 1");
+    Ok(mark
+        .query()
+        .load::<Mark>(conn)?
+        .pop()
+        .and_then(|m| m.txid.zip(m.id))
+        .map(|(txid, id)| Position { txid, id })
+        .unwrap_or_default())
+}
+
 /// The changes after `since` of the given entity types, optionally leaving out one source.
 pub fn read(
     conn: &mut DbConn,
@@ -117,19 +131,9 @@ pub fn read(
     exclude_source: Option<&str>,
     limit: i64,
 ) -> Result<ChangePage, ApiError> {
-    let backend = conn.backend();
     // First the end of the settled log, then the rows up to it: the two reads agree even if
     // transactions commit in between.
-    let mut mark = Sql::new("SELECT txid, id FROM events WHERE 1 = 1");
-    push_settled(&mut mark, backend);
-    mark.push(" ORDER BY txid DESC, id DESC LIMIT 1");
-    let end = mark
-        .query()
-        .load::<Mark>(conn)?
-        .pop()
-        .and_then(|m| m.txid.zip(m.id))
-        .map(|(txid, id)| Position { txid, id })
-        .filter(|e| (e.txid, e.id) > (since.txid, since.id));
+    let end = Some(end(conn)?).filter(|e| (e.txid, e.id) > (since.txid, since.id));
     let Some(end) = end else {
         return Ok(ChangePage { changes: Vec::new(), next_cursor: since.encode(), has_more: false });
     };

@@ -7,7 +7,8 @@ pub mod repo;
 pub mod service;
 
 pub use model::{
-    NewTask, Planned, Task, TaskFilter, TaskPatch, TaskRow, TaskSort, TaskStatus, TaskType, ENTITY, TASK_SORTS,
+    Generated, NewTask, Planned, Task, TaskFilter, TaskPatch, TaskRow, TaskSort, TaskStatus, TaskType, ENTITY,
+    TASK_SORTS,
 };
 pub use repo::{by_ids, get, list};
-pub use service::{create, create_unless_open, delete, update};
+pub use service::{create, create_generated, create_unless_open, delete, open_of_type, update};

@@ -32,7 +32,7 @@ pub struct TaskRow {
     pub updated_at: NaiveDateTime,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TaskType {
     CallBack,
@@ -41,6 +41,8 @@ pub enum TaskType {
     Reactivation,
     PostSale,
     PaymentFollowUp,
+    /// Greet a contact on a birthday or a client before a holiday.
+    Congratulate,
     Other,
 }
 
@@ -59,6 +61,7 @@ crate::text_enum!(TaskType {
     Reactivation = "reactivation",
     PostSale = "post_sale",
     PaymentFollowUp = "payment_follow_up",
+    Congratulate = "congratulate",
     Other = "other",
 } else Other);
 crate::text_enum!(TaskStatus { Open = "open", Done = "done", Cancelled = "cancelled" } else Open);
@@ -187,6 +190,40 @@ pub(super) struct TaskInsert {
     pub(super) version: i64,
     pub(super) created_at: NaiveDateTime,
     pub(super) updated_at: NaiveDateTime,
+}
+
+impl TaskInsert {
+    pub(super) fn into_row(self, id: i64) -> TaskRow {
+        TaskRow {
+            id,
+            title: self.title,
+            task_type: self.task_type,
+            description: self.description,
+            due_at: self.due_at,
+            assignee_id: self.assignee_id,
+            client_id: self.client_id,
+            deal_id: self.deal_id,
+            status: self.status,
+            completed_at: None,
+            completed_activity_id: None,
+            created_by: self.created_by,
+            version: self.version,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        }
+    }
+}
+
+/// A task a rule creates on its own (an automation), already checked by it.
+#[derive(Debug, Clone)]
+pub struct Generated {
+    pub task_type: TaskType,
+    pub title: String,
+    pub description: Option<String>,
+    pub due_at: NaiveDateTime,
+    pub assignee_id: i64,
+    pub client_id: i64,
+    pub deal_id: Option<i64>,
 }
 
 #[derive(AsChangeset)]

@@ -93,6 +93,29 @@ pub(super) fn insert(conn: &mut DbConn, row: TaskInsert) -> QueryResult<TaskRow>
     diesel::insert_into(tasks::table).values(row).returning(tasks::all_columns).get_result(conn)
 }
 
+/// Inserts many tasks with ids taken first, a statement per 1000; returns them as written.
+pub(super) fn insert_many(conn: &mut DbConn, rows: Vec<TaskInsert>) -> QueryResult<Vec<TaskRow>> {
+    let ids = crate::db::allocate_ids(conn, "tasks", rows.len())?;
+    let values: Vec<_> = ids.iter().zip(&rows).map(|(id, r)| (tasks::id.eq(*id), r.clone())).collect();
+    for chunk in values.chunks(1000) {
+        crate::with_backend!(conn, |c| diesel::insert_into(tasks::table).values(chunk).execute(c))?;
+    }
+    Ok(ids.into_iter().zip(rows).map(|(id, r)| r.into_row(id)).collect())
+}
+
+/// Which of `deal_ids` already have an open task of `task_type`.
+pub(super) fn deals_with_open(conn: &mut DbConn, task_type: TaskType, deal_ids: &[i64]) -> QueryResult<HashSet<i64>> {
+    Ok(tasks::table
+        .filter(tasks::task_type.eq(task_type.as_str()))
+        .filter(tasks::status.eq(TaskStatus::Open.as_str()))
+        .filter(tasks::deal_id.eq_any(deal_ids))
+        .select(tasks::deal_id)
+        .load::<Option<i64>>(conn)?
+        .into_iter()
+        .flatten()
+        .collect())
+}
+
 /// Writes `changes` to the task if it is still at `version` the caller read.
 pub(super) fn update_at(conn: &mut DbConn, id: i64, version: i64, changes: TaskChanges) -> Result<TaskRow, ApiError> {
     diesel::update(tasks::table.filter(tasks::id.eq(id)).filter(tasks::version.eq(version)))

@@ -1,8 +1,10 @@
 //! The rules of creating, changing and deleting tasks: who may be assigned, which client and
 //! deal a task may be about, the completion stamp, and the event of every change.
 
+use std::collections::HashSet;
+
 use super::model::{
-    check_title, NewTask, Planned, Task, TaskChanges, TaskInsert, TaskPatch, TaskStatus, TaskType, ENTITY,
+    check_title, Generated, NewTask, Planned, Task, TaskChanges, TaskInsert, TaskPatch, TaskStatus, TaskType, ENTITY,
 };
 use super::repo;
 use crate::auth::Caller;
@@ -203,4 +205,60 @@ pub fn create_unless_open(
         created.push(insert(conn, row, origin)?.id);
     }
     Ok((created, already_open))
+}
+
+/// Creates tasks a rule generated, with their `task.created` events, in a fixed number of
+/// statements per thousand.
+pub fn create_generated(conn: &mut DbConn, list: Vec<Generated>, origin: &Origin) -> Result<Vec<Task>, ApiError> {
+    if list.is_empty() {
+        return Ok(Vec::new());
+    }
+    let at = now();
+    let rows = list
+        .into_iter()
+        .map(|g| TaskInsert {
+            title: g.title.chars().take(300).collect(),
+            task_type: g.task_type.as_str().to_string(),
+            description: g.description.filter(|d| !d.trim().is_empty()),
+            due_at: g.due_at,
+            assignee_id: Some(g.assignee_id),
+            client_id: Some(g.client_id),
+            deal_id: g.deal_id,
+            status: TaskStatus::Open.as_str().to_string(),
+            created_by: origin.actor.clone(),
+            version: 1,
+            created_at: at,
+            updated_at: at,
+        })
+        .collect();
+    let tasks: Vec<Task> = repo::insert_many(conn, rows)?.into_iter().map(Task::from).collect();
+    let list = tasks
+        .iter()
+        .map(|t| NewEvent {
+            event_type: "task.created",
+            entity_type: ENTITY,
+            entity_id: t.id,
+            payload: events::payload(t),
+        })
+        .collect();
+    events::record_many(conn, origin, list)?;
+    Ok(tasks)
+}
+
+/// The clients and deals among these that have an open task of `task_type`.
+pub fn open_of_type(
+    conn: &mut DbConn,
+    task_type: TaskType,
+    client_ids: &[i64],
+    deal_ids: &[i64],
+) -> Result<(HashSet<i64>, HashSet<i64>), ApiError> {
+    let mut clients = HashSet::new();
+    for chunk in client_ids.chunks(1000) {
+        clients.extend(repo::with_open(conn, task_type, chunk)?);
+    }
+    let mut deals = HashSet::new();
+    for chunk in deal_ids.chunks(1000) {
+        deals.extend(repo::deals_with_open(conn, task_type, chunk)?);
+    }
+    Ok((clients, deals))
 }

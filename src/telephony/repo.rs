@@ -127,10 +127,13 @@ pub(crate) fn least_loaded_manager(conn: &mut DbConn) -> QueryResult<Option<i64>
 }
 
 /// The activity already logged for a call, with its client and contact person.
-pub(crate) fn logged_call(conn: &mut DbConn, external_ref: &str) -> QueryResult<Option<(i64, i64, Option<i64>)>> {
+/// A logged call: its activity, client, contact person and outcome.
+pub(crate) type LoggedCall = (i64, i64, Option<i64>, Option<String>);
+
+pub(crate) fn logged_call(conn: &mut DbConn, external_ref: &str) -> QueryResult<Option<LoggedCall>> {
     activities_t::table
         .filter(activities_t::external_ref.eq(external_ref))
-        .select((activities_t::id, activities_t::client_id, activities_t::contact_id))
+        .select((activities_t::id, activities_t::client_id, activities_t::contact_id, activities_t::outcome))
         .first(conn)
         .optional()
 }

@@ -48,7 +48,7 @@ pub fn log_call(conn: &mut DbConn, e: CallEvent, region: phonenumber::country::I
     // every card here.
     let actor = Caller::system(user.map(|u| format!("user:{u}")), "telephony").on_behalf_of(user);
     let existing = repo::logged_call(conn, &external_ref)?;
-    if let Some((activity_id, client_id, contact_id)) = existing {
+    if let Some((activity_id, client_id, contact_id, was)) = existing {
         let patch = ActivityPatch {
             duration_seconds: Some(duration(&e)),
             outcome: Some(Some(outcome(&e).into())),
@@ -57,6 +57,9 @@ pub fn log_call(conn: &mut DbConn, e: CallEvent, region: phonenumber::country::I
             ..Default::default()
         };
         activities::update(conn, activity_id, patch, None, &actor, 0)?;
+        if outcome(&e) == "missed" && was.as_deref() != Some("missed") {
+            missed(conn, &actor, activity_id, client_id, contact_id, user, &number, false)?;
+        }
         return Ok(CallLogged { client_id, contact_id, activity_id, created_client: false, task_id: None });
     }
     // The caller's card, without the deals and tasks a screen pop shows.
@@ -112,7 +115,43 @@ pub fn log_call(conn: &mut DbConn, e: CallEvent, region: phonenumber::country::I
         &actor,
         user,
     )?;
+    if outcome(&e) == "missed" {
+        missed(conn, &actor, activity.id, client_id, contact_id, user, &number, created_client)?;
+    }
     Ok(CallLogged { client_id, contact_id, activity_id: activity.id, created_client, task_id })
+}
+
+/// Records `call.missed`: automations call the number back, webhooks may tell a bot.
+#[allow(clippy::too_many_arguments)]
+fn missed(
+    conn: &mut DbConn,
+    actor: &Caller,
+    activity_id: i64,
+    client_id: i64,
+    contact_id: Option<i64>,
+    user_id: Option<i64>,
+    number: &str,
+    created_client: bool,
+) -> Result<(), ApiError> {
+    let payload = serde_json::json!({
+        "activity_id": activity_id,
+        "client_id": client_id,
+        "contact_id": contact_id,
+        "user_id": user_id,
+        "number": number,
+        "created_client": created_client,
+    });
+    crate::events::record(
+        conn,
+        &actor.origin(),
+        crate::events::NewEvent {
+            event_type: "call.missed",
+            entity_type: "activity",
+            entity_id: activity_id,
+            payload: payload.to_string(),
+        },
+    )?;
+    Ok(())
 }
 
 fn unknown_caller(number: &str) -> NewClient {

@@ -105,6 +105,7 @@ pub const EVENT_TYPES: &[&str] = &[
     "client.restored",
     "client.merged",
     "client.purged",
+    "client.status_changed",
     "contact.created",
     "contact.updated",
     "contact.deleted",
@@ -117,6 +118,7 @@ pub const EVENT_TYPES: &[&str] = &[
     "activity.created",
     "activity.updated",
     "activity.deleted",
+    "call.missed",
     "task.created",
     "task.updated",
     "task.completed",
@@ -162,8 +164,9 @@ pub fn check_fields(name: Option<&str>, event_types: Option<&[String]>, errors: 
     if let Some(types) = event_types {
         errors.check(!types.is_empty(), "event_types", "list at least one event type or *");
         for (i, t) in types.iter().enumerate() {
+            // `automation.*` types are the ones automations emit, named by whoever sets them up.
             errors.check(
-                t == "*" || EVENT_TYPES.contains(&t.as_str()),
+                t == "*" || EVENT_TYPES.contains(&t.as_str()) || t.starts_with("automation."),
                 format_args!("event_types[{i}]"),
                 format_args!("'{t}' is not an event type"),
             );

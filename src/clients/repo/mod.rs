@@ -530,6 +530,19 @@ pub fn update_many(
     let ids: Vec<i64> = changes.iter().map(|(c, _)| c.id).collect();
     let updated = load(conn, &ids)?;
     emit(conn, "client.updated", &updated, origin)?;
+    // A change of status is an event of its own, with the status it left.
+    let moved: Vec<NewEvent<'_>> = changes
+        .iter()
+        .zip(&updated)
+        .filter(|((c, f), _)| c.status != f.status)
+        .map(|((c, _), card)| NewEvent {
+            event_type: "client.status_changed",
+            entity_type: ENTITY,
+            entity_id: card.id,
+            payload: events::payload_with(card, serde_json::json!({ "from_status": c.status })),
+        })
+        .collect();
+    events::record_many(conn, origin, moved)?;
     Ok(updated)
 }
 
