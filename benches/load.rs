@@ -213,12 +213,66 @@ async fn main() {
         println!("| `GET {path}` (median of 3) | {:.0} ms |", times[1].as_secs_f64() * 1000.0);
     }
 
+    automations(&loader).await;
+
     if export_clients > clients {
         let extra = client_batches(clients..export_clients, &mut rng);
         let (rate, _) = push(&loader, "/api/v1/sync/clients", extra, concurrency).await;
         println!(
             "| `/sync/clients`, {} more clients (base of {export_clients}) | {rate:.0} clients/s |",
             export_clients - clients
+        );
+    }
+}
+
+/// Automation runs over the whole base, each as a ratio to the read-only report of the same
+/// rule timed in the same run (`GET /analytics/reactivation`): what acting adds to judging.
+async fn automations(loader: &Loader) {
+    let http = &loader.http;
+    let send = |req: reqwest::RequestBuilder| async move {
+        let started = Instant::now();
+        let res = req.bearer_auth(&loader.token).send().await.expect("request");
+        assert!(res.status().is_success(), "{}", res.status());
+        let body: Value = res.json().await.expect("JSON");
+        (started.elapsed(), body)
+    };
+    let (_, list) = send(http.get(format!("{}/api/v1/automations?limit=200", loader.base))).await;
+    let (_, users) = send(http.get(format!("{}/api/v1/users?limit=1", loader.base))).await;
+    let admin = users["items"][0]["id"].clone();
+    let find = |key: &str| list["items"].as_array().unwrap().iter().find(|a| a["key"] == key).cloned().unwrap();
+    // Synced clients have no owner: their tasks go to the administrator.
+    for key in ["reactivation", "potential_activation"] {
+        let a = find(key);
+        let mut actions = a["actions"].clone();
+        actions[0]["fallback_assignee_id"] = admin.clone();
+        let url = format!("{}/api/v1/automations/{}", loader.base, a["id"]);
+        send(http.patch(url).json(&json!({"actions": actions}))).await;
+    }
+    let mut baseline = Vec::new();
+    for _ in 0..3 {
+        baseline.push(loader.get("/api/v1/analytics/reactivation?limit=1").await);
+    }
+    baseline.sort();
+    let base = baseline[1].as_secs_f64();
+    println!("| baseline: `GET /analytics/reactivation` (median of 3) | {:.0} ms |", base * 1000.0);
+    let run = |key: &str, query: &str| {
+        let url = format!("{}/api/v1/automations/{}/run{query}", loader.base, find(key)["id"]);
+        send(http.post(url))
+    };
+    let soon = (Utc::now() + chrono::Duration::days(31)).format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    for (label, key, query) in [
+        ("reactivation, dry run", "reactivation", String::new() + "?dry_run=true"),
+        ("reactivation", "reactivation", String::new()),
+        ("reactivation again (nothing new)", "reactivation", String::new()),
+        ("potential_activation as of 31 days on", "potential_activation", format!("?as_of={soon}")),
+    ] {
+        let (took, outcome) = run(key, &query).await;
+        println!(
+            "| automation run: {label} | {:.2} s ({:.1}× the baseline): {} subjects, {} tasks created |",
+            took.as_secs_f64(),
+            took.as_secs_f64() / base,
+            outcome["subjects_matched"],
+            outcome["actions"]["create_task"].as_i64().unwrap_or(0),
         );
     }
 }

@@ -151,3 +151,28 @@ pub fn to_json(doc: &utoipa::openapi::OpenApi) -> String {
     json.push('\n');
     json
 }
+
+/// The schema of an enum serde tags internally (`#[serde(tag = "…")]`) whose variants wrap
+/// structs that deny unknown fields: each variant is the struct's own object with the tag
+/// property added, so that `additionalProperties: false` does not refuse the tag itself (the
+/// derive would combine them with `allOf`, which no valid value can satisfy).
+pub fn tagged_one_of(
+    tag: &str,
+    variants: Vec<(&str, RefOr<utoipa::openapi::schema::Schema>)>,
+) -> RefOr<utoipa::openapi::schema::Schema> {
+    use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, Type};
+    let mut one_of = OneOfBuilder::new();
+    for (value, schema) in variants {
+        let tag_schema = ObjectBuilder::new().schema_type(Type::String).enum_values(Some([value]));
+        let item = match schema {
+            RefOr::T(Schema::Object(mut object)) => {
+                object.properties.insert(tag.to_string(), tag_schema.into());
+                object.required.insert(0, tag.to_string());
+                RefOr::T(Schema::Object(object))
+            }
+            other => other,
+        };
+        one_of = one_of.item(item);
+    }
+    one_of.into()
+}

@@ -119,11 +119,28 @@ pub struct EventTrigger {
     pub event_types: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+/// What sets an automation off; `type` says which.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Trigger {
     Schedule(ScheduleTrigger),
     Event(EventTrigger),
+}
+
+impl utoipa::PartialSchema for Trigger {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        crate::openapi::tagged_one_of(
+            "type",
+            vec![("schedule", ScheduleTrigger::schema()), ("event", EventTrigger::schema())],
+        )
+    }
+}
+
+impl ToSchema for Trigger {
+    fn schemas(schemas: &mut Vec<(String, utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>)>) {
+        <ScheduleTrigger as ToSchema>::schemas(schemas);
+        <EventTrigger as ToSchema>::schemas(schemas);
+    }
 }
 
 /// Conditions on the subject's client, beyond the segment vocabulary.
@@ -301,7 +318,8 @@ pub struct EmitEvent {
     pub event_type: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+/// One action; `action` says which.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum Action {
     CreateTask(CreateTask),
@@ -309,6 +327,29 @@ pub enum Action {
     AddTag(TagAction),
     RemoveTag(TagAction),
     EmitEvent(EmitEvent),
+}
+
+impl utoipa::PartialSchema for Action {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        crate::openapi::tagged_one_of(
+            "action",
+            vec![
+                ("create_task", CreateTask::schema()),
+                ("set_client_status", SetClientStatus::schema()),
+                ("add_tag", TagAction::schema()),
+                ("remove_tag", TagAction::schema()),
+                ("emit_event", EmitEvent::schema()),
+            ],
+        )
+    }
+}
+
+impl ToSchema for Action {
+    fn schemas(schemas: &mut Vec<(String, utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>)>) {
+        <CreateTask as ToSchema>::schemas(schemas);
+        <SetClientStatus as ToSchema>::schemas(schemas);
+        <EmitEvent as ToSchema>::schemas(schemas);
+    }
 }
 
 impl Action {

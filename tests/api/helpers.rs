@@ -3,6 +3,8 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::process::{Child, Command};
+use std::time::Duration;
 
 use actix_web::web;
 use clientbase::auth::jwt::Subject;
@@ -235,4 +237,74 @@ pub fn count(conn: &mut DbConn, sql: &str) -> i64 {
         n: i64,
     }
     diesel::sql_query(sql).get_result::<N>(conn).unwrap().n
+}
+
+/// The real binary serving over a database, as a deployment runs it; killed (SIGKILL) when
+/// dropped or by [`Server::kill`].
+pub struct Server {
+    child: Child,
+    pub base: String,
+}
+
+impl Server {
+    /// `kill -9`: the process stops at once, in the middle of whatever it does.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts the binary over `database_url` with the test settings and `extra` variables.
+pub async fn start(database_url: &str, data_dir: &std::path::Path, extra: &[(&str, &str)]) -> Server {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_clientbase"));
+    for (key, _) in std::env::vars() {
+        if key.starts_with("CLIENTBASE_") || key == "DATABASE_URL" {
+            cmd.env_remove(key);
+        }
+    }
+    let mut child = cmd
+        .arg("serve")
+        .env("DATABASE_URL", database_url)
+        .env("CLIENTBASE_BIND", format!("127.0.0.1:{port}"))
+        .env("CLIENTBASE_DATA_DIR", data_dir)
+        .env("CLIENTBASE_JWT_SECRET", JWT_SECRET)
+        .env("CLIENTBASE_ADMIN_EMAIL", ADMIN_EMAIL)
+        .env("CLIENTBASE_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .env("CLIENTBASE_WEBHOOK_ALLOWED_HOSTS", "127.0.0.1")
+        .env("CLIENTBASE_WEBHOOK_TIMEOUT_SECS", "2")
+        .env("CLIENTBASE_WEBHOOK_RETRY_SCHEDULE", "1,1,1")
+        .env("RUST_LOG", "warn")
+        .envs(extra.iter().copied())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    for _ in 0..100 {
+        if http.get(format!("{base}/health/ready")).send().await.is_ok_and(|r| r.status() == 200) {
+            return Server { child, base };
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("the server did not start");
+}
+
+/// The administrator's access token from a running binary.
+pub async fn login(http: &reqwest::Client, base: &str) -> String {
+    let res = http
+        .post(format!("{base}/api/v1/auth/token"))
+        .form(&[("grant_type", "password"), ("username", ADMIN_EMAIL), ("password", ADMIN_PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    json(res).await["access_token"].as_str().unwrap().to_string()
 }

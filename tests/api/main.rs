@@ -3,6 +3,7 @@
 
 mod analytics;
 mod auth;
+mod automations;
 mod campaigns;
 mod cli;
 mod clients;
