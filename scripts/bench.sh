@@ -17,7 +17,7 @@ psql "$PG" -qc "CREATE DATABASE $db"
 DATABASE_URL="${PG%/*}/$db" CLIENTBASE_BIND=127.0.0.1:$port CLIENTBASE_DATA_DIR=$data \
   CLIENTBASE_ADMIN_EMAIL=bench@example.ru CLIENTBASE_ADMIN_PASSWORD=bench-password-1 \
   CLIENTBASE_DB_POOL_SIZE=${BENCH_POOL:-8} CLIENTBASE_MAX_BODY_BYTES=16777216 RUST_LOG=warn \
-  target/release/clientbase serve >"$data/server.log" 2>&1 &
+  "${CARGO_TARGET_DIR:-target}/release/clientbase" serve >"$data/server.log" 2>&1 &
 server=$!
 cleanup() {
   kill "$server" 2>/dev/null || true

@@ -385,6 +385,7 @@ pub fn update(
     if let Some(n) = &patch.name {
         check_name(n, &mut errors);
     }
+    let was_event = matches!(current.trigger, Trigger::Event(_));
     let trigger = patch.trigger.unwrap_or(current.trigger);
     let mut conditions = patch.conditions.unwrap_or(current.conditions);
     let mut actions = patch.actions.unwrap_or(current.actions);
@@ -394,7 +395,9 @@ pub fn update(
     errors.into_result()?;
     let enabled = patch.enabled.unwrap_or(current.enabled);
     let w = write_of(patch.name.as_deref().unwrap_or(&current.name), enabled, &trigger, &conditions, &actions);
-    let cursor = if enabled && !row.enabled { Some(log_end(conn)?) } else { None };
+    // Switched on, or turned into an event automation: it reacts to what happens from now.
+    let became_event = matches!(trigger, Trigger::Event(_)) && !was_event;
+    let cursor = if (enabled && !row.enabled) || became_event { Some(log_end(conn)?) } else { None };
     let a = repo::update(conn, &row, &w, cursor)?;
     audit(conn, caller, "automations.update", &a)?;
     Ok(a)

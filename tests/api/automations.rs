@@ -10,6 +10,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::helpers::*;
+use crate::receiver::Receiver;
 
 const PLAYBOOKS: [&str; 8] = [
     "reactivation",
@@ -411,6 +412,16 @@ async fn events_are_reacted_to_within_seconds_and_never_twice() {
         .unwrap();
     assert_eq!(res.status(), 201);
 
+    // A messenger bot subscribed to what the automation emits, by name.
+    let bot = Receiver::start().await;
+    let res = app
+        .admin(Method::POST, "/api/v1/webhooks")
+        .json(&json!({"name": "bot", "url": bot.url, "event_types": ["automation.client_lost"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+
     let client = app.client(json!({"name": "Ромашка"})).await;
     let pipelines = json(app.admin(Method::GET, "/api/v1/pipelines").send().await.unwrap()).await;
     let paid = pipelines[0]["stages"].as_array().unwrap().iter().find(|s| s["name"] == "Paid").unwrap()["id"].clone();
@@ -469,6 +480,13 @@ async fn events_are_reacted_to_within_seconds_and_never_twice() {
     assert!(eventually(10, || count(&mut app.conn(), emitted) == 1).await);
     let card = json(app.admin(Method::GET, &format!("/api/v1/clients/{}", client["id"])).send().await.unwrap()).await;
     assert_eq!(card["tags"], json!(["lost-watch"]));
+    let got = bot.wait_for(1, 10).await;
+    assert_eq!(got.len(), 1, "the bot gets the emitted event, signed");
+    let body: Value = serde_json::from_str(&got[0].body).unwrap();
+    assert_eq!(body["type"], "automation.client_lost");
+    assert_eq!(body["data"]["automation"], "lost_watch");
+    assert_eq!(body["data"]["client"]["name"], "Ромашка");
+    assert!(got[0].headers.iter().any(|(k, v)| k == "webhook-signature" && v.starts_with("v1,")));
     // The tag's own client.updated is the automation's: no loop, nothing more.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(count(&mut app.conn(), emitted), 1);
@@ -602,4 +620,36 @@ async fn a_run_killed_midway_is_resumed_without_duplicates() {
     assert_eq!(per_client(&mut conn, "catch_up"), (60, 60), "every client once");
     let matched = count(&mut conn, "SELECT subjects_matched AS n FROM automation_runs");
     assert_eq!(matched, 60);
+}
+
+#[tokio::test]
+async fn a_slot_missed_during_downtime_is_caught_up_once() {
+    let app = TestApp::spawn().await;
+    app.client(json!({"name": "Ромашка"})).await;
+    let mut body = soon_schedule("night_calls", 0);
+    body["trigger"]["at"] = json!("00:00");
+    let res = app.admin(Method::POST, "/api/v1/automations").json(&body).send().await.unwrap();
+    let id = json(res).await["id"].clone();
+    // As if it had been switched on three days ago and the servers had been down since.
+    {
+        use diesel::RunQueryDsl;
+        let enabled_at = (Utc::now() - chrono::Duration::days(3)).format("%Y-%m-%d %H:%M:%S");
+        diesel::sql_query(format!("UPDATE automations SET enabled_at = '{enabled_at}' WHERE key = 'night_calls'"))
+            .execute(&mut app.conn())
+            .unwrap();
+    }
+    let runs_of = || async {
+        let res = app.admin(Method::GET, &format!("/api/v1/automations/{id}/runs")).send().await.unwrap();
+        json(res).await["items"].as_array().unwrap().clone()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while runs_of().await.is_empty() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let runs = runs_of().await;
+    assert_eq!(runs.len(), 1, "the latest missed slot only: {runs:?}");
+    assert_eq!(runs[0]["occurrence"], Utc::now().date_naive().to_string());
+    assert_eq!(runs[0]["as_of"], format!("{}T00:00:00Z", Utc::now().date_naive()));
+    assert_eq!(tasks_by(&app, "night_calls"), 1);
 }
