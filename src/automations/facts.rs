@@ -48,21 +48,13 @@ pub fn clients(
         clients::margin_total,
         clients::revenue_total,
     );
-    let mut rows: Vec<ClientCols> = Vec::new();
-    match ids {
-        None => rows = clients::table.filter(clients::deleted_at.is_null()).select(select).load(conn)?,
-        Some(ids) => {
-            for chunk in ids.chunks(1000) {
-                rows.extend(
-                    clients::table
-                        .filter(clients::deleted_at.is_null())
-                        .filter(clients::id.eq_any(chunk))
-                        .select(select)
-                        .load::<ClientCols>(conn)?,
-                );
-            }
+    let rows: Vec<ClientCols> = in_chunks(ids, |chunk| {
+        let mut q = clients::table.filter(clients::deleted_at.is_null()).select(select).into_boxed::<Db>();
+        if let Some(chunk) = chunk {
+            q = q.filter(clients::id.eq_any(chunk.to_vec()));
         }
-    }
+        q.load(conn)
+    })?;
     let mut out: HashMap<i64, ClientFacts> = rows
         .into_iter()
         .map(|(id, name, status, owner_id, last_purchase_on, created_at, margin_total, revenue_total)| {
@@ -98,55 +90,52 @@ pub fn clients(
     Ok(out)
 }
 
-fn last_contacts(
-    conn: &mut DbConn,
+/// `query` over every row (`ids` absent) or over `ids` a thousand at a time.
+fn in_chunks<T>(
     ids: Option<&[i64]>,
-    until: NaiveDateTime,
-) -> QueryResult<Vec<(i64, Option<NaiveDateTime>)>> {
-    let query = || {
-        activities::table
-            .filter(activities::deleted_at.is_null())
-            .filter(activities::occurred_at.le(until))
-            .group_by(activities::client_id)
-            .select((activities::client_id, max(activities::occurred_at)))
-            .into_boxed::<Db>()
-    };
+    mut query: impl FnMut(Option<&[i64]>) -> QueryResult<Vec<T>>,
+) -> QueryResult<Vec<T>> {
     match ids {
-        None => query().load(conn),
+        None => query(None),
         Some(ids) => {
             let mut out = Vec::new();
             for chunk in ids.chunks(1000) {
-                out.extend(
-                    query().filter(activities::client_id.eq_any(chunk)).load::<(i64, Option<NaiveDateTime>)>(conn)?,
-                );
+                out.extend(query(Some(chunk))?);
             }
             Ok(out)
         }
     }
 }
 
-fn lost_dates(conn: &mut DbConn, ids: Option<&[i64]>) -> QueryResult<Vec<(i64, Option<NaiveDateTime>)>> {
-    let query = || {
-        client_status_history::table
+type Dated = (i64, Option<NaiveDateTime>);
+
+fn last_contacts(conn: &mut DbConn, ids: Option<&[i64]>, until: NaiveDateTime) -> QueryResult<Vec<Dated>> {
+    in_chunks(ids, |chunk| {
+        let mut q = activities::table
+            .filter(activities::deleted_at.is_null())
+            .filter(activities::occurred_at.le(until))
+            .group_by(activities::client_id)
+            .select((activities::client_id, max(activities::occurred_at)))
+            .into_boxed::<Db>();
+        if let Some(chunk) = chunk {
+            q = q.filter(activities::client_id.eq_any(chunk.to_vec()));
+        }
+        q.load::<Dated>(conn)
+    })
+}
+
+fn lost_dates(conn: &mut DbConn, ids: Option<&[i64]>) -> QueryResult<Vec<Dated>> {
+    in_chunks(ids, |chunk| {
+        let mut q = client_status_history::table
             .filter(client_status_history::to_status.eq("lost"))
             .group_by(client_status_history::client_id)
             .select((client_status_history::client_id, max(client_status_history::changed_at)))
-            .into_boxed::<Db>()
-    };
-    match ids {
-        None => query().load(conn),
-        Some(ids) => {
-            let mut out = Vec::new();
-            for chunk in ids.chunks(1000) {
-                out.extend(
-                    query()
-                        .filter(client_status_history::client_id.eq_any(chunk))
-                        .load::<(i64, Option<NaiveDateTime>)>(conn)?,
-                );
-            }
-            Ok(out)
+            .into_boxed::<Db>();
+        if let Some(chunk) = chunk {
+            q = q.filter(client_status_history::client_id.eq_any(chunk.to_vec()));
         }
-    }
+        q.load::<Dated>(conn)
+    })
 }
 
 #[derive(Debug, Clone)]
