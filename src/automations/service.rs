@@ -540,21 +540,32 @@ pub fn execute(pool: &Pool, a: &Automation, run: &RunRow, s: &Settings) -> Resul
 /// One round of the worker: resume abandoned runs, run the due slots of schedules (the latest
 /// missed one only), and react to new events. Blocking.
 pub fn tick(pool: &Pool, s: &Settings) -> Result<(), ApiError> {
-    let mut conn = pool.get().map_err(|_| ApiError::Unavailable)?;
-    while let Some(run) = repo::claim_abandoned(&mut conn, now() + s.lease)? {
-        let a = repo::get_row(&mut conn, run.automation_id).ok().and_then(|r| Automation::try_from(r).ok());
-        match a {
-            Some(a) if a.enabled || run.trigger == RunTrigger::Manual.as_str() => {
-                tracing::info!(run = run.id, automation = %a.key, "resuming a run its process left");
-                execute(pool, &a, &run, s)?;
+    // A connection is taken for each step and given back before a run goes on: a run takes
+    // its own, batch by batch.
+    let connect = || pool.get().map_err(|_| ApiError::Unavailable);
+    loop {
+        let claimed = {
+            let mut conn = connect()?;
+            match repo::claim_abandoned(&mut conn, now() + s.lease)? {
+                None => None,
+                Some(run) => {
+                    let a = repo::get_row(&mut conn, run.automation_id).ok().and_then(|r| Automation::try_from(r).ok());
+                    match a {
+                        Some(a) if a.enabled || run.trigger == RunTrigger::Manual.as_str() => Some((a, run)),
+                        // Disabled or deleted meanwhile: it never runs again; closed as it stands.
+                        _ => {
+                            repo::finish_run(&mut conn, run.id, run.subjects_matched)?;
+                            continue;
+                        }
+                    }
+                }
             }
-            // Disabled or deleted meanwhile: it never runs again; the run is closed as it stands.
-            _ => {
-                repo::finish_run(&mut conn, run.id, run.subjects_matched)?;
-            }
-        }
+        };
+        let Some((a, run)) = claimed else { break };
+        tracing::info!(run = run.id, automation = %a.key, "resuming a run its process left");
+        execute(pool, &a, &run, s)?;
     }
-    let enabled = repo::enabled(&mut conn)?;
+    let enabled = repo::enabled(&mut *connect()?)?;
     for row in enabled {
         let enabled_at = row.enabled_at;
         let cursor = Position { txid: row.cursor_txid, id: row.cursor_id };
@@ -565,14 +576,14 @@ pub fn tick(pool: &Pool, s: &Settings) -> Result<(), ApiError> {
                 if enabled_at.is_some_and(|e| slot.at.naive_utc() <= e) {
                     continue;
                 }
-                let claimed = db::write_tx(&mut conn, |c| {
+                let claimed = db::write_tx(&mut *connect()?, |c| {
                     repo::claim_run(c, a.id, RunTrigger::Schedule, &slot.key, slot.at.naive_utc(), now() + s.lease)
                 })?;
                 if let Some(run) = claimed {
                     execute(pool, &a, &run, s)?;
                 }
             }
-            Trigger::Event(t) => react(&mut conn, &a, t, cursor, s)?,
+            Trigger::Event(t) => react(&mut *connect()?, &a, t, cursor, s)?,
         }
     }
     Ok(())
