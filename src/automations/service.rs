@@ -576,14 +576,30 @@ pub fn tick(pool: &Pool, s: &Settings) -> Result<(), ApiError> {
                 if enabled_at.is_some_and(|e| slot.at.naive_utc() <= e) {
                     continue;
                 }
-                let claimed = db::write_tx(&mut *connect()?, |c| {
-                    repo::claim_run(c, a.id, RunTrigger::Schedule, &slot.key, slot.at.naive_utc(), now() + s.lease)
-                })?;
+                // One statement outside a transaction: a replica that lost the race to insert the
+                // slot's run gets its unique violation as `None`, with nothing to roll back.
+                let claimed = repo::claim_run(
+                    &mut *connect()?,
+                    a.id,
+                    RunTrigger::Schedule,
+                    &slot.key,
+                    slot.at.naive_utc(),
+                    now() + s.lease,
+                )?;
                 if let Some(run) = claimed {
-                    execute(pool, &a, &run, s)?;
+                    // A failed run keeps its lease and is resumed; the others go on meanwhile.
+                    if let Err(e) = execute(pool, &a, &run, s) {
+                        tracing::warn!(automation = %a.key, error = %e, "an automation run stopped");
+                    }
                 }
             }
-            Trigger::Event(t) => react(&mut *connect()?, &a, t, cursor, s)?,
+            Trigger::Event(t) => {
+                // Another replica reading the same events may win a page; the next round goes on
+                // from where the log was left.
+                if let Err(e) = react(&mut *connect()?, &a, t, cursor, s) {
+                    tracing::warn!(automation = %a.key, error = %e, "reacting to events stopped");
+                }
+            }
         }
     }
     Ok(())
