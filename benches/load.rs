@@ -268,7 +268,7 @@ async fn automations(loader: &Loader) {
     ] {
         let (took, outcome) = run(key, &query).await;
         println!(
-            "| automation run: {label} | {:.2} s ({:.1}× the baseline): {} subjects, {} tasks created |",
+            "| automation run: {label} | {:.2} s ({:.1}× the baseline): {} subjects, {} create_task actions |",
             took.as_secs_f64(),
             took.as_secs_f64() / base,
             outcome["subjects_matched"],
