@@ -36,19 +36,24 @@ pub fn parse_month_day(raw: &str) -> Option<(u32, u32)> {
 pub fn parse_duration(raw: &str) -> Result<TimeDelta, String> {
     let parsed =
         iso8601::duration(raw.trim()).map_err(|_| "is not an ISO 8601 duration such as P1D or PT4H".to_string())?;
-    match parsed {
-        iso8601::Duration::Weeks(w) => Ok(TimeDelta::weeks(w as i64)),
+    let delta = match parsed {
+        iso8601::Duration::Weeks(w) => TimeDelta::weeks(w as i64),
         iso8601::Duration::YMDHMS { year, month, day, hour, minute, second, millisecond } => {
             if year > 0 || month > 0 {
                 return Err("use weeks, days, hours and minutes: months and years vary in length".into());
             }
-            Ok(TimeDelta::days(day as i64)
+            TimeDelta::days(day as i64)
                 + TimeDelta::hours(hour as i64)
                 + TimeDelta::minutes(minute as i64)
                 + TimeDelta::seconds(second as i64)
-                + TimeDelta::milliseconds(millisecond as i64))
+                + TimeDelta::milliseconds(millisecond as i64)
         }
+    };
+    // Due dates stay in the calendar: far enough for any follow-up, never an overflow.
+    if delta > TimeDelta::days(3650) {
+        return Err("must be at most 10 years (P3650D)".into());
     }
+    Ok(delta)
 }
 
 fn weekday(w: Weekday) -> chrono::Weekday {
@@ -189,6 +194,8 @@ mod tests {
         assert_eq!(parse_duration("P1DT2H30M").unwrap(), TimeDelta::minutes(26 * 60 + 30));
         assert_eq!(parse_duration("P2W").unwrap(), TimeDelta::days(14));
         assert!(parse_duration("P1M").is_err());
+        assert!(parse_duration("P4000000000D").is_err());
+        assert!(parse_duration("P4000000W").is_err());
         assert!(parse_duration("1 day").is_err());
         let tz = parse_zone("Europe/Moscow").unwrap();
         let d = due(t("2027-01-15T03:00:00Z"), Some(TimeDelta::days(1)), parse_time("10:00"), tz);
