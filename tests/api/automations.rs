@@ -498,6 +498,15 @@ async fn events_are_reacted_to_within_seconds_and_never_twice() {
     assert_eq!(runs["items"][0]["trigger"], "event");
     assert_eq!(runs["items"][0]["actions_taken"], json!({"add_tag": 1, "emit_event": 1}));
 
+    // The log read again from its start (a restored backup, a cursor lost): nothing twice.
+    {
+        use diesel::RunQueryDsl;
+        diesel::sql_query("UPDATE automations SET cursor_txid = 0, cursor_id = 0").execute(&mut app.conn()).unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    assert_eq!(tasks_by(&app, "post_sale"), 2, "replayed events are not acted on again");
+    assert_eq!(count(&mut app.conn(), emitted), 1);
+
     // Disabled: the next change is left alone.
     let res = app
         .admin(Method::PATCH, &format!("/api/v1/automations/{}", lost_watch["id"]))
