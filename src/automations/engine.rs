@@ -110,7 +110,7 @@ pub fn scheduled(
     let c = &a.conditions;
     let cc = c.client.clone().unwrap_or_default();
     let in_filter: Option<HashSet<i64>> = match &c.client_filter {
-        Some(f) => Some(crate::segments::service::members(conn, f, None)?.into_iter().collect()),
+        Some(f) => Some(crate::segments::service::members_within(conn, f, None, None, today)?.into_iter().collect()),
         None => None,
     };
     let due = match cc.purchase_overdue_factor {
@@ -243,7 +243,10 @@ pub fn from_event(conn: &mut DbConn, a: &Automation, e: &Change) -> Result<Optio
         ev.call_user = number(&payload, "user_id");
     }
     let in_filter = match &c.client_filter {
-        Some(f) => !crate::segments::service::members_within(conn, f, None, Some(&[client_id]))?.is_empty(),
+        Some(f) => {
+            let today = e.occurred_at.with_timezone(&zone(a)).date_naive();
+            !crate::segments::service::members_within(conn, f, None, Some(&[client_id]), today)?.is_empty()
+        }
         None => true,
     };
     let at = e.occurred_at.naive_utc();

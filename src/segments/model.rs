@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 
 use crate::analytics::abc_xyz::{Abc, Xyz};
 use crate::analytics::abcde::Abcde;
-use crate::analytics::{today, ReportScope};
+use crate::analytics::ReportScope;
 use crate::clients::model::ClientStatus;
 use crate::db::schema::segments;
 
@@ -134,8 +134,9 @@ impl SegmentFilter {
         self.abc.is_some() || self.xyz.is_some() || self.abcde.is_some()
     }
 
-    pub(crate) fn period(&self) -> ReportScope {
-        let to = today();
+    /// The months of `period_months` up to `to` (the reports' period, up to today for a segment,
+    /// up to an automation's `as_of` for its conditions).
+    pub(crate) fn period(&self, to: NaiveDate) -> ReportScope {
         let months = self.period_months.unwrap_or(12);
         let from = to - Duration::days((months * 365 / 12).max(1) - 1);
         ReportScope { from, to, channel: None, owner_id: None, region: None }

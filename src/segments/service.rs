@@ -73,22 +73,24 @@ pub fn validate_filter(conn: &mut DbConn, f: &mut SegmentFilter, errors: &mut Fi
 
 /// The ids of the clients in the segment, ascending, among those the caller may see.
 pub fn members(conn: &mut DbConn, f: &SegmentFilter, owner_only: Option<i64>) -> Result<Vec<i64>, ApiError> {
-    members_within(conn, f, owner_only, None)
+    members_within(conn, f, owner_only, None, crate::analytics::today())
 }
 
-/// [`members`] among the clients `within` when given (an automation checking one event's client).
+/// [`members`] among the clients `within` when given (an automation checking one event's
+/// client), with revenue and classes over the period up to `day` (an automation's `as_of`).
 pub fn members_within(
     conn: &mut DbConn,
     f: &SegmentFilter,
     owner_only: Option<i64>,
     within: Option<&[i64]>,
+    day: chrono::NaiveDate,
 ) -> Result<Vec<i64>, ApiError> {
     let mut ids = repo::matching(conn, f, owner_only, within)?;
     if !f.needs_sales() {
         return Ok(ids);
     }
     // Revenue and classes come from the whole base over the period, like the reports.
-    let scope = f.period();
+    let scope = f.period(day);
     let sums = client_sums(conn, &scope, Measure::Revenue)?;
     let revenue: HashMap<i64, i64> = sums.iter().map(|s| (s.client_id, s.value)).collect();
     let rev = |id: &i64| revenue.get(id).copied().unwrap_or(0);

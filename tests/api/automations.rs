@@ -662,3 +662,32 @@ async fn a_slot_missed_during_downtime_is_caught_up_once() {
     assert_eq!(runs[0]["as_of"], format!("{}T00:00:00Z", Utc::now().date_naive()));
     assert_eq!(tasks_by(&app, "night_calls"), 1);
 }
+
+#[tokio::test]
+async fn the_segment_vocabulary_is_judged_as_of_the_run() {
+    let app = TestApp::spawn().await;
+    let client = app.client(json!({"name": "Ромашка", "status": "active"})).await;
+    let body = json!({"client_id": client["id"], "sold_on": days_ago(40), "amount": "1000"});
+    assert_eq!(app.admin(Method::POST, "/api/v1/sales").json(&body).send().await.unwrap().status(), 201);
+    let res = app
+        .admin(Method::POST, "/api/v1/automations")
+        .json(&json!({
+            "key": "monthly_buyers", "name": "Bought this month",
+            "trigger": {"type": "schedule", "every": "month", "day_of_month": 1, "at": "08:00", "time_zone": "Europe/Moscow"},
+            "conditions": {"client_filter": {"revenue_min": "500", "period_months": 1}},
+            "actions": [{"action": "add_tag", "tag": "buyer"}]
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let id = json(res).await["id"].clone();
+    // Today the purchase is more than a month old; twenty days ago it was within the month.
+    assert_eq!(run(&app, &id, "?dry_run=true").await["subjects_matched"], 0);
+    let then = (Utc::now() - chrono::Duration::days(20)).format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let preview = run(&app, &id, &format!("?dry_run=true&as_of={then}")).await;
+    assert_eq!(preview["subjects_matched"], 1);
+    assert_eq!(preview["preview"][0]["actions"][0]["detail"], "buyer");
+    let card = json(app.admin(Method::GET, &format!("/api/v1/clients/{}", client["id"])).send().await.unwrap()).await;
+    assert_eq!(card["tags"], json!([]), "a dry run writes nothing");
+}
