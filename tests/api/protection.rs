@@ -268,7 +268,7 @@ async fn export_streams_excel_friendly_csv_and_is_audited() {
     assert_eq!(started[0]["actor"], format!("user:{}", app.admin_id));
     assert_eq!(started[0]["address"], "127.0.0.1");
     assert!(started[1]["details"]["query"].as_str().unwrap().contains("delimiter=semicolon"));
-    problem(app.admin(Method::GET, "/api/v1/clients/export?format=xlsx").send().await.unwrap(), 400).await;
+    problem(app.admin(Method::GET, "/api/v1/clients/export?format=xls").send().await.unwrap(), 400).await;
 }
 
 #[tokio::test]
@@ -376,4 +376,53 @@ async fn purge_leaves_no_personal_data() {
         ),
         1
     );
+}
+
+#[tokio::test]
+async fn export_as_a_real_excel_workbook_with_typed_cells() {
+    use calamine::{Data, Reader, Xlsx};
+    let app = TestApp::spawn().await;
+    let first = app
+        .client(json!({"name": "ООО «Ромашка»", "status": "active", "estimated_potential": "1250000.50",
+                       "tags": ["vip"], "mailing_consent": true}))
+        .await;
+    app.client(json!({"name": "=HYPERLINK(\"http://evil\")", "status": "potential"})).await;
+    let sale = json!({"client_id": first["id"], "sold_on": "2026-03-15", "amount": "1999.99"});
+    assert_eq!(app.admin(Method::POST, "/api/v1/sales").json(&sale).send().await.unwrap().status(), 201);
+    // Enough rows for several chunks of the export.
+    let items: Vec<Value> =
+        (0..1200).map(|i| json!({"external_id": format!("E-{i}"), "name": format!("Клиент {i}"), "status": "lost", "lost_reason": "x"})).collect();
+    for batch in items.chunks(1000) {
+        let body = json!({"source": "1c", "items": batch});
+        let res = app.admin(Method::POST, "/api/v1/sync/clients").json(&body).send().await.unwrap();
+        assert_eq!(res.status(), 200);
+    }
+
+    let res = app.admin(Method::GET, "/api/v1/clients/export?format=xlsx").send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-type"], "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet");
+    assert!(res.headers()["content-disposition"].to_str().unwrap().ends_with(".xlsx\""));
+    let bytes = res.bytes().await.unwrap().to_vec();
+    let mut book: Xlsx<_> = calamine::open_workbook_from_rs(std::io::Cursor::new(bytes)).unwrap();
+    let sheet = book.worksheet_range_at(0).unwrap().unwrap();
+    assert_eq!(sheet.height(), 1 + 2 + 1200, "a header and every client");
+    assert_eq!(sheet.get((0, 0)), Some(&Data::String("id".into())));
+    assert_eq!(sheet.get((0, 2)), Some(&Data::String("name".into())));
+    assert_eq!(sheet.get((1, 0)), Some(&Data::Float(first["id"].as_f64().unwrap())), "ids are numbers");
+    assert_eq!(sheet.get((1, 2)), Some(&Data::String("ООО «Ромашка»".into())));
+    assert_eq!(sheet.get((1, 15)), Some(&Data::Bool(true)));
+    assert_eq!(sheet.get((1, 16)), Some(&Data::Float(1_250_000.5)), "money is a number");
+    assert_eq!(sheet.get((1, 17)), Some(&Data::Float(1999.99)));
+    match sheet.get((1, 18)) {
+        Some(Data::DateTime(d)) => assert_eq!(d.as_datetime().unwrap().date().to_string(), "2026-03-15"),
+        other => panic!("the last purchase is a date: {other:?}"),
+    }
+    assert!(matches!(sheet.get((1, 20)), Some(Data::DateTime(_))), "created_at is a date and time");
+    // A string is a string in a workbook: nothing to neutralise, nothing runs.
+    assert_eq!(sheet.get((2, 2)), Some(&Data::String("=HYPERLINK(\"http://evil\")".into())));
+    let exports = count(
+        &mut app.conn(),
+        "SELECT COUNT(*) AS n FROM audit_log WHERE action = 'clients.export.completed' AND details LIKE '%xlsx%'",
+    );
+    assert_eq!(exports, 1, "audited like the other formats");
 }

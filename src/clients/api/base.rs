@@ -128,7 +128,7 @@ async fn reassign_clients(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ExportQuery {
-    /// `csv` (default) or `ndjson`.
+    /// `csv` (default), `ndjson` or `xlsx` (an Excel workbook with typed cells).
     #[param(inline)]
     pub format: Option<Format>,
     /// CSV separator: `comma` (default) or `semicolon` (what Excel expects in Russian locales).
@@ -152,7 +152,7 @@ pub struct ExportQuery {
     tag = "clients",
     operation_id = "export_clients",
     params(ExportQuery),
-    responses((status = 200, description = "The clients, streamed", content((String = "text/csv"), (String = "application/x-ndjson")))),
+    responses((status = 200, description = "The clients, streamed", content((String = "text/csv"), (String = "application/x-ndjson"), (String = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")))),
     security(("oauth2" = ["clients:export"]))
 )]
 #[get("/clients/export")]
@@ -187,6 +187,7 @@ async fn export_clients(
     let (content_type, extension) = match format {
         Format::Csv => ("text/csv; charset=utf-8", "csv"),
         Format::Ndjson => ("application/x-ndjson", "ndjson"),
+        Format::Xlsx => ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "xlsx"),
     };
     Ok(HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, content_type))

@@ -1,6 +1,7 @@
 //! Exporting the base: every client matching the list filters, in id order, a thousand at a
 //! time, so memory stays flat whatever the size. CSV is Excel-friendly (UTF-8 BOM, `;` on
-//! request) and safe against formula injection; NDJSON carries the full cards.
+//! request) and safe against formula injection; NDJSON carries the full cards; XLSX is a real
+//! workbook with typed cells, written in constant memory and streamed out as it is zipped.
 
 use diesel::prelude::*;
 use serde::Deserialize;
@@ -21,6 +22,17 @@ const CHUNK: i64 = 1000;
 pub enum Format {
     Csv,
     Ndjson,
+    Xlsx,
+}
+
+impl Format {
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Csv => "csv",
+            Format::Ndjson => "ndjson",
+            Format::Xlsx => "xlsx",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
@@ -37,7 +49,7 @@ pub struct Options {
     pub bom: bool,
 }
 
-const COLUMNS: [&str; 22] = [
+pub(super) const COLUMNS: [&str; 22] = [
     "id",
     "kind",
     "name",
@@ -109,26 +121,15 @@ fn csv_bytes(rows: &[Vec<String>], delimiter: u8) -> Result<Vec<u8>, ApiError> {
     w.into_inner().map_err(ApiError::internal)
 }
 
-/// Streams the matching clients to `sink` chunk by chunk and returns how many were written.
-/// Stops early when `sink` answers false (the reader went away).
-pub fn write(
+/// Pages through the matching clients in id order, a chunk of cards at a time, until `each`
+/// answers false; returns how many were read.
+pub(super) fn pages(
     conn: &mut DbConn,
     filter: &ClientFilter,
-    opts: Options,
-    mut sink: impl FnMut(Vec<u8>) -> bool,
+    mut each: impl FnMut(&[Client]) -> Result<bool, ApiError>,
 ) -> Result<u64, ApiError> {
-    let mut head = Vec::new();
-    if opts.format == Format::Csv {
-        if opts.bom {
-            head.extend_from_slice("\u{feff}".as_bytes());
-        }
-        head.extend(csv_bytes(&[COLUMNS.iter().map(|c| c.to_string()).collect()], opts.delimiter)?);
-    }
-    if !head.is_empty() && !sink(head) {
-        return Ok(0);
-    }
     let mut last = 0i64;
-    let mut written = 0u64;
+    let mut read = 0u64;
     loop {
         let rows: Vec<ClientRow> = matching(filter, conn.backend())
             .filter(clients::id.gt(last))
@@ -139,26 +140,49 @@ pub fn write(
         last = tail.id;
         let n = rows.len();
         let cards = to_clients(conn, rows)?;
+        read += n as u64;
+        if !each(&cards)? || (n as i64) < CHUNK {
+            break;
+        }
+    }
+    Ok(read)
+}
+
+/// Streams the matching clients to `sink` chunk by chunk and returns how many were written.
+/// Stops early when `sink` answers false (the reader went away).
+pub fn write(
+    conn: &mut DbConn,
+    filter: &ClientFilter,
+    opts: Options,
+    mut sink: impl FnMut(Vec<u8>) -> bool + Send,
+) -> Result<u64, ApiError> {
+    if opts.format == Format::Xlsx {
+        return super::xlsx::write(conn, filter, sink);
+    }
+    let mut head = Vec::new();
+    if opts.format == Format::Csv {
+        if opts.bom {
+            head.extend_from_slice("\u{feff}".as_bytes());
+        }
+        head.extend(csv_bytes(&[COLUMNS.iter().map(|c| c.to_string()).collect()], opts.delimiter)?);
+    }
+    if !head.is_empty() && !sink(head) {
+        return Ok(0);
+    }
+    pages(conn, filter, |cards| {
         let bytes = match opts.format {
-            Format::Csv => csv_bytes(&cards.iter().map(record).collect::<Vec<_>>(), opts.delimiter)?,
             Format::Ndjson => {
                 let mut out = Vec::new();
-                for c in &cards {
+                for c in cards {
                     serde_json::to_writer(&mut out, c).map_err(ApiError::internal)?;
                     out.push(b'\n');
                 }
                 out
             }
+            _ => csv_bytes(&cards.iter().map(record).collect::<Vec<_>>(), opts.delimiter)?,
         };
-        written += n as u64;
-        if !sink(bytes) {
-            break;
-        }
-        if (n as i64) < CHUNK {
-            break;
-        }
-    }
-    Ok(written)
+        Ok(sink(bytes))
+    })
 }
 
 /// Starts an export: records its start, then pages through the base on a blocking thread and
@@ -171,7 +195,7 @@ pub async fn start(
     opts: Options,
     query: String,
 ) -> Result<impl futures_util::Stream<Item = Result<bytes::Bytes, std::io::Error>>, ApiError> {
-    let format_name = if opts.format == Format::Csv { "csv" } else { "ndjson" };
+    let format_name = opts.format.name();
     let started = serde_json::json!({ "format": format_name, "query": query });
     let who = caller.clone();
     db::run(&pool, move |conn| {

@@ -3,6 +3,7 @@
 
 pub mod base;
 pub mod export;
+pub mod xlsx;
 
 use crate::auth::Caller;
 use crate::clients::model::{Client, ClientFields, ClientPatch, NewClient};
