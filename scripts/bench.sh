@@ -38,17 +38,19 @@ python3 -c 'import time; t = time.process_time(); sum(range(30_000_000)); print(
 
 BENCH_BASE="http://127.0.0.1:$port" BENCH_TOKEN=$token cargo bench --bench load
 
-# The export, with the server's resident memory sampled every 100 ms.
+# The exports, with the server's resident memory sampled every 100 ms.
 rss() { awk '/VmRSS/ {print $2}' "/proc/$server/status"; }
-before=$(rss)
-samples="$data/rss"
-( while kill -0 "$server" 2>/dev/null; do rss >>"$samples"; sleep 0.1; done ) &
-sampler=$!
-start=$(date +%s.%N)
-bytes=$(curl -sf -H "Authorization: Bearer $token" "http://127.0.0.1:$port/api/v1/clients/export?format=csv" | wc -c)
-end=$(date +%s.%N)
-kill $sampler 2>/dev/null || true
-peak=$(sort -n "$samples" | tail -1)
 rows=$(psql "${PG%/*}/$db" -Atc "SELECT COUNT(*) FROM clients WHERE deleted_at IS NULL")
-printf '| `GET /clients/export?format=csv`, %s clients | %.1f s, %d MiB streamed; server memory %d MiB before, %d MiB at most during the export |\n' \
-  "$rows" "$(echo "$end - $start" | bc)" $((bytes / 1048576)) $((before / 1024)) $((peak / 1024))
+for format in csv xlsx; do
+  before=$(rss)
+  samples="$data/rss-$format"
+  ( while kill -0 "$server" 2>/dev/null; do rss >>"$samples"; sleep 0.1; done ) &
+  sampler=$!
+  start=$(date +%s.%N)
+  bytes=$(curl -sf -H "Authorization: Bearer $token" "http://127.0.0.1:$port/api/v1/clients/export?format=$format" | wc -c)
+  end=$(date +%s.%N)
+  kill $sampler 2>/dev/null || true
+  peak=$(sort -n "$samples" | tail -1)
+  printf '| `GET /clients/export?format=%s`, %s clients | %.1f s, %d MiB streamed; server memory %d MiB before, %d MiB at most during the export |\n' \
+    "$format" "$rows" "$(echo "$end - $start" | bc)" $((bytes / 1048576)) $((before / 1024)) $((peak / 1024))
+done
