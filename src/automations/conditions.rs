@@ -38,6 +38,18 @@ pub struct Facts<'a> {
     pub occasion: Option<&'a str>,
 }
 
+impl<'a> Facts<'a> {
+    /// What is known of a subject's client on a schedule; the entity's own facts are set after.
+    pub fn of_client(
+        client: &'a ClientFacts,
+        in_filter: bool,
+        due: Option<&'a Candidate>,
+        occasion: Option<&'a str>,
+    ) -> Facts<'a> {
+        Facts { client, in_filter, deal: None, contact: None, first_sale: None, event: None, due, occasion }
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct Judged {
     pub vars: BTreeMap<&'static str, String>,

@@ -126,16 +126,7 @@ pub fn scheduled(
             let ids: Option<Vec<i64>> = in_filter.as_ref().map(|set| set.iter().copied().collect());
             let clients = facts::clients(conn, ids.as_deref(), contact_until, lost)?;
             for client in clients.values() {
-                let f = Facts {
-                    client,
-                    in_filter: allowed(client.id),
-                    deal: None,
-                    contact: None,
-                    first_sale: None,
-                    event: None,
-                    due: due.get(&client.id),
-                    occasion,
-                };
+                let f = Facts::of_client(client, allowed(client.id), due.get(&client.id), occasion);
                 if let Some(j) = conditions::judge(c, &f, today, at) {
                     let rank = due.get(&client.id).map_or(client.margin_total, |d| d.at_risk_minor);
                     out.push(subject(format!("client:{}", client.id), client, j, slot, rank));
@@ -150,14 +141,8 @@ pub fn scheduled(
             for deal in &deals {
                 let Some(client) = clients.get(&deal.client_id) else { continue };
                 let f = Facts {
-                    client,
-                    in_filter: allowed(client.id),
                     deal: Some(deal),
-                    contact: None,
-                    first_sale: None,
-                    event: None,
-                    due: due.get(&client.id),
-                    occasion,
+                    ..Facts::of_client(client, allowed(client.id), due.get(&client.id), occasion)
                 };
                 if let Some(j) = conditions::judge(c, &f, today, at) {
                     let mut s = subject(format!("deal:{}", deal.id), client, j, slot, deal.amount);
@@ -176,14 +161,8 @@ pub fn scheduled(
             for contact in &contacts {
                 let Some(client) = clients.get(&contact.client_id) else { continue };
                 let f = Facts {
-                    client,
-                    in_filter: allowed(client.id),
-                    deal: None,
                     contact: Some(contact),
-                    first_sale: None,
-                    event: None,
-                    due: due.get(&client.id),
-                    occasion,
+                    ..Facts::of_client(client, allowed(client.id), due.get(&client.id), occasion)
                 };
                 if let Some(j) = conditions::judge(c, &f, today, at) {
                     out.push(subject(format!("contact:{}", contact.id), client, j, slot, 0));

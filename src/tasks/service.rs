@@ -181,29 +181,22 @@ pub fn create_unless_open(
     let ids: Vec<i64> = planned.iter().map(|p| p.client_id).collect();
     let open = repo::with_open(conn, task_type, &ids)?;
     let at = now();
-    let mut created = Vec::new();
-    let mut already_open = 0;
-    for p in planned {
-        if open.contains(&p.client_id) {
-            already_open += 1;
-            continue;
-        }
-        let row = TaskInsert {
+    let total = planned.len();
+    let generated: Vec<Generated> = planned
+        .into_iter()
+        .filter(|p| !open.contains(&p.client_id))
+        .map(|p| Generated {
+            task_type,
             title: p.title,
-            task_type: task_type.as_str().to_string(),
             description: p.description,
             due_at: at,
-            assignee_id: Some(p.assignee_id),
-            client_id: Some(p.client_id),
+            assignee_id: p.assignee_id,
+            client_id: p.client_id,
             deal_id: None,
-            status: TaskStatus::Open.as_str().to_string(),
-            created_by: origin.actor.clone(),
-            version: 1,
-            created_at: at,
-            updated_at: at,
-        };
-        created.push(insert(conn, row, origin)?.id);
-    }
+        })
+        .collect();
+    let created: Vec<i64> = create_generated(conn, generated, origin)?.into_iter().map(|t| t.id).collect();
+    let already_open = total - created.len();
     Ok((created, already_open))
 }
 
