@@ -56,6 +56,14 @@ pub struct Config {
     /// How long a run stays its process's without a batch committed; after that another
     /// process takes it over (its process is presumed dead).
     pub automation_lease_secs: i64,
+    /// Whether this process runs imports (every replica may: each import is leased to one).
+    pub import_worker: bool,
+    /// The largest spreadsheet accepted for import, in bytes.
+    pub import_max_bytes: usize,
+    /// Rows an import applies per transaction.
+    pub import_batch: usize,
+    /// How long a running import stays its process's without a batch committed.
+    pub import_lease_secs: i64,
 }
 
 impl std::fmt::Debug for Config {
@@ -209,6 +217,15 @@ impl Config {
         let automation_batch = number("CLIENTBASE_AUTOMATION_BATCH", 500, 1, 10_000)? as usize;
         let automation_batch_pause_ms = number("CLIENTBASE_AUTOMATION_BATCH_PAUSE_MS", 0, 0, 60_000)?;
         let automation_lease_secs = number("CLIENTBASE_AUTOMATION_LEASE_SECS", 60, 1, 3600)? as i64;
+        let import_worker = match get("CLIENTBASE_IMPORT_WORKER") {
+            None | Some("true") | Some("1") => true,
+            Some("false") | Some("0") => false,
+            Some(v) => return Err(err("CLIENTBASE_IMPORT_WORKER", format!("'{v}' must be true or false"))),
+        };
+        let import_max_bytes =
+            number("CLIENTBASE_IMPORT_MAX_BYTES", 50 * 1024 * 1024, 1024, 1024 * 1024 * 1024)? as usize;
+        let import_batch = number("CLIENTBASE_IMPORT_BATCH", 1000, 1, 10_000)? as usize;
+        let import_lease_secs = number("CLIENTBASE_IMPORT_LEASE_SECS", 60, 1, 3600)? as i64;
         let webhook_secret_grace_hours = number("CLIENTBASE_WEBHOOK_SECRET_GRACE_HOURS", 24, 0, 24 * 30)? as i64;
         let log_format = match get("CLIENTBASE_LOG_FORMAT") {
             None | Some("text") => LogFormat::Text,
@@ -242,6 +259,10 @@ impl Config {
             automation_batch,
             automation_batch_pause_ms,
             automation_lease_secs,
+            import_worker,
+            import_max_bytes,
+            import_batch,
+            import_lease_secs,
         })
     }
 

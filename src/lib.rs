@@ -19,6 +19,7 @@ pub mod events;
 pub mod external_ids;
 pub mod http;
 pub mod idempotency;
+pub mod imports;
 pub mod metrics;
 pub mod money;
 pub mod normalize;

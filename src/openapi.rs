@@ -34,6 +34,7 @@ pub const TOKEN_URL: &str = "/api/v1/auth/token";
         (name = "campaigns", description = "Mailings through providers, and their status callbacks"),
         (name = "integrations", description = "ERP/1C sync, the change feed and telephony"),
         (name = "automations", description = "Rules that work the base by themselves: schedules and events, conditions, actions, runs"),
+        (name = "imports", description = "Spreadsheets into the base: upload, mapping, preview, background run, errors report, revert"),
         (name = "audit", description = "The append-only record of sensitive operations"),
         (name = "operations", description = "Health, metrics and this document"),
     )

@@ -7,7 +7,7 @@ use utoipa_actix_web::scope;
 
 use crate::{
     activities, analytics, api_clients, audit, automations, campaigns, channels, clients, contacts, deals, idempotency,
-    openapi, ops, pipelines, sales, segments, sync, tasks, telephony, timeline, tokens, users, webhooks,
+    imports, openapi, ops, pipelines, sales, segments, sync, tasks, telephony, timeline, tokens, users, webhooks,
 };
 
 /// Registers every documented route.
@@ -35,7 +35,8 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
             .configure(audit::api::routes)
             .configure(sync::api::routes)
             .configure(telephony::api::routes)
-            .configure(automations::api::routes),
+            .configure(automations::api::routes)
+            .configure(imports::api::routes),
     );
 }
 

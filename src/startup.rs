@@ -27,7 +27,7 @@ use crate::http::extract::BodyLimit;
 use crate::metrics::Metrics;
 use crate::routes::routes;
 use crate::state::AppState;
-use crate::{automations, idempotency, openapi, routes, users, webhooks};
+use crate::{automations, idempotency, imports, openapi, routes, users, webhooks};
 
 pub struct Application {
     port: u16,
@@ -72,12 +72,14 @@ impl Application {
             .state
             .config
             .automation_worker
-            .then(|| tokio::spawn(automations::worker::run(self.state.clone(), stopped)));
+            .then(|| tokio::spawn(automations::worker::run(self.state.clone(), stopped.clone())));
+        let imports =
+            self.state.config.import_worker.then(|| tokio::spawn(imports::worker::run(self.state.clone(), stopped)));
         let result = self.server.await;
         housekeeping.abort();
         let _ = stop.send(true);
         let grace = Duration::from_secs(self.state.config.webhook_timeout_secs + 2);
-        for worker in [worker, automations].into_iter().flatten() {
+        for worker in [worker, automations, imports].into_iter().flatten() {
             let _ = tokio::time::timeout(grace, worker).await;
         }
         result

@@ -36,6 +36,7 @@ scopes! {
     ClientsExport = "clients:export": "Export the client base in bulk",
     ClientsDelete = "clients:delete": "Delete and restore clients",
     ClientsPurge = "clients:purge": "Irreversibly erase deleted clients (administrators only)",
+    ClientsImport = "clients:import": "Import spreadsheets of clients, preview, run and revert them",
     DealsRead = "deals:read": "Read pipelines, deals, activities and tasks",
     DealsWrite = "deals:write": "Change deals, activities and tasks",
     CampaignsRead = "campaigns:read": "Read campaigns and their recipients",

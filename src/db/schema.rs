@@ -468,6 +468,58 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    imports (id) {
+        id -> BigInt,
+        entity -> Text,
+        state -> Text,
+        file_name -> Text,
+        format -> Text,
+        sheet -> Nullable<Text>,
+        size_bytes -> BigInt,
+        row_count -> BigInt,
+        file_columns -> Text,
+        settings -> Text,
+        processed -> BigInt,
+        created -> BigInt,
+        updated -> BigInt,
+        unchanged -> BigInt,
+        skipped -> BigInt,
+        errors -> BigInt,
+        failure -> Nullable<Text>,
+        reverted -> Nullable<Text>,
+        created_by -> Text,
+        started_by -> Nullable<Text>,
+        started_at -> Nullable<Timestamp>,
+        finished_at -> Nullable<Timestamp>,
+        reverted_at -> Nullable<Timestamp>,
+        lease_until -> Nullable<Timestamp>,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    import_files (import_id) {
+        import_id -> BigInt,
+        content -> Binary,
+    }
+}
+
+diesel::table! {
+    import_rows (import_id, row_no) {
+        import_id -> BigInt,
+        row_no -> BigInt,
+        outcome -> Text,
+        client_id -> Nullable<BigInt>,
+        previous -> Nullable<Text>,
+        version_after -> Nullable<BigInt>,
+        reasons -> Nullable<Text>,
+        reverted -> Bool,
+    }
+}
+
 diesel::joinable!(clients -> users (owner_id));
 diesel::joinable!(webhook_deliveries -> webhooks (webhook_id));
 diesel::joinable!(campaign_recipients -> campaigns (campaign_id));
@@ -512,4 +564,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     automations,
     automation_runs,
     automation_effects,
+    imports,
+    import_files,
+    import_rows,
 );

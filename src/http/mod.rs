@@ -3,6 +3,7 @@
 
 pub mod extract;
 pub mod ssrf;
+pub mod upload;
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse};

@@ -11,6 +11,7 @@ mod contacts;
 mod contract;
 mod funnel;
 mod helpers;
+mod imports;
 mod ops;
 mod outbox;
 mod protection;

@@ -484,7 +484,8 @@ pub fn refresh_search_keys(conn: &mut DbConn) -> QueryResult<usize> {
 }
 
 /// Live or not, in the order of `ids`, with their external ids (two queries per 1000).
-fn load(conn: &mut DbConn, ids: &[i64]) -> QueryResult<Vec<Client>> {
+/// The cards of `ids`, in that order.
+pub fn load(conn: &mut DbConn, ids: &[i64]) -> QueryResult<Vec<Client>> {
     let mut rows: Vec<ClientRow> = Vec::with_capacity(ids.len());
     for chunk in ids.chunks(1000) {
         rows.extend(clients::table.filter(clients::id.eq_any(chunk)).load::<ClientRow>(conn)?);
@@ -588,6 +589,36 @@ pub fn soft_delete(
         },
     )?;
     Ok(())
+}
+
+/// Soft-deletes the live cards among `ids` in bulk (one statement and one batch of events per
+/// thousand); returns how many were deleted.
+pub fn soft_delete_many(conn: &mut DbConn, ids: &[i64], origin: &Origin) -> QueryResult<usize> {
+    let at = now();
+    let mut deleted = 0;
+    for chunk in ids.chunks(1000) {
+        let gone: Vec<i64> =
+            diesel::update(clients::table.filter(clients::id.eq_any(chunk)).filter(clients::deleted_at.is_null()))
+                .set((
+                    clients::deleted_at.eq(Some(at)),
+                    clients::updated_at.eq(at),
+                    clients::version.eq(clients::version + 1),
+                ))
+                .returning(clients::id)
+                .get_results(conn)?;
+        deleted += gone.len();
+        let list = gone
+            .iter()
+            .map(|id| NewEvent {
+                event_type: "client.deleted",
+                entity_type: ENTITY,
+                entity_id: *id,
+                payload: serde_json::json!({ "id": id, "deleted_at": at.and_utc() }).to_string(),
+            })
+            .collect();
+        events::record_many(conn, origin, list)?;
+    }
+    Ok(deleted)
 }
 
 /// Brings a soft-deleted client back; restoring a live client changes nothing.

@@ -1,0 +1,3 @@
+DROP TABLE import_rows;
+DROP TABLE import_files;
+DROP TABLE imports;

@@ -1,0 +1,584 @@
+//! Columns to card fields: the vocabulary of targets, the guess from Russian and English
+//! headers, the settings' validation (naming the field path), and turning one row's cells
+//! into a draft of a card. Pure: what it needs of the database comes in [`Lookups`].
+
+use std::collections::{BTreeMap, HashMap};
+
+use crate::clients::model::{
+    normalise_emails, normalise_phones, Address, AddressType, ClientKind, ClientPatch, ClientStatus, Email, EmailType,
+    Phone, PhoneType,
+};
+use crate::error::{ApiError, FieldError, FieldErrors};
+
+use super::model::ImportSettings;
+
+/// A card field a column can fill.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Field {
+    Name,
+    LegalName,
+    Inn,
+    Kind,
+    Status,
+    LostReason,
+    Channel,
+    Region,
+    Industry,
+    Source,
+    Owner,
+    Tags,
+    Notes,
+    Phones,
+    Emails,
+    Address,
+    MailingConsent,
+    EstimatedPotential,
+}
+
+crate::text_enum!(Field {
+    Name = "name",
+    LegalName = "legal_name",
+    Inn = "inn",
+    Kind = "kind",
+    Status = "status",
+    LostReason = "lost_reason",
+    Channel = "channel",
+    Region = "region",
+    Industry = "industry",
+    Source = "source",
+    Owner = "owner",
+    Tags = "tags",
+    Notes = "notes",
+    Phones = "phones",
+    Emails = "emails",
+    Address = "address",
+    MailingConsent = "mailing_consent",
+    EstimatedPotential = "estimated_potential",
+});
+
+/// What a column is mapped to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    Field(Field),
+    ExternalId(String),
+    Custom(String),
+    Ignore,
+}
+
+pub const IGNORE: &str = "ignore";
+
+impl Target {
+    pub fn parse(s: &str) -> Option<Target> {
+        if s == IGNORE {
+            return Some(Target::Ignore);
+        }
+        if let Some(source) = s.strip_prefix("external_id:") {
+            return valid_key(source, 50).then(|| Target::ExternalId(source.to_string()));
+        }
+        if let Some(key) = s.strip_prefix("custom_fields.") {
+            return valid_key(key, 64).then(|| Target::Custom(key.to_string()));
+        }
+        Field::parse(s).map(Target::Field)
+    }
+}
+
+fn valid_key(s: &str, max: usize) -> bool {
+    !s.is_empty() && s.len() <= max && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+/// How a row finds its card.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MatchKey {
+    Inn,
+    Phone,
+    Email,
+    ExternalId(String),
+    NameRegion,
+}
+
+impl MatchKey {
+    pub fn parse(s: &str) -> Option<MatchKey> {
+        match s {
+            "inn" => Some(MatchKey::Inn),
+            "phone" => Some(MatchKey::Phone),
+            "email" => Some(MatchKey::Email),
+            "name_region" => Some(MatchKey::NameRegion),
+            _ => s.strip_prefix("external_id:").filter(|k| valid_key(k, 50)).map(|k| MatchKey::ExternalId(k.into())),
+        }
+    }
+
+    pub fn label(&self) -> String {
+        match self {
+            MatchKey::Inn => "inn".into(),
+            MatchKey::Phone => "phone".into(),
+            MatchKey::Email => "email".into(),
+            MatchKey::NameRegion => "name_region".into(),
+            MatchKey::ExternalId(s) => format!("external_id:{s}"),
+        }
+    }
+}
+
+/// A header as compared: lowercase, ё as е, punctuation dropped, spaces collapsed.
+fn header_key(header: &str) -> String {
+    let lowered = header.to_lowercase().replace('ё', "е");
+    let kept: String = lowered
+        .chars()
+        .filter_map(|c| match c {
+            '-' | '.' | '*' | ':' | '№' | '"' | '«' | '»' => None,
+            c if c.is_alphanumeric() => Some(c),
+            _ => Some(' '),
+        })
+        .collect();
+    kept.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+const GUESSES: &[(&str, &[&str])] = &[
+    (
+        "name",
+        &[
+            "наименование",
+            "название",
+            "контрагент",
+            "клиент",
+            "компания",
+            "организация",
+            "фио",
+            "name",
+            "company",
+            "client",
+            "company name",
+            "краткое наименование",
+        ],
+    ),
+    ("legal_name", &["полное наименование", "юридическое наименование", "legal name", "full name"]),
+    ("inn", &["инн", "inn", "tax id", "taxpayer id"]),
+    ("phones", &["телефон", "тел", "телефоны", "мобильный", "моб телефон", "phone", "phones", "tel", "telephone"]),
+    ("emails", &["email", "почта", "эл почта", "электронная почта", "emails", "mail", "адрес эл почты"]),
+    ("region", &["регион", "город", "region", "city", "область"]),
+    ("channel", &["канал", "канал продаж", "channel", "sales channel"]),
+    ("owner", &["менеджер", "ответственный", "owner", "manager", "ответственный менеджер"]),
+    ("status", &["статус", "status", "состояние"]),
+    ("tags", &["теги", "метки", "тег", "tags", "labels"]),
+    ("industry", &["отрасль", "сфера", "сфера деятельности", "industry", "вид деятельности"]),
+    ("source", &["источник", "source", "откуда пришел"]),
+    ("notes", &["примечание", "комментарий", "заметки", "notes", "comment", "comments", "описание"]),
+    ("address", &["адрес", "address", "фактический адрес"]),
+    ("kind", &["тип", "вид", "тип клиента", "kind", "type"]),
+    ("estimated_potential", &["потенциал", "potential", "оценка потенциала", "estimated potential"]),
+    ("mailing_consent", &["согласие на рассылку", "рассылка", "mailing consent", "consent"]),
+    ("lost_reason", &["причина потери", "причина ухода", "lost reason"]),
+];
+
+/// The field a header names, if it is one of the usual ones or a custom field's label.
+pub fn guess(header: &str, custom_labels: &[(String, String)]) -> Option<String> {
+    let key = header_key(header);
+    for (field, names) in GUESSES {
+        if names.iter().any(|n| header_key(n) == key) {
+            return Some(field.to_string());
+        }
+    }
+    if let Some((k, _)) = custom_labels.iter().find(|(k, label)| header_key(label) == key || header_key(k) == key) {
+        return Some(format!("custom_fields.{k}"));
+    }
+    if let Some(rest) = key.strip_prefix("id ").or_else(|| key.strip_prefix("код ")) {
+        let source: String = rest.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
+        if !source.is_empty() {
+            return Some(format!("external_id:{source}"));
+        }
+    }
+    None
+}
+
+/// The guessed mapping of every header: a column nothing matches is ignored; a field two
+/// columns look like goes to the first.
+pub fn guess_all(headers: &[String]) -> BTreeMap<String, String> {
+    let mut taken: Vec<String> = Vec::new();
+    headers
+        .iter()
+        .map(|h| {
+            let target = guess(h, &[]).filter(|t| !taken.contains(t));
+            if let Some(t) = &target {
+                taken.push(t.clone());
+            }
+            (h.clone(), target.unwrap_or_else(|| IGNORE.into()))
+        })
+        .collect()
+}
+
+const VALUE_FIELDS: &[&str] = &["status", "kind", "channel", "mailing_consent"];
+
+/// Checks the settings against the file's headers; every problem names its field path.
+pub fn validate(settings: &ImportSettings, headers: &[String]) -> Result<(), ApiError> {
+    let mut errors = FieldErrors::new();
+    let mut targets: Vec<Target> = Vec::new();
+    for (column, target) in &settings.mapping {
+        let path = format!("mapping.{column}");
+        if !headers.contains(column) {
+            errors.add(path, "the file has no such column");
+            continue;
+        }
+        match Target::parse(target) {
+            None => errors.add(path, format!("'{target}' is not a field (see the mapping's description)")),
+            Some(Target::Ignore) => {}
+            Some(t) if targets.contains(&t) => errors.add(path, format!("'{target}' is mapped from two columns")),
+            Some(t) => targets.push(t),
+        }
+    }
+    if settings.match_on.is_empty() && settings.mode != super::model::ImportMode::Create {
+        errors.add("match_on", "at least one way to match a card is needed to update");
+    }
+    for (i, key) in settings.match_on.iter().enumerate() {
+        if MatchKey::parse(key).is_none() {
+            errors.add(
+                format!("match_on[{i}]"),
+                format!("'{key}' is not inn, phone, email, name_region or external_id:<source>"),
+            );
+        }
+    }
+    for (field, map) in &settings.values {
+        if !VALUE_FIELDS.contains(&field.as_str()) {
+            errors.add(format!("values.{field}"), "value maps are kept for status, kind, channel and mailing_consent");
+            continue;
+        }
+        for (text, value) in map {
+            let ok = match field.as_str() {
+                "status" => ClientStatus::parse(value).is_some(),
+                "kind" => ClientKind::parse(value).is_some(),
+                "mailing_consent" => value == "true" || value == "false",
+                _ => !value.trim().is_empty(),
+            };
+            errors.check(ok, format_args!("values.{field}.{text}"), format_args!("'{value}' is not a {field} value"));
+        }
+    }
+    for (i, tag) in settings.defaults.tags.iter().enumerate() {
+        let n = tag.trim().chars().count();
+        errors.check((1..=50).contains(&n), format_args!("defaults.tags[{i}]"), "must be 1 to 50 characters");
+    }
+    errors.into_result()
+}
+
+/// The active users and channels a row may name, read once per run.
+#[derive(Debug, Default)]
+pub struct Lookups {
+    users_by_email: HashMap<String, i64>,
+    users_by_name: HashMap<String, Vec<i64>>,
+    channels: HashMap<String, String>,
+    pub region: Option<phonenumber::country::Id>,
+}
+
+impl Lookups {
+    /// `users`: (id, email, name) of active users; `channels`: (code, name) of active channels.
+    pub fn new(
+        users: Vec<(i64, String, String)>,
+        channels: Vec<(String, String)>,
+        region: phonenumber::country::Id,
+    ) -> Lookups {
+        let mut l = Lookups { region: Some(region), ..Lookups::default() };
+        for (id, email, name) in users {
+            l.users_by_email.insert(email.to_lowercase(), id);
+            l.users_by_name.entry(header_key(&name)).or_default().push(id);
+        }
+        for (code, name) in channels {
+            l.channels.insert(header_key(&name), code.clone());
+            l.channels.insert(code.to_lowercase(), code);
+        }
+        l
+    }
+
+    /// An owner by email, else by name; two users of that name make it ambiguous.
+    pub fn owner(&self, text: &str) -> Result<i64, String> {
+        if let Some(id) = self.users_by_email.get(&text.trim().to_lowercase()) {
+            return Ok(*id);
+        }
+        match self.users_by_name.get(&header_key(text)).map(Vec::as_slice) {
+            Some([id]) => Ok(*id),
+            Some([_, _, ..]) => Err(format!("'{text}' is the name of several users: give the email")),
+            _ => Err(format!("'{text}' is not an active user's email or name")),
+        }
+    }
+
+    fn channel(&self, text: &str) -> Option<String> {
+        self.channels.get(&text.to_lowercase()).or_else(|| self.channels.get(&header_key(text))).cloned()
+    }
+}
+
+/// One row as a card would take it: the fields its cells give (empty cells give nothing).
+#[derive(Debug, Clone, Default)]
+pub struct Draft {
+    pub patch: ClientPatch,
+    pub external_ids: BTreeMap<String, String>,
+    pub custom_fields: serde_json::Map<String, serde_json::Value>,
+    pub errors: Vec<FieldError>,
+}
+
+impl Draft {
+    pub fn inn(&self) -> Option<&str> {
+        self.patch.inn.as_ref().and_then(|v| v.as_deref())
+    }
+
+    pub fn phones(&self) -> Vec<String> {
+        self.patch.phones.iter().flatten().map(|p| p.number.clone()).collect()
+    }
+
+    pub fn emails(&self) -> Vec<String> {
+        self.patch.emails.iter().flatten().map(|e| e.address.clone()).collect()
+    }
+
+    /// The keys that make two rows of one file the same card.
+    pub fn identity(&self) -> Vec<String> {
+        let mut keys: Vec<String> = self.inn().map(|i| format!("inn {i}")).into_iter().collect();
+        keys.extend(self.phones().into_iter().map(|p| format!("phone {p}")));
+        keys.extend(self.emails().into_iter().map(|e| format!("email {e}")));
+        keys.extend(self.external_ids.iter().map(|(s, id)| format!("external_id:{s} {id}")));
+        keys
+    }
+}
+
+/// Columns by position with their targets, the value maps and the lookups: turns rows into drafts.
+pub struct Mapper<'a> {
+    columns: Vec<(usize, Target)>,
+    values: &'a BTreeMap<String, BTreeMap<String, String>>,
+    lookups: &'a Lookups,
+}
+
+fn split_list(text: &str) -> impl Iterator<Item = &str> {
+    text.split([',', ';', '\n']).map(str::trim).filter(|s| !s.is_empty())
+}
+
+const STATUS_WORDS: &[(&str, &[&str])] = &[
+    ("active", &["активный", "активен", "действующий", "клиент", "active", "customer"]),
+    ("potential", &["потенциальный", "потенциал", "новый", "лид", "potential", "lead", "prospect"]),
+    ("lost", &["потерян", "потерянный", "ушел", "ушедший", "lost", "churned"]),
+];
+const KIND_WORDS: &[(&str, &[&str])] = &[
+    ("company", &["юрлицо", "юр лицо", "юридическое лицо", "юл", "организация", "компания", "company"]),
+    ("person", &["физлицо", "физ лицо", "физическое лицо", "фл", "частное лицо", "person", "individual"]),
+];
+const YES: &[&str] = &["да", "yes", "true", "1", "+", "есть", "согласен", "y"];
+const NO: &[&str] = &["нет", "no", "false", "0", "-", "n"];
+
+fn word<'w>(words: &[(&'w str, &[&str])], text: &str) -> Option<&'w str> {
+    let key = header_key(text);
+    words.iter().find(|(_, ws)| ws.iter().any(|w| header_key(w) == key)).map(|(v, _)| *v)
+}
+
+impl<'a> Mapper<'a> {
+    pub fn new(settings: &'a ImportSettings, headers: &[String], lookups: &'a Lookups) -> Mapper<'a> {
+        let columns = headers
+            .iter()
+            .enumerate()
+            .filter_map(|(i, h)| settings.mapping.get(h).and_then(|t| Target::parse(t)).map(|t| (i, t)))
+            .filter(|(_, t)| *t != Target::Ignore)
+            .collect();
+        Mapper { columns, values: &settings.values, lookups }
+    }
+
+    /// The user's map for `field` first (exact text, then ignoring case), then the built-in words.
+    fn mapped(&self, field: &str, text: &str) -> Option<String> {
+        let map = self.values.get(field)?;
+        map.get(text)
+            .or_else(|| map.iter().find(|(k, _)| k.to_lowercase() == text.to_lowercase()).map(|(_, v)| v))
+            .cloned()
+    }
+
+    pub fn draft(&self, cells: &[String]) -> Draft {
+        let mut d = Draft::default();
+        let mut errors = FieldErrors::new();
+        let p = &mut d.patch;
+        for (i, target) in &self.columns {
+            let Some(text) = cells.get(*i).map(|c| c.trim()).filter(|c| !c.is_empty()) else { continue };
+            let owned = Some(Some(text.to_string()));
+            match target {
+                Target::Ignore => {}
+                Target::ExternalId(source) => {
+                    d.external_ids.insert(source.clone(), text.to_string());
+                }
+                Target::Custom(key) => {
+                    d.custom_fields.insert(key.clone(), serde_json::Value::String(text.to_string()));
+                }
+                Target::Field(field) => match field {
+                    Field::Name => p.name = Some(text.to_string()),
+                    Field::LegalName => p.legal_name = owned,
+                    Field::Inn => p.inn = Some(Some(text.chars().filter(|c| !c.is_whitespace()).collect())),
+                    Field::LostReason => p.lost_reason = owned,
+                    Field::Region => p.region = owned,
+                    Field::Industry => p.industry = owned,
+                    Field::Source => p.source = owned,
+                    Field::Notes => p.notes = owned,
+                    Field::Kind => {
+                        let v = self.mapped("kind", text).or_else(|| word(KIND_WORDS, text).map(String::from));
+                        match v.as_deref().and_then(ClientKind::parse) {
+                            Some(k) => p.kind = Some(k),
+                            None => errors
+                                .add("kind", format!("'{text}' is not a kind (company or person; see values.kind)")),
+                        }
+                    }
+                    Field::Status => {
+                        let v = self.mapped("status", text).or_else(|| word(STATUS_WORDS, text).map(String::from));
+                        match v.as_deref().and_then(ClientStatus::parse) {
+                            Some(s) => p.status = Some(s),
+                            None => errors.add(
+                                "status",
+                                format!("'{text}' is not a status (active, potential, lost; see values.status)"),
+                            ),
+                        }
+                    }
+                    Field::Channel => {
+                        let code = self.mapped("channel", text).or_else(|| self.lookups.channel(text));
+                        p.channel = Some(Some(code.unwrap_or_else(|| text.to_string())));
+                    }
+                    Field::Owner => match self.lookups.owner(text) {
+                        Ok(id) => p.owner_id = Some(Some(id)),
+                        Err(message) => errors.add("owner", message),
+                    },
+                    Field::Tags => p.tags = Some(split_list(text).map(String::from).collect()),
+                    Field::Phones => {
+                        p.phones = Some(
+                            split_list(text)
+                                .map(|n| Phone { number: n.to_string(), phone_type: PhoneType::default() })
+                                .collect(),
+                        )
+                    }
+                    Field::Emails => {
+                        p.emails = Some(
+                            split_list(text)
+                                .map(|a| Email {
+                                    address: a.to_string(),
+                                    email_type: EmailType::default(),
+                                    invalid: false,
+                                })
+                                .collect(),
+                        )
+                    }
+                    Field::Address => {
+                        p.addresses = Some(vec![Address {
+                            address_type: AddressType::default(),
+                            line: text.to_string(),
+                            city: None,
+                            region: None,
+                            postal_code: None,
+                            country: None,
+                        }])
+                    }
+                    Field::MailingConsent => {
+                        let v = self.mapped("mailing_consent", text);
+                        let key = header_key(text);
+                        match v.as_deref() {
+                            Some("true") => p.mailing_consent = Some(true),
+                            Some("false") => p.mailing_consent = Some(false),
+                            _ if YES.contains(&key.as_str()) || text == "+" => p.mailing_consent = Some(true),
+                            _ if NO.contains(&key.as_str()) || text == "-" => p.mailing_consent = Some(false),
+                            _ => errors.add("mailing_consent", format!("'{text}' is not yes or no")),
+                        }
+                    }
+                    Field::EstimatedPotential => {
+                        let number: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+                        p.estimated_potential = Some(Some(number.replace(',', ".")));
+                    }
+                },
+            }
+        }
+        if let Some(region) = self.lookups.region {
+            if let Some(phones) = p.phones.as_mut() {
+                normalise_phones(phones, "phones", region, &mut errors);
+            }
+        }
+        if let Some(emails) = p.emails.as_mut() {
+            normalise_emails(emails, "emails", &mut errors);
+        }
+        if let Some(Some(inn)) = &p.inn {
+            if let Err(message) = crate::normalize::inn::validate(inn) {
+                errors.add("inn", message);
+            }
+        }
+        d.errors = errors.into_list();
+        d
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lookups() -> Lookups {
+        Lookups::new(
+            vec![(2, "anna@example.com".into(), "Анна Петрова".into()), (3, "o@example.com".into(), "Олег".into())],
+            vec![("retail".into(), "Розница".into())],
+            phonenumber::country::Id::RU,
+        )
+    }
+
+    #[test]
+    fn russian_and_english_headers_are_guessed() {
+        let headers: Vec<String> =
+            ["Наименование", "ИНН", "Тел.", "E-mail", "Город", "Ответственный", "Статус", "Теги", "ID 1C", "Прочее"]
+                .map(String::from)
+                .to_vec();
+        let m = guess_all(&headers);
+        assert_eq!(m["Наименование"], "name");
+        assert_eq!(m["ИНН"], "inn");
+        assert_eq!(m["Тел."], "phones");
+        assert_eq!(m["E-mail"], "emails");
+        assert_eq!(m["Город"], "region");
+        assert_eq!(m["Ответственный"], "owner");
+        assert_eq!(m["Статус"], "status");
+        assert_eq!(m["Теги"], "tags");
+        assert_eq!(m["ID 1C"], "external_id:1c");
+        assert_eq!(m["Прочее"], "ignore");
+        assert_eq!(guess("Контрагент", &[]).as_deref(), Some("name"));
+        assert_eq!(
+            guess("Сегмент рынка", &[("segment".into(), "Сегмент рынка".into())]).as_deref(),
+            Some("custom_fields.segment")
+        );
+    }
+
+    #[test]
+    fn a_row_becomes_a_draft_with_its_errors() {
+        let headers: Vec<String> =
+            ["Название", "ИНН", "Телефон", "Менеджер", "Статус", "Канал", "Теги"].map(String::from).to_vec();
+        let settings = ImportSettings { mapping: guess_all(&headers), ..ImportSettings::default() };
+        let l = lookups();
+        let mapper = Mapper::new(&settings, &headers, &l);
+        let row: Vec<String> = [
+            "ООО Ромашка",
+            "7707083893",
+            "8 (916) 123-45-67, +7 916 123 45 67",
+            "Анна Петрова",
+            "Активный",
+            "розница",
+            "опт; vip",
+        ]
+        .map(String::from)
+        .to_vec();
+        let d = mapper.draft(&row);
+        assert!(d.errors.is_empty(), "{:?}", d.errors);
+        assert_eq!(d.phones(), vec!["+79161234567"]);
+        assert_eq!(d.patch.owner_id, Some(Some(2)));
+        assert_eq!(d.patch.status, Some(ClientStatus::Active));
+        assert_eq!(d.patch.channel, Some(Some("retail".into())));
+        assert_eq!(d.patch.tags, Some(vec!["опт".to_string(), "vip".to_string()]));
+        assert_eq!(d.identity(), vec!["inn 7707083893", "phone +79161234567"]);
+
+        let bad: Vec<String> = ["", "7707083890", "12", "Никто", "Спящий", "", ""].map(String::from).to_vec();
+        let fields: Vec<String> = mapper.draft(&bad).errors.into_iter().map(|e| e.field).collect();
+        assert_eq!(fields, vec!["owner", "status", "phones[0].number", "inn"]);
+    }
+
+    #[test]
+    fn settings_are_checked_against_the_file() {
+        let headers = vec!["A".to_string(), "B".to_string()];
+        let mut s = ImportSettings::default();
+        s.mapping.insert("A".into(), "name".into());
+        s.mapping.insert("B".into(), "name".into());
+        s.mapping.insert("C".into(), "inn".into());
+        s.match_on.push("fax".into());
+        s.values.insert("status".into(), [("Спит".to_string(), "asleep".to_string())].into());
+        let ApiError::Validation(errors) = validate(&s, &headers).unwrap_err() else { panic!() };
+        let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, vec!["mapping.B", "mapping.C", "match_on[3]", "values.status.Спит"]);
+        s.mapping.insert("B".into(), "custom_fields.segment".into());
+        s.mapping.insert("A".into(), "shoe_size".into());
+        let ApiError::Validation(errors) = validate(&s, &headers).unwrap_err() else { panic!() };
+        assert_eq!(errors[0].field, "mapping.A");
+    }
+}

@@ -1,0 +1,421 @@
+//! The rules of an import: what an upload stores and guesses, which settings are accepted,
+//! the preview, the run (batch by batch, each batch one transaction with its row records and
+//! the progress it moves, so that a resumed run never applies a row twice), the revert.
+
+use std::collections::hash_map::DefaultHasher;
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+
+use chrono::TimeDelta;
+use serde_json::json;
+
+use super::file::{self, MAX_ROWS};
+use super::mapping::{self, Mapper};
+use super::model::{
+    FileFormat, Import, ImportEntity, ImportPatch, ImportRow, ImportState, Preview, RevertConflict, RevertSummary,
+    RowOutcome, RowRecord, Totals,
+};
+use super::plan::{self, Judge, Pending};
+use super::repo;
+use crate::audit::model::Entry;
+use crate::auth::Caller;
+use crate::clients::model::{Client, ClientFields, ClientPatch};
+use crate::clients::repo as clients_repo;
+use crate::config::Config;
+use crate::db::{self, now, DbConn, Pool};
+use crate::error::{ApiError, FieldErrors};
+use crate::events::Origin;
+
+/// What the run takes from the configuration.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub batch: usize,
+    pub lease: TimeDelta,
+    pub region: phonenumber::country::Id,
+}
+
+impl Settings {
+    pub fn of(config: &Config) -> Settings {
+        Settings {
+            batch: config.import_batch.max(1),
+            lease: TimeDelta::seconds(config.import_lease_secs.max(1)),
+            region: config.phone_region,
+        }
+    }
+}
+
+pub const ENTITY: &str = "import";
+
+fn audit(
+    conn: &mut DbConn,
+    who: &Caller,
+    action: &str,
+    row: &ImportRow,
+    extra: serde_json::Value,
+) -> Result<(), ApiError> {
+    let mut details = json!({ "file_name": row.file_name, "rows": row.row_count });
+    if let (Some(d), serde_json::Value::Object(more)) = (details.as_object_mut(), extra) {
+        d.extend(more);
+    }
+    crate::audit::repo::record(conn, who, Entry { action, allowed: true, target: Some((ENTITY, row.id)), details })?;
+    Ok(())
+}
+
+/// An uploaded file.
+pub struct Upload {
+    pub entity: ImportEntity,
+    pub file_name: String,
+    pub sheet: Option<String>,
+    pub content: Vec<u8>,
+}
+
+/// Stores the file with its survey (header, samples, rows) and the guessed mapping.
+pub fn upload(conn: &mut DbConn, u: Upload, who: &Caller) -> Result<Import, ApiError> {
+    let format = file::detect(&u.content)?;
+    let survey = file::survey(&u.content, format, u.sheet.as_deref())?;
+    let headers: Vec<String> = survey.columns.iter().map(|c| c.header.clone()).collect();
+    let settings = super::model::ImportSettings { mapping: mapping::guess_all(&headers), ..Default::default() };
+    let row = db::write_tx(conn, |conn| {
+        let row = repo::insert(
+            conn,
+            repo::NewImport {
+                entity: u.entity,
+                file_name: &u.file_name,
+                format,
+                sheet: survey.sheet.as_deref(),
+                rows: survey.rows,
+                columns: serde_json::to_string(&survey.columns).unwrap_or_default(),
+                settings: &settings,
+                created_by: who.actor(),
+                content: &u.content,
+            },
+        )?;
+        audit(conn, who, "imports.upload", &row, json!({ "format": format.as_str() }))?;
+        Ok::<_, ApiError>(row)
+    })?;
+    Ok(Import::from_row(row))
+}
+
+/// Checks what only the database can tell of the settings: the default owner and channel.
+fn check_defaults(
+    conn: &mut DbConn,
+    s: &super::model::ImportSettings,
+    region: phonenumber::country::Id,
+) -> Result<(), ApiError> {
+    let lookups = repo::lookups(conn, region)?;
+    let mut errors = FieldErrors::new();
+    if let Some(owner) = &s.defaults.owner {
+        if let Err(message) = lookups.owner(owner) {
+            errors.add("defaults.owner", message);
+        }
+    }
+    if let Some(channel) = &s.defaults.channel {
+        let active = crate::channels::repo::active_codes(conn)?;
+        errors.check(
+            active.contains(channel),
+            "defaults.channel",
+            format_args!("'{channel}' is not an active channel"),
+        );
+    }
+    errors.into_result()
+}
+
+/// Changes the settings of an uploaded import.
+pub fn configure(
+    conn: &mut DbConn,
+    id: i64,
+    expected: Option<i64>,
+    patch: ImportPatch,
+    region: phonenumber::country::Id,
+) -> Result<Import, ApiError> {
+    let row = repo::get(conn, id)?;
+    crate::versioning::expect(expected, row.version)?;
+    if row.state() != ImportState::Uploaded {
+        return Err(ApiError::Conflict(format!("the import is {}: only an uploaded import can be changed", row.state)));
+    }
+    let mut s = row.settings();
+    if let Some(m) = patch.mapping {
+        s.mapping = m;
+    }
+    if let Some(m) = patch.mode {
+        s.mode = m;
+    }
+    if let Some(m) = patch.match_on {
+        s.match_on = m;
+    }
+    if let Some(d) = patch.defaults {
+        s.defaults = d;
+    }
+    if let Some(v) = patch.values {
+        s.values = v;
+    }
+    mapping::validate(&s, &row.headers())?;
+    check_defaults(conn, &s, region)?;
+    Ok(Import::from_row(repo::set_settings(conn, id, row.version, &s)?))
+}
+
+/// A key of the file-wide duplicate check, hashed: a million rows' keys stay a few dozen MiB.
+fn key_hash(key: &str) -> u64 {
+    let mut h = DefaultHasher::new();
+    key.hash(&mut h);
+    h.finish()
+}
+
+/// Reads the import's rows in order, drafts each, notes the first row of each INN, phone,
+/// email and external id, and hands the rows after `skip` to `batch` in batches of `size`.
+fn walk(
+    conn: &mut DbConn,
+    row: &ImportRow,
+    region: phonenumber::country::Id,
+    skip: i64,
+    size: usize,
+    mut batch: impl FnMut(&mut DbConn, &Judge<'_>, Vec<Pending>) -> Result<bool, ApiError>,
+) -> Result<(), ApiError> {
+    let content = repo::file(conn, row.id)?;
+    let settings = row.settings();
+    let headers = row.headers();
+    let lookups = repo::lookups(conn, region)?;
+    let mapper = Mapper::new(&settings, &headers, &lookups);
+    let judge = Judge::new(&settings, &lookups, region);
+    let mut first_of: HashMap<u64, u32> = HashMap::new();
+    let mut number = -1i64;
+    let mut pending: Vec<Pending> = Vec::with_capacity(size);
+    let mut go_on = true;
+    file::rows(&content, FileFormat::parse(&row.format), row.sheet.as_deref(), |cells| {
+        number += 1;
+        if number == 0 {
+            return Ok(true);
+        }
+        if number > MAX_ROWS {
+            return Ok(false);
+        }
+        let draft = mapper.draft(&cells);
+        let mut duplicate_of = None;
+        if draft.errors.is_empty() {
+            let keys: Vec<u64> = draft.identity().iter().map(|k| key_hash(k)).collect();
+            duplicate_of = keys.iter().find_map(|k| first_of.get(k)).map(|r| *r as i64);
+            if duplicate_of.is_none() {
+                for k in keys {
+                    first_of.insert(k, number as u32);
+                }
+            }
+        }
+        if number <= skip {
+            return Ok(true);
+        }
+        pending.push(Pending { row: number, draft, duplicate_of });
+        if pending.len() >= size {
+            go_on = batch(conn, &judge, std::mem::take(&mut pending))?;
+        }
+        Ok(go_on)
+    })?;
+    if go_on && !pending.is_empty() {
+        batch(conn, &judge, pending)?;
+    }
+    Ok(())
+}
+
+/// What running the import would do, without writing: totals of the whole file and the rows
+/// after `after` (of one outcome, when asked).
+pub fn preview(
+    conn: &mut DbConn,
+    id: i64,
+    after: i64,
+    limit: usize,
+    only: Option<RowOutcome>,
+    region: phonenumber::country::Id,
+) -> Result<Preview, ApiError> {
+    let row = repo::get(conn, id)?;
+    let mut totals = Totals::default();
+    let mut rows = Vec::new();
+    let mut more = false;
+    walk(conn, &row, region, 0, 1000, |conn, judge, batch| {
+        for d in plan::decide(conn, judge, batch)? {
+            totals.add(d.outcome);
+            if d.row > after && only.is_none_or(|o| o == d.outcome) {
+                if rows.len() < limit {
+                    rows.push(d.preview());
+                } else {
+                    more = true;
+                }
+            }
+        }
+        Ok(true)
+    })?;
+    let next_after = if more { rows.last().map(|r: &super::model::PreviewRow| r.row) } else { None };
+    Ok(Preview { totals, rows, next_after })
+}
+
+/// Puts an uploaded import in the queue; any process's worker picks it up.
+pub fn start(conn: &mut DbConn, id: i64, who: &Caller) -> Result<Import, ApiError> {
+    let row = repo::get(conn, id)?;
+    let settings = row.settings();
+    mapping::validate(&settings, &row.headers())?;
+    if settings.mapping.values().all(|t| t == mapping::IGNORE) {
+        return Err(ApiError::field("mapping", "maps no column to a field"));
+    }
+    db::write_tx(conn, |conn| {
+        let Some(started) = repo::start(conn, id, &who.actor())? else {
+            let state = repo::get(conn, id)?.state;
+            return Err(ApiError::Conflict(match state.as_str() {
+                "running" => "the import is already running".to_string(),
+                s => format!("the import is {s}: an import runs once (upload the file again to run it again)"),
+            }));
+        };
+        audit(conn, who, "imports.run", &started, json!({ "mode": settings.mode }))?;
+        Ok(Import::from_row(started))
+    })
+}
+
+/// One round of the worker: runs every running import no live process holds.
+pub fn tick(pool: &Pool, s: &Settings) -> Result<(), ApiError> {
+    loop {
+        let claimed = repo::claim(&mut *pool.get().map_err(|_| ApiError::Unavailable)?, now() + s.lease)?;
+        let Some(row) = claimed else { return Ok(()) };
+        if row.processed > 0 {
+            tracing::info!(import = row.id, processed = row.processed, "resuming an import its process left");
+        }
+        let mut conn = pool.get().map_err(|_| ApiError::Unavailable)?;
+        match execute(&mut conn, &row, s) {
+            Ok(true) => {
+                let finished = db::write_tx(&mut conn, |conn| {
+                    repo::finish(conn, row.id, ImportState::Done, None)?;
+                    let done = repo::get(conn, row.id)?;
+                    let who = Caller::system(row.started_by.clone(), "import");
+                    let counts = json!({
+                        "created": done.created, "updated": done.updated, "unchanged": done.unchanged,
+                        "skipped": done.skipped, "errors": done.errors,
+                    });
+                    audit(conn, &who, "imports.done", &done, counts)
+                });
+                finished?;
+            }
+            // Another process took it over.
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(import = row.id, error = %e, "an import failed");
+                repo::finish(&mut conn, row.id, ImportState::Failed, Some(&e.to_string()))?;
+            }
+        }
+        db::committed().notify_one();
+    }
+}
+
+/// Applies the rows after `processed`, batch by batch; false when another process took over.
+fn execute(conn: &mut DbConn, row: &ImportRow, s: &Settings) -> Result<bool, ApiError> {
+    let origin = Origin { actor: row.started_by.clone(), source: "import".into() };
+    let mut at = row.processed;
+    let mut ours = true;
+    walk(conn, row, s.region, row.processed, s.batch, |conn, judge, batch| {
+        let last = batch.last().map_or(at, |p| p.row);
+        // A card changed between the batch's reads and its writes fails it: read again, once.
+        let mut attempt = 0;
+        loop {
+            let result = db::write_tx(conn, |conn| {
+                let decisions = plan::decide(conn, judge, batch.clone())?;
+                let (records, totals) = plan::apply(conn, row.id, decisions, &origin)?;
+                repo::record_rows(conn, &records)?;
+                if !repo::advance(conn, row.id, at, last, &totals, now() + s.lease)? {
+                    return Err(ApiError::Conflict("taken over".into()));
+                }
+                Ok(())
+            });
+            match result {
+                Ok(()) => break,
+                Err(ApiError::PreconditionFailed) if attempt == 0 => attempt += 1,
+                Err(ApiError::Conflict(_)) => {
+                    ours = false;
+                    return Ok(false);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        db::committed().notify_one();
+        at = last;
+        Ok(true)
+    })?;
+    Ok(ours)
+}
+
+const REVERT_BATCH: i64 = 500;
+const CONFLICTS_KEPT: usize = 1000;
+
+/// Undoes a finished import: the cards it created are soft-deleted, the fields it changed get
+/// their previous values back where the card is still as the import left it.
+pub fn revert(conn: &mut DbConn, id: i64, who: &Caller, region: phonenumber::country::Id) -> Result<Import, ApiError> {
+    let row = repo::get(conn, id)?;
+    match row.state() {
+        ImportState::Done | ImportState::Failed | ImportState::Reverted => {}
+        s => {
+            return Err(ApiError::Conflict(format!(
+                "the import is {}: only a finished import can be reverted",
+                s.as_str()
+            )))
+        }
+    }
+    let mut summary: RevertSummary =
+        row.reverted.as_deref().and_then(|s| serde_json::from_str(s).ok()).unwrap_or_default();
+    let origin = Origin { actor: Some(who.actor()), source: "import".into() };
+    loop {
+        let step = db::write_tx(conn, |conn| {
+            let rows = repo::claim_for_revert(conn, id, REVERT_BATCH)?;
+            undo(conn, &rows, &origin, region, &mut summary)?;
+            Ok::<_, ApiError>(rows.len())
+        })?;
+        db::committed().notify_one();
+        if step == 0 {
+            break;
+        }
+    }
+    db::write_tx(conn, |conn| {
+        let done = repo::mark_reverted(conn, id, &serde_json::to_string(&summary).unwrap_or_default())?;
+        let counts =
+            json!({ "deleted": summary.deleted, "restored": summary.restored, "conflicts": summary.conflict_count });
+        audit(conn, who, "imports.revert", &done, counts)?;
+        Ok(Import::from_row(done))
+    })
+}
+
+fn undo(
+    conn: &mut DbConn,
+    rows: &[RowRecord],
+    origin: &Origin,
+    region: phonenumber::country::Id,
+    summary: &mut RevertSummary,
+) -> Result<(), ApiError> {
+    let created: Vec<i64> =
+        rows.iter().filter(|r| r.outcome == RowOutcome::Create.as_str()).filter_map(|r| r.client_id).collect();
+    summary.deleted += clients_repo::soft_delete_many(conn, &created, origin)? as i64;
+    let updated: Vec<&RowRecord> = rows.iter().filter(|r| r.outcome == RowOutcome::Update.as_str()).collect();
+    let ids: Vec<i64> = updated.iter().filter_map(|r| r.client_id).collect();
+    let cards: HashMap<i64, Client> = clients_repo::load(conn, &ids)?.into_iter().map(|c| (c.id, c)).collect();
+    let mut restores: Vec<(Client, ClientFields)> = Vec::new();
+    for r in updated {
+        let Some(card) = r.client_id.and_then(|id| cards.get(&id)) else { continue };
+        let mut conflict = |reason: &str| {
+            summary.conflict_count += 1;
+            if summary.conflicts.len() < CONFLICTS_KEPT {
+                summary.conflicts.push(RevertConflict { row: r.row_no, client_id: card.id, reason: reason.into() });
+            }
+        };
+        if Some(card.version) != r.version_after {
+            conflict("changed after the import: left as it is");
+            continue;
+        }
+        let patch: Option<ClientPatch> = r.previous.as_deref().and_then(|p| serde_json::from_str(p).ok());
+        let Some(patch) = patch else {
+            conflict("the previous values could not be read");
+            continue;
+        };
+        let mut errors = FieldErrors::new();
+        let before = ClientFields::from_client(card).patched(patch, region, &mut errors);
+        if errors.is_empty() {
+            restores.push((card.clone(), before));
+        } else {
+            conflict("the previous values are no longer valid");
+        }
+    }
+    let pairs: Vec<(&Client, &ClientFields)> = restores.iter().map(|(c, f)| (c, f)).collect();
+    summary.restored += clients_repo::update_many(conn, &pairs, origin)?.len() as i64;
+    Ok(())
+}
