@@ -5,7 +5,8 @@
 //! Settings come from the environment: `BENCH_BASE` (server URL), `BENCH_TOKEN` (a token with
 //! every scope), `BENCH_CLIENTS` (default 100000), `BENCH_SALES` (default 1000000),
 //! `BENCH_EXPORT_CLIENTS` (clients to reach before the export, default 1000000),
-//! `BENCH_CONCURRENCY` (batches in flight, default 4).
+//! `BENCH_CONCURRENCY` (batches in flight, default 4), `BENCH_IMPORT_ROWS` (rows of the XLSX
+//! import, default 100000), `BENCH_SERVER_PID` (to sample the server's memory during it).
 
 use std::time::{Duration, Instant};
 
@@ -214,6 +215,7 @@ async fn main() {
     }
 
     automations(&loader).await;
+    imports(&loader, concurrency).await;
 
     if export_clients > clients {
         let extra = client_batches(clients..export_clients, &mut rng);
@@ -275,4 +277,138 @@ async fn automations(loader: &Loader) {
             outcome["actions"]["create_task"].as_i64().unwrap_or(0),
         );
     }
+}
+
+fn rss_kib(pid: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// A workbook of new clients with the columns a director's spreadsheet has, the rows the same
+/// as `client_item` makes for the sync (numbers as numbers).
+fn import_workbook(range: std::ops::Range<usize>, rng: &mut StdRng) -> Vec<u8> {
+    let mut book = rust_xlsxwriter::Workbook::new();
+    let sheet = book.add_worksheet_with_constant_memory().expect("sheet");
+    let header = [
+        "Наименование",
+        "Статус",
+        "Канал",
+        "Регион",
+        "Отрасль",
+        "Телефон",
+        "E-mail",
+        "Рассылка",
+        "Потенциал",
+        "ID bench",
+        "Причина потери",
+    ];
+    for (c, h) in header.iter().enumerate() {
+        sheet.write_string(0, c as u16, *h).expect("header");
+    }
+    for (r, i) in range.enumerate() {
+        let item = client_item(i, rng);
+        let r = r as u32 + 1;
+        let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
+        let cells = [
+            text(&item["name"]),
+            text(&item["status"]),
+            text(&item["channel"]),
+            text(&item["region"]),
+            text(&item["industry"]),
+            text(&item["phones"][0]["number"]),
+            text(&item["emails"][0]["address"]),
+            if item["mailing_consent"] == true { "да".into() } else { "нет".into() },
+            String::new(),
+            text(&item["external_id"]),
+            text(&item["lost_reason"]),
+        ];
+        for (c, v) in cells.iter().enumerate() {
+            if !v.is_empty() {
+                sheet.write_string(r, c as u16, v).expect("cell");
+            }
+        }
+        let potential: f64 = text(&item["estimated_potential"]).parse().expect("potential");
+        sheet.write_number(r, 8, potential).expect("cell");
+    }
+    book.save_to_buffer().expect("workbook")
+}
+
+/// The XLSX import of new clients against `/sync/clients` of as many new clients of the same
+/// shape, both timed in this run: from the upload to the import's end, and the server's memory.
+async fn imports(loader: &std::sync::Arc<Loader>, concurrency: usize) {
+    let rows: usize = env("BENCH_IMPORT_ROWS", "100000").parse().expect("BENCH_IMPORT_ROWS");
+    let mut rng = StdRng::seed_from_u64(16);
+    let batches = client_batches(20_000_000..20_000_000 + rows, &mut rng);
+    let (rate, _) = push(loader, "/api/v1/sync/clients", batches, concurrency).await;
+    println!(
+        "| baseline: `/sync/clients`, {rows} new clients, {concurrency} batches in flight | {rate:.0} clients/s |"
+    );
+    let batches = client_batches(21_000_000..21_000_000 + rows, &mut rng);
+    let (single, _) = push(loader, "/api/v1/sync/clients", batches, 1).await;
+    println!("| baseline: `/sync/clients`, {rows} new clients, one batch at a time | {single:.0} clients/s |");
+
+    let file = import_workbook(30_000_000..30_000_000 + rows, &mut rng);
+    let pid = env("BENCH_SERVER_PID", "");
+    let before = rss_kib(&pid);
+    let peak = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(before));
+    let sampler = {
+        let (peak, pid) = (peak.clone(), pid.clone());
+        tokio::spawn(async move {
+            loop {
+                peak.fetch_max(rss_kib(&pid), std::sync::atomic::Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+    };
+    let http = &loader.http;
+    let started = Instant::now();
+    let res = http
+        .post(format!("{}/api/v1/imports?file_name=bench.xlsx", loader.base))
+        .bearer_auth(&loader.token)
+        .header(reqwest::header::CONTENT_TYPE, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+        .body(file.clone())
+        .send()
+        .await
+        .expect("upload");
+    assert_eq!(res.status(), 201, "upload");
+    let import: Value = res.json().await.expect("JSON");
+    let uploaded = started.elapsed();
+    let url = format!("{}/api/v1/imports/{}", loader.base, import["id"]);
+    let res = http
+        .patch(&url)
+        .bearer_auth(&loader.token)
+        .json(&json!({"match_on": ["external_id:bench"]}))
+        .send()
+        .await
+        .expect("settings");
+    assert!(res.status().is_success(), "settings: {}", res.status());
+    let res = http.post(format!("{url}/run")).bearer_auth(&loader.token).send().await.expect("run");
+    assert_eq!(res.status(), 202, "run");
+    let done = loop {
+        let state: Value =
+            http.get(&url).bearer_auth(&loader.token).send().await.expect("poll").json().await.expect("JSON");
+        if state["state"] != "running" {
+            break state;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let took = started.elapsed().as_secs_f64();
+    sampler.abort();
+    assert_eq!(done["state"], "done", "{done}");
+    let imported = rows as f64 / took;
+    println!(
+        "| XLSX import of {rows} new clients ({} MiB), upload to done | {took:.1} s: {imported:.0} clients/s, {:.2}× the sync with {concurrency} in flight, {:.2}× one batch at a time ({} created, {} errors; upload and survey {:.1} s); server memory {} MiB before, {} MiB at most |",
+        file.len() / 1_048_576,
+        imported / rate,
+        imported / single,
+        done["created"],
+        done["errors"],
+        uploaded.as_secs_f64(),
+        before / 1024,
+        peak.load(std::sync::atomic::Ordering::Relaxed) / 1024,
+    );
 }

@@ -16,7 +16,7 @@ data=$(mktemp -d)
 psql "$PG" -qc "CREATE DATABASE $db"
 DATABASE_URL="${PG%/*}/$db" CLIENTBASE_BIND=127.0.0.1:$port CLIENTBASE_DATA_DIR=$data \
   CLIENTBASE_ADMIN_EMAIL=bench@example.ru CLIENTBASE_ADMIN_PASSWORD=bench-password-1 \
-  CLIENTBASE_DB_POOL_SIZE=${BENCH_POOL:-8} CLIENTBASE_MAX_BODY_BYTES=16777216 RUST_LOG=warn \
+  CLIENTBASE_DB_POOL_SIZE=${BENCH_POOL:-8} CLIENTBASE_MAX_BODY_BYTES=16777216 CLIENTBASE_IMPORT_MAX_BYTES=104857600 RUST_LOG=warn \
   "${CARGO_TARGET_DIR:-target}/release/clientbase" serve >"$data/server.log" 2>&1 &
 server=$!
 cleanup() {
@@ -36,7 +36,7 @@ echo "Machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB; Postgre
 # and this says how fast it was during these figures.
 python3 -c 'import time; t = time.process_time(); sum(range(30_000_000)); print(f"Speed reference: 30M-step sum in Python, {time.process_time() - t:.2f} s CPU")'
 
-BENCH_BASE="http://127.0.0.1:$port" BENCH_TOKEN=$token cargo bench --bench load
+BENCH_BASE="http://127.0.0.1:$port" BENCH_TOKEN=$token BENCH_SERVER_PID=$server cargo bench --bench load
 
 # The exports, with the server's resident memory sampled every 100 ms.
 rss() { awk '/VmRSS/ {print $2}' "/proc/$server/status"; }
