@@ -47,6 +47,12 @@ pub struct UploadQuery {
     pub file_name: Option<String>,
 }
 
+/// A workbook sent as the body itself.
+#[derive(ToSchema)]
+#[schema(value_type = String, format = Binary)]
+#[allow(dead_code)]
+pub struct WorkbookBody(Vec<u8>);
+
 /// The multipart form of an upload.
 #[derive(ToSchema)]
 #[allow(dead_code)]
@@ -126,7 +132,7 @@ async fn list_imports(
     operation_id = "upload_import",
     params(UploadQuery),
     request_body(
-        content((UploadForm = "multipart/form-data"), (String = "text/csv"), (String = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")),
+        content((UploadForm = "multipart/form-data"), (String = "text/csv"), (WorkbookBody = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")),
         description = "The spreadsheet, as a form with a `file` part or as the body itself",
     ),
     responses(

@@ -292,6 +292,11 @@ pub fn tick(pool: &Pool, s: &Settings) -> Result<(), ApiError> {
             }
             // Another process took it over.
             Ok(false) => {}
+            // The database went away: the lease runs out and a process takes the import up again.
+            Err(ApiError::Unavailable) => {
+                tracing::warn!(import = row.id, "an import paused: the database is unavailable");
+                return Err(ApiError::Unavailable);
+            }
             Err(e) => {
                 tracing::warn!(import = row.id, error = %e, "an import failed");
                 repo::finish(&mut conn, row.id, ImportState::Failed, Some(&e.to_string()))?;
