@@ -28,6 +28,7 @@ pub mod ops;
 pub mod pagination;
 pub mod patch;
 pub mod pipelines;
+pub mod rounds;
 pub mod routes;
 pub mod sales;
 pub mod segments;

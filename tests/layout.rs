@@ -24,6 +24,7 @@ const KERNELS: &[&str] = &[
     "openapi",
     "pagination",
     "patch",
+    "rounds",
     "state",
     "telemetry",
     "text_enum",

@@ -11,25 +11,9 @@ use tokio::sync::watch;
 use super::service::{self, Settings};
 use crate::state::AppState;
 
-const ROUND: Duration = Duration::from_millis(500);
-
 /// Runs until `stop` turns true; a round under way finishes first.
-pub async fn run(state: web::Data<AppState>, mut stop: watch::Receiver<bool>) {
+pub async fn run(state: web::Data<AppState>, stop: watch::Receiver<bool>) {
     let settings = Settings::of(&state.config);
-    loop {
-        if *stop.borrow() {
-            return;
-        }
-        let pool = state.pool.clone();
-        let settings = settings.clone();
-        match web::block(move || service::tick(&pool, &settings)).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::warn!(error = %e, "an automation round failed"),
-            Err(e) => tracing::warn!(error = %e, "an automation round could not run"),
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(ROUND) => {}
-            _ = stop.changed() => {}
-        }
-    }
+    let pool = state.pool.clone();
+    crate::rounds::run(stop, Duration::from_millis(500), "an automation", move || service::tick(&pool, &settings)).await
 }

@@ -7,8 +7,8 @@ use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
 use super::model::{Import, ImportEntity, ImportPatch, ImportState, Preview, RowOutcome};
+use super::repo;
 use super::service::{self, Upload};
-use super::{repo, report};
 use crate::auth::scopes::Scope;
 use crate::auth::Caller;
 use crate::db;
@@ -277,17 +277,8 @@ async fn import_errors(
     auth.require(Scope::ClientsImport)?;
     let id = id.into_inner();
     let format = q.format.unwrap_or(ReportFormat::Csv);
-    let (name, bytes) = db::run(&state.pool, move |conn| {
-        let import = repo::get(conn, id)?;
-        let content = repo::file(conn, id)?;
-        let rejected = repo::rejected(conn, id)?;
-        let bytes = match format {
-            ReportFormat::Csv => report::csv(&import, &content, &rejected)?,
-            ReportFormat::Xlsx => report::xlsx(&import, &content, &rejected)?,
-        };
-        Ok((import.file_name, bytes))
-    })
-    .await?;
+    let xlsx = matches!(format, ReportFormat::Xlsx);
+    let (name, bytes) = db::run(&state.pool, move |conn| service::errors_report(conn, id, xlsx)).await?;
     let (content_type, extension) = match format {
         ReportFormat::Csv => ("text/csv; charset=utf-8", "csv"),
         ReportFormat::Xlsx => (XLSX, "xlsx"),

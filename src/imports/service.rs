@@ -342,6 +342,19 @@ fn execute(conn: &mut DbConn, row: &ImportRow, s: &Settings) -> Result<bool, Api
     Ok(ours)
 }
 
+/// The rejected rows as uploaded with their reasons, as CSV or XLSX, and the file's name.
+pub fn errors_report(conn: &mut DbConn, id: i64, xlsx: bool) -> Result<(String, Vec<u8>), ApiError> {
+    let import = repo::get(conn, id)?;
+    let content = repo::file(conn, id)?;
+    let rejected = repo::rejected(conn, id)?;
+    let bytes = if xlsx {
+        super::report::xlsx(&import, &content, &rejected)?
+    } else {
+        super::report::csv(&import, &content, &rejected)?
+    };
+    Ok((import.file_name, bytes))
+}
+
 const REVERT_BATCH: i64 = 500;
 const CONFLICTS_KEPT: usize = 1000;
 

@@ -9,26 +9,9 @@ use tokio::sync::watch;
 use super::service::{self, Settings};
 use crate::state::AppState;
 
-const ROUND: Duration = Duration::from_millis(500);
-
-/// Runs until `stop` turns true; an import under way goes on to its next batch boundary in
-/// another process if this one stops.
-pub async fn run(state: web::Data<AppState>, mut stop: watch::Receiver<bool>) {
+/// Runs until `stop` turns true; an import this process leaves is taken up by another.
+pub async fn run(state: web::Data<AppState>, stop: watch::Receiver<bool>) {
     let settings = Settings::of(&state.config);
-    loop {
-        if *stop.borrow() {
-            return;
-        }
-        let pool = state.pool.clone();
-        let settings = settings.clone();
-        match web::block(move || service::tick(&pool, &settings)).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::warn!(error = %e, "an import round failed"),
-            Err(e) => tracing::warn!(error = %e, "an import round could not run"),
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(ROUND) => {}
-            _ = stop.changed() => {}
-        }
-    }
+    let pool = state.pool.clone();
+    crate::rounds::run(stop, Duration::from_millis(500), "an import", move || service::tick(&pool, &settings)).await
 }
