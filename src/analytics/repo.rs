@@ -22,9 +22,10 @@ use crate::money;
 use crate::pagination::{page_from, Cursor, KeyValue};
 
 impl ReportScope {
-    /// Appends ` AND …` conditions on the client alias `c` (live clients of the scope).
+    /// Appends ` AND …` conditions on the client alias `c` (live clients of the scope; a card
+    /// that is only a supplier, partner or competitor is not a client).
     pub fn push_client_filter(&self, sql: &mut Sql) {
-        sql.push(" AND c.deleted_at IS NULL");
+        sql.push(" AND c.deleted_at IS NULL").push(crate::clients::repo::IS_CLIENT_SQL);
         if let Some(channel) = &self.channel {
             sql.push(" AND c.channel = ").text(channel);
         }
@@ -157,8 +158,9 @@ pub fn funnel_counts(
         "WITH moves AS (SELECT h.deal_id, h.to_stage_id, h.owner_id, h.channel, h.changed_at, \
          LEAD(h.changed_at) OVER (PARTITION BY h.deal_id ORDER BY h.changed_at, h.id) AS left_at \
          FROM deal_stage_history h JOIN deals d ON d.id = h.deal_id JOIN clients c ON c.id = d.client_id \
-         WHERE d.deleted_at IS NULL AND c.deleted_at IS NULL AND h.pipeline_id = ",
+         WHERE d.deleted_at IS NULL AND c.deleted_at IS NULL",
     );
+    sql.push(crate::clients::repo::IS_CLIENT_SQL).push(" AND h.pipeline_id = ");
     sql.int(pipeline_id);
     if let Some(region) = &scope.region {
         sql.push(" AND c.region = ").text(region);

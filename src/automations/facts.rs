@@ -49,7 +49,11 @@ pub fn clients(
         clients::revenue_total,
     );
     let rows: Vec<ClientCols> = in_chunks(ids, |chunk| {
-        let mut q = clients::table.filter(clients::deleted_at.is_null()).select(select).into_boxed::<Db>();
+        let mut q = clients::table
+            .filter(clients::deleted_at.is_null())
+            .filter(crate::clients::repo::is_client())
+            .select(select)
+            .into_boxed::<Db>();
         if let Some(chunk) = chunk {
             q = q.filter(clients::id.eq_any(chunk.to_vec()));
         }

@@ -146,6 +146,7 @@ pub fn live_clients(conn: &mut DbConn, ids: &[i64]) -> QueryResult<Vec<ClientRow
             clients::table
                 .filter(clients::id.eq_any(chunk))
                 .filter(clients::deleted_at.is_null())
+                .filter(crate::clients::repo::is_client())
                 .load::<ClientRow>(conn)?,
         );
     }

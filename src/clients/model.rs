@@ -49,6 +49,7 @@ pub struct ClientRow {
     pub revenue_total: i64,
     pub margin_total: i64,
     pub name_key: Option<String>,
+    pub roles: String,
 }
 
 const LEGAL_FORMS: [&str; 14] =
@@ -147,6 +148,42 @@ pub enum ClientStatus {
 }
 
 crate::text_enum!(ClientKind { Company = "company", Person = "person" });
+
+/// What a counterparty is to the company; a card may have several roles. Client analytics,
+/// campaigns and automations take the cards with the `client` role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CounterpartyRole {
+    Client,
+    Supplier,
+    Partner,
+    Competitor,
+}
+
+crate::text_enum!(CounterpartyRole {
+    Client = "client",
+    Supplier = "supplier",
+    Partner = "partner",
+    Competitor = "competitor",
+});
+
+/// Roles as stored: sorted, comma-separated.
+pub fn roles_text(roles: &[CounterpartyRole]) -> String {
+    roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(",")
+}
+
+pub fn parse_roles(text: &str) -> Vec<CounterpartyRole> {
+    let roles: Vec<CounterpartyRole> = text.split(',').filter_map(CounterpartyRole::parse).collect();
+    if roles.is_empty() {
+        vec![CounterpartyRole::Client]
+    } else {
+        roles
+    }
+}
+
+fn default_roles() -> Vec<CounterpartyRole> {
+    vec![CounterpartyRole::Client]
+}
 crate::text_enum!(ClientStatus { Active = "active", Potential = "potential", Lost = "lost" });
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, Default)]
@@ -224,6 +261,8 @@ pub struct Address {
 pub struct Client {
     pub id: i64,
     pub kind: ClientKind,
+    /// `client` unless said otherwise; also `supplier`, `partner`, `competitor`.
+    pub roles: Vec<CounterpartyRole>,
     pub name: String,
     pub legal_name: Option<String>,
     /// Taxpayer number (ИНН), checksum-validated.
@@ -261,6 +300,7 @@ impl Client {
         Client {
             id,
             kind: f.kind,
+            roles: f.roles.clone(),
             name: f.name.clone(),
             legal_name: f.legal_name.clone(),
             inn: f.inn.clone(),
@@ -300,6 +340,7 @@ impl Client {
             purchases,
             id: r.id,
             kind: ClientKind::parse(&r.kind).unwrap_or(ClientKind::Company),
+            roles: parse_roles(&r.roles),
             name: r.name,
             legal_name: r.legal_name,
             inn: r.inn,
@@ -332,6 +373,9 @@ impl Client {
 pub struct NewClient {
     #[serde(default = "default_kind")]
     pub kind: ClientKind,
+    /// Default `["client"]`.
+    #[serde(default = "default_roles")]
+    pub roles: Vec<CounterpartyRole>,
     pub name: String,
     pub legal_name: Option<String>,
     pub inn: Option<String>,
@@ -377,6 +421,7 @@ fn default_status() -> ClientStatus {
 #[serde(deny_unknown_fields)]
 pub struct ClientPatch {
     pub kind: Option<ClientKind>,
+    pub roles: Option<Vec<CounterpartyRole>>,
     pub name: Option<String>,
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>)]
@@ -424,6 +469,7 @@ pub struct ClientPatch {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClientFields {
     pub kind: ClientKind,
+    pub roles: Vec<CounterpartyRole>,
     pub name: String,
     pub legal_name: Option<String>,
     pub inn: Option<String>,
@@ -461,6 +507,7 @@ impl ClientFields {
         let potential = parse_potential(input.estimated_potential.as_deref(), errors);
         let mut fields = ClientFields {
             kind: input.kind,
+            roles: input.roles,
             name: input.name.trim().to_string(),
             legal_name: clean(input.legal_name),
             inn: clean(input.inn),
@@ -488,6 +535,7 @@ impl ClientFields {
     pub fn from_client(c: &Client) -> ClientFields {
         ClientFields {
             kind: c.kind,
+            roles: c.roles.clone(),
             name: c.name.clone(),
             legal_name: c.legal_name.clone(),
             inn: c.inn.clone(),
@@ -532,6 +580,7 @@ impl ClientFields {
             };
         }
         set!(kind);
+        set!(roles);
         set!(status);
         set!(owner_id);
         set!(tags);
@@ -595,6 +644,10 @@ impl ClientFields {
         if self.status != ClientStatus::Lost && self.lost_reason.is_some() {
             errors.add("lost_reason", "is only kept for lost clients");
         }
+
+        self.roles.sort();
+        self.roles.dedup();
+        errors.check(!self.roles.is_empty(), "roles", "at least one role: client, supplier, partner or competitor");
 
         let mut tags: Vec<String> = Vec::new();
         for (i, tag) in self.tags.iter().enumerate() {

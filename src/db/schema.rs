@@ -75,6 +75,7 @@ diesel::table! {
         revenue_total -> BigInt,
         margin_total -> BigInt,
         name_key -> Nullable<Text>,
+        roles -> Text,
     }
 }
 

@@ -5,8 +5,8 @@
 use std::collections::{BTreeMap, HashMap};
 
 use crate::clients::model::{
-    normalise_emails, normalise_phones, Address, AddressType, ClientKind, ClientPatch, ClientStatus, Email, EmailType,
-    Phone, PhoneType,
+    normalise_emails, normalise_phones, Address, AddressType, ClientKind, ClientPatch, ClientStatus, CounterpartyRole,
+    Email, EmailType, Phone, PhoneType,
 };
 use crate::error::{ApiError, FieldError, FieldErrors};
 
@@ -33,6 +33,7 @@ pub enum Field {
     Address,
     MailingConsent,
     EstimatedPotential,
+    Roles,
 }
 
 crate::text_enum!(Field {
@@ -54,6 +55,7 @@ crate::text_enum!(Field {
     Address = "address",
     MailingConsent = "mailing_consent",
     EstimatedPotential = "estimated_potential",
+    Roles = "roles",
 });
 
 /// What a column is mapped to.
@@ -167,6 +169,7 @@ const GUESSES: &[(&str, &[&str])] = &[
     ("estimated_potential", &["потенциал", "potential", "оценка потенциала", "estimated potential"]),
     ("mailing_consent", &["согласие на рассылку", "рассылка", "mailing consent", "consent"]),
     ("lost_reason", &["причина потери", "причина ухода", "lost reason"]),
+    ("roles", &["роль", "роли", "тип контрагента", "вид контрагента", "roles", "role", "counterparty type"]),
 ];
 
 /// The field a header names, if it is one of the usual ones or a custom field's label.
@@ -205,7 +208,7 @@ pub fn guess_all(headers: &[String]) -> BTreeMap<String, String> {
         .collect()
 }
 
-const VALUE_FIELDS: &[&str] = &["status", "kind", "channel", "mailing_consent"];
+const VALUE_FIELDS: &[&str] = &["status", "kind", "channel", "mailing_consent", "roles"];
 
 /// Checks the settings against the file's headers; every problem names its field path.
 pub fn validate(settings: &ImportSettings, headers: &[String]) -> Result<(), ApiError> {
@@ -237,7 +240,10 @@ pub fn validate(settings: &ImportSettings, headers: &[String]) -> Result<(), Api
     }
     for (field, map) in &settings.values {
         if !VALUE_FIELDS.contains(&field.as_str()) {
-            errors.add(format!("values.{field}"), "value maps are kept for status, kind, channel and mailing_consent");
+            errors.add(
+                format!("values.{field}"),
+                "value maps are kept for status, kind, channel, mailing_consent and roles",
+            );
             continue;
         }
         for (text, value) in map {
@@ -245,6 +251,7 @@ pub fn validate(settings: &ImportSettings, headers: &[String]) -> Result<(), Api
                 "status" => ClientStatus::parse(value).is_some(),
                 "kind" => ClientKind::parse(value).is_some(),
                 "mailing_consent" => value == "true" || value == "false",
+                "roles" => CounterpartyRole::parse(value).is_some(),
                 _ => !value.trim().is_empty(),
             };
             errors.check(ok, format_args!("values.{field}.{text}"), format_args!("'{value}' is not a {field} value"));
@@ -353,6 +360,12 @@ const STATUS_WORDS: &[(&str, &[&str])] = &[
 const KIND_WORDS: &[(&str, &[&str])] = &[
     ("company", &["юрлицо", "юр лицо", "юридическое лицо", "юл", "организация", "компания", "company"]),
     ("person", &["физлицо", "физ лицо", "физическое лицо", "фл", "частное лицо", "person", "individual"]),
+];
+const ROLE_WORDS: &[(&str, &[&str])] = &[
+    ("client", &["клиент", "покупатель", "заказчик", "client", "customer"]),
+    ("supplier", &["поставщик", "supplier", "vendor"]),
+    ("partner", &["партнер", "партнёр", "partner"]),
+    ("competitor", &["конкурент", "competitor"]),
 ];
 const YES: &[&str] = &["да", "yes", "true", "1", "+", "есть", "согласен", "y"];
 const NO: &[&str] = &["нет", "no", "false", "0", "-", "n"];
@@ -470,6 +483,20 @@ impl<'a> Mapper<'a> {
                             _ if NO.contains(&key.as_str()) || text == "-" => p.mailing_consent = Some(false),
                             _ => errors.add("mailing_consent", format!("'{text}' is not yes or no")),
                         }
+                    }
+                    Field::Roles => {
+                        let mut roles = Vec::new();
+                        for part in split_list(text) {
+                            let v = self.mapped("roles", part).or_else(|| word(ROLE_WORDS, part).map(String::from));
+                            match v.as_deref().and_then(CounterpartyRole::parse) {
+                                Some(r) => roles.push(r),
+                                None => errors.add(
+                                    "roles",
+                                    format!("'{part}' is not a role (client, supplier, partner, competitor; see values.roles)"),
+                                ),
+                            }
+                        }
+                        p.roles = Some(roles);
                     }
                     Field::EstimatedPotential => {
                         let number: String = text.chars().filter(|c| !c.is_whitespace()).collect();

@@ -110,9 +110,9 @@ pub struct ImportDefaults {
 pub struct ImportSettings {
     /// Column header → field: `name`, `legal_name`, `inn`, `kind`, `status`, `lost_reason`,
     /// `channel`, `region`, `industry`, `source`, `owner` (email or name), `tags`, `notes`,
-    /// `phones`, `emails`, `address`, `mailing_consent`, `estimated_potential`,
-    /// `external_id:<source>`, `custom_fields.<key>`, or `ignore`. Lists (tags, phones,
-    /// emails) are split on `,` `;` and line breaks.
+    /// `phones`, `emails`, `address`, `mailing_consent`, `estimated_potential`, `roles`,
+    /// `external_id:<source>`, `custom_fields.<key>`, or `ignore`. Lists (tags, phones, emails,
+    /// roles) are split on `,` `;` and line breaks.
     pub mapping: BTreeMap<String, String>,
     pub mode: ImportMode,
     /// How a row finds its card, in order: `inn`, `phone`, `email`, `external_id:<source>`,

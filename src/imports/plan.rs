@@ -238,6 +238,7 @@ pub fn changed_fields(a: &ClientFields, b: &ClientFields) -> Vec<&'static str> {
     }
     cmp!(
         kind,
+        roles,
         name,
         legal_name,
         inn,
@@ -285,6 +286,9 @@ fn merged_patch(before: &ClientFields, draft: &Draft, default_tags: &[String]) -
     }
     if p.emails.is_some() {
         p.emails = Some(union(before.emails.clone(), p.emails.take(), |a, b| a.address == b.address));
+    }
+    if p.roles.is_some() {
+        p.roles = Some(union(before.roles.clone(), p.roles.take(), |a, b| a == b));
     }
     if p.addresses.is_some() {
         p.addresses = Some(union(before.addresses.clone(), p.addresses.take(), |a, b| a.line == b.line));

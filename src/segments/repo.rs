@@ -22,7 +22,12 @@ pub fn matching(
     owner_only: Option<i64>,
     within: Option<&[i64]>,
 ) -> QueryResult<Vec<i64>> {
-    let mut q = clients::table.filter(clients::deleted_at.is_null()).select(clients::id).into_boxed::<Db>();
+    // Members are clients: a card that is only a supplier, partner or competitor is none.
+    let mut q = clients::table
+        .filter(clients::deleted_at.is_null())
+        .filter(crate::clients::repo::is_client())
+        .select(clients::id)
+        .into_boxed::<Db>();
     q = crate::clients::visibility::clients_of(q, owner_only);
     if let Some(ids) = within {
         q = q.filter(clients::id.eq_any(ids.to_vec()));

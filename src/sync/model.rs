@@ -104,6 +104,7 @@ pub fn new_client(patch: ClientPatch) -> Result<NewClient, FieldError> {
     let name = patch.name.ok_or(FieldError { field: "name".into(), message: "is required for a new client".into() })?;
     Ok(NewClient {
         kind: patch.kind.unwrap_or(crate::clients::model::ClientKind::Company),
+        roles: patch.roles.unwrap_or_else(|| vec![crate::clients::model::CounterpartyRole::Client]),
         name,
         legal_name: patch.legal_name.flatten(),
         inn: patch.inn.flatten(),

@@ -157,6 +157,7 @@ fn missed(
 fn unknown_caller(number: &str) -> NewClient {
     NewClient {
         kind: ClientKind::Person,
+        roles: vec![crate::clients::model::CounterpartyRole::Client],
         name: number.to_string(),
         legal_name: None,
         inn: None,

@@ -392,7 +392,7 @@ mod checks {
         let wrong = wrong.unwrap_err();
         assert_eq!((wrong.operation.as_str(), wrong.status), ("get_client", 404));
         assert!(wrong.message.contains("title") && wrong.message.contains("/status"), "{}", wrong.message);
-        let card = json!({"id": 1, "kind": "company", "name": "X", "status": "active", "tags": [],
+        let card = json!({"id": 1, "kind": "company", "roles": ["client"], "name": "X", "status": "active", "tags": [],
             "custom_fields": {}, "external_ids": {}, "phones": [], "emails": [], "addresses": [],
             "mailing_consent": false, "purchases": {"purchase_count": 0, "revenue": "0", "margin": "0"}, "version": 1,
             "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z"});

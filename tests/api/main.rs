@@ -16,6 +16,7 @@ mod ops;
 mod outbox;
 mod protection;
 mod receiver;
+mod roles;
 mod sales;
 mod schema_names;
 mod sync;

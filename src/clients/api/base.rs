@@ -146,6 +146,8 @@ pub struct ExportQuery {
     pub q: Option<String>,
     /// Only clients changed at or after this instant.
     pub updated_since: Option<DateTime<Utc>>,
+    /// Only cards with this role.
+    pub role: Option<crate::clients::model::CounterpartyRole>,
 }
 
 #[utoipa::path(
@@ -180,6 +182,7 @@ async fn export_clients(
         tag: q.tag,
         q: q.q,
         updated_since: q.updated_since,
+        role: q.role,
         ..Default::default()
     }
     .filter(&auth, state.config.phone_region);

@@ -56,6 +56,8 @@ pub struct ClientListQuery {
     pub q: Option<String>,
     /// Only clients changed at or after this instant (RFC 3339).
     pub updated_since: Option<DateTime<Utc>>,
+    /// Only cards with this role (`client` also takes the cards that have other roles too).
+    pub role: Option<crate::clients::model::CounterpartyRole>,
 }
 
 impl ClientListQuery {
@@ -70,6 +72,7 @@ impl ClientListQuery {
             tag: self.tag.clone(),
             q: self.q.as_deref().map(str::trim).filter(|q| !q.is_empty()).map(|q| Search::new(q, region)),
             updated_since: self.updated_since.map(|t| t.naive_utc()),
+            role: self.role,
         }
     }
 }

@@ -50,6 +50,7 @@ pub struct ClientFilter {
     pub tag: Option<String>,
     pub q: Option<Search>,
     pub updated_since: Option<NaiveDateTime>,
+    pub role: Option<crate::clients::model::CounterpartyRole>,
 }
 
 /// A `q` term in the forms each part of the search compares.
@@ -160,8 +161,24 @@ pub fn apply_filter<'a>(mut q: Boxed<'a>, f: &ClientFilter, backend: Backend) ->
     if let Some(since) = f.updated_since {
         q = q.filter(clients::updated_at.ge(since));
     }
+    match f.role {
+        None => {}
+        Some(crate::clients::model::CounterpartyRole::Client) => q = q.filter(is_client()),
+        // Through the partial index of the cards whose roles are not `client` alone.
+        Some(role) => {
+            q = q.filter(clients::roles.ne("client")).filter(clients::roles.like(format!("%{}%", role.as_str())))
+        }
+    }
     q
 }
+
+/// The cards with the client role, which client analytics, campaigns and automations take.
+pub fn is_client() -> diesel::dsl::Like<clients::roles, &'static str> {
+    clients::roles.like("%client%")
+}
+
+/// [`is_client`] in SQL, on the clients alias `c`.
+pub const IS_CLIENT_SQL: &str = " AND c.roles LIKE '%client%'";
 
 pub fn get_row(conn: &mut DbConn, id: i64, owner_only: Option<i64>) -> Result<ClientRow, ApiError> {
     Ok(visible(owner_only).filter(clients::id.eq(id)).first(conn)?)
@@ -307,6 +324,7 @@ pub struct ClientWrite {
     pub estimated_potential: Option<i64>,
     pub search_text: String,
     pub name_key: Option<String>,
+    pub roles: String,
     pub updated_at: NaiveDateTime,
 }
 
@@ -345,6 +363,7 @@ impl ClientWrite {
             estimated_potential: f.estimated_potential,
             search_text,
             name_key: Some(name_key),
+            roles: crate::clients::model::roles_text(&f.roles),
             updated_at: at,
         }
     }

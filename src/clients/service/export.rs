@@ -49,7 +49,7 @@ pub struct Options {
     pub bom: bool,
 }
 
-pub(super) const COLUMNS: [&str; 22] = [
+pub(super) const COLUMNS: [&str; 23] = [
     "id",
     "kind",
     "name",
@@ -72,6 +72,7 @@ pub(super) const COLUMNS: [&str; 22] = [
     "external_ids",
     "created_at",
     "updated_at",
+    "roles",
 ];
 
 /// A cell a spreadsheet would run as a formula gets a leading apostrophe (OWASP's advice).
@@ -107,6 +108,7 @@ fn record(c: &Client) -> Vec<String> {
         c.external_ids.iter().map(|(s, e)| format!("{s}:{e}")).collect::<Vec<_>>().join(", "),
         c.created_at.to_rfc3339(),
         c.updated_at.to_rfc3339(),
+        crate::clients::model::roles_text(&c.roles),
     ]
     .into_iter()
     .map(|v| cell(&v))

@@ -69,7 +69,7 @@ fn money(value: &str) -> Option<f64> {
 
 fn write_card(sheet: &mut Worksheet, row: u32, c: &Client, f: &Formats) -> Result<(), XlsxError> {
     let text = |v: &Option<String>| v.clone().unwrap_or_default();
-    let strings: [(u16, String); 14] = [
+    let strings: [(u16, String); 15] = [
         (1, c.kind.as_str().to_string()),
         (2, c.name.clone()),
         (3, text(&c.legal_name)),
@@ -83,6 +83,7 @@ fn write_card(sheet: &mut Worksheet, row: u32, c: &Client, f: &Formats) -> Resul
         (12, c.tags.join(", ")),
         (13, c.phones.iter().map(|p| p.number.as_str()).collect::<Vec<_>>().join(", ")),
         (14, c.emails.iter().map(|e| e.address.as_str()).collect::<Vec<_>>().join(", ")),
+        (22, crate::clients::model::roles_text(&c.roles)),
         (19, c.external_ids.iter().map(|(s, e)| format!("{s}:{e}")).collect::<Vec<_>>().join(", ")),
     ];
     sheet.write_number(row, 0, c.id as f64)?;

@@ -1,0 +1,2 @@
+DROP INDEX clients_roles_idx;
+ALTER TABLE clients DROP COLUMN roles;
