@@ -62,6 +62,8 @@ pub struct Config {
     pub import_max_bytes: usize,
     /// Rows an import applies per transaction.
     pub import_batch: usize,
+    /// Batches of one import applied side by side.
+    pub import_workers: usize,
     /// How long a running import stays its process's without a batch committed.
     pub import_lease_secs: i64,
 }
@@ -225,6 +227,7 @@ impl Config {
         let import_max_bytes =
             number("CLIENTBASE_IMPORT_MAX_BYTES", 50 * 1024 * 1024, 1024, 1024 * 1024 * 1024)? as usize;
         let import_batch = number("CLIENTBASE_IMPORT_BATCH", 1000, 1, 10_000)? as usize;
+        let import_workers = number("CLIENTBASE_IMPORT_WORKERS", 2, 1, 16)? as usize;
         let import_lease_secs = number("CLIENTBASE_IMPORT_LEASE_SECS", 60, 1, 3600)? as i64;
         let webhook_secret_grace_hours = number("CLIENTBASE_WEBHOOK_SECRET_GRACE_HOURS", 24, 0, 24 * 30)? as i64;
         let log_format = match get("CLIENTBASE_LOG_FORMAT") {
@@ -262,6 +265,7 @@ impl Config {
             import_worker,
             import_max_bytes,
             import_batch,
+            import_workers,
             import_lease_secs,
         })
     }

@@ -481,6 +481,7 @@ diesel::table! {
         row_count -> BigInt,
         file_columns -> Text,
         settings -> Text,
+        batch_rows -> BigInt,
         processed -> BigInt,
         created -> BigInt,
         updated -> BigInt,
@@ -505,6 +506,14 @@ diesel::table! {
     import_files (import_id) {
         import_id -> BigInt,
         content -> Binary,
+    }
+}
+
+diesel::table! {
+    import_batches (import_id, first_row) {
+        import_id -> BigInt,
+        first_row -> BigInt,
+        row_count -> BigInt,
     }
 }
 
@@ -567,5 +576,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     automation_effects,
     imports,
     import_files,
+    import_batches,
     import_rows,
 );

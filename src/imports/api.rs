@@ -253,7 +253,8 @@ async fn preview_import(
 async fn run_import(state: web::Data<AppState>, auth: Caller, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::ClientsImport)?;
     let id = id.into_inner();
-    let import = db::run(&state.pool, move |conn| service::start(conn, id, &auth)).await?;
+    let batch_rows = state.config.import_batch;
+    let import = db::run(&state.pool, move |conn| service::start(conn, id, &auth, batch_rows)).await?;
     Ok(HttpResponse::Accepted()
         .insert_header((header::LOCATION, format!("/api/v1/imports/{id}")))
         .insert_header((header::ETAG, crate::http::etag(import.id, import.version)))

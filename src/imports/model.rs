@@ -182,6 +182,7 @@ pub struct ImportRow {
     pub row_count: i64,
     pub file_columns: String,
     pub settings: String,
+    pub batch_rows: i64,
     pub processed: i64,
     pub created: i64,
     pub updated: i64,

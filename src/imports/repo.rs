@@ -6,7 +6,7 @@ use diesel::prelude::*;
 
 use super::mapping::Lookups;
 use super::model::{FileFormat, ImportEntity, ImportRow, ImportSettings, ImportState, RowRecord, Totals};
-use crate::db::schema::{channels, import_files, import_rows, imports, users};
+use crate::db::schema::{channels, import_batches, import_files, import_rows, imports, users};
 use crate::db::{now, Db, DbConn};
 use crate::error::ApiError;
 use crate::pagination::{page_from, Cursor, KeyValue, Page};
@@ -95,12 +95,13 @@ pub fn set_settings(
 }
 
 /// Uploaded → running, once: `None` when it is not (or no longer) uploaded.
-pub fn start(conn: &mut DbConn, id: i64, actor: &str) -> QueryResult<Option<ImportRow>> {
+pub fn start(conn: &mut DbConn, id: i64, actor: &str, batch_rows: i64) -> QueryResult<Option<ImportRow>> {
     let at = now();
     diesel::update(imports::table.filter(imports::id.eq(id)).filter(imports::state.eq(ImportState::Uploaded.as_str())))
         .set((
             imports::state.eq(ImportState::Running.as_str()),
             imports::started_by.eq(actor),
+            imports::batch_rows.eq(batch_rows),
             imports::started_at.eq(Some(at)),
             imports::lease_until.eq(None::<NaiveDateTime>),
             imports::version.eq(imports::version + 1),
@@ -139,34 +140,45 @@ pub fn claim(conn: &mut DbConn, lease_until: NaiveDateTime) -> QueryResult<Optio
     Ok(claimed)
 }
 
-/// Moves the import from row `from` to row `to` with the batch's totals and renews the lease;
-/// false when `from` is no longer where it stands (another process took it over).
-pub fn advance(
-    conn: &mut DbConn,
-    id: i64,
-    from: i64,
-    to: i64,
-    t: &Totals,
-    lease_until: NaiveDateTime,
-) -> QueryResult<bool> {
-    let n = diesel::update(
-        imports::table
-            .filter(imports::id.eq(id))
-            .filter(imports::processed.eq(from))
-            .filter(imports::state.eq(ImportState::Running.as_str())),
-    )
-    .set((
-        imports::processed.eq(to),
-        imports::created.eq(imports::created + t.create),
-        imports::updated.eq(imports::updated + t.update),
-        imports::unchanged.eq(imports::unchanged + t.unchanged),
-        imports::skipped.eq(imports::skipped + t.skip),
-        imports::errors.eq(imports::errors + t.error),
-        imports::lease_until.eq(Some(lease_until)),
-        imports::updated_at.eq(now()),
-    ))
-    .execute(conn)?;
-    Ok(n == 1)
+/// The first rows of the batches applied so far.
+pub fn done_batches(conn: &mut DbConn, id: i64) -> QueryResult<std::collections::HashSet<i64>> {
+    let firsts: Vec<i64> =
+        import_batches::table.filter(import_batches::import_id.eq(id)).select(import_batches::first_row).load(conn)?;
+    Ok(firsts.into_iter().collect())
+}
+
+/// Claims the batch starting at `first_row` in the caller's transaction: false when it was
+/// applied already (by another worker or process), and then the transaction must not go on.
+pub fn claim_batch(conn: &mut DbConn, id: i64, first_row: i64, rows: i64) -> QueryResult<bool> {
+    let inserted = diesel::insert_into(import_batches::table)
+        .values((
+            import_batches::import_id.eq(id),
+            import_batches::first_row.eq(first_row),
+            import_batches::row_count.eq(rows),
+        ))
+        .execute(conn);
+    match inserted {
+        Ok(_) => Ok(true),
+        Err(diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Adds a batch's rows and totals to the import and renews the lease.
+pub fn add_progress(conn: &mut DbConn, id: i64, rows: i64, t: &Totals, lease_until: NaiveDateTime) -> QueryResult<()> {
+    diesel::update(imports::table.filter(imports::id.eq(id)))
+        .set((
+            imports::processed.eq(imports::processed + rows),
+            imports::created.eq(imports::created + t.create),
+            imports::updated.eq(imports::updated + t.update),
+            imports::unchanged.eq(imports::unchanged + t.unchanged),
+            imports::skipped.eq(imports::skipped + t.skip),
+            imports::errors.eq(imports::errors + t.error),
+            imports::lease_until.eq(Some(lease_until)),
+            imports::updated_at.eq(now()),
+        ))
+        .execute(conn)?;
+    Ok(())
 }
 
 /// Running → done or failed.

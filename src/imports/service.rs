@@ -30,6 +30,8 @@ use crate::events::Origin;
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub batch: usize,
+    /// Batches applied side by side.
+    pub workers: usize,
     pub lease: TimeDelta,
     pub region: phonenumber::country::Id,
 }
@@ -38,6 +40,7 @@ impl Settings {
     pub fn of(config: &Config) -> Settings {
         Settings {
             batch: config.import_batch.max(1),
+            workers: config.import_workers.max(1),
             lease: TimeDelta::seconds(config.import_lease_secs.max(1)),
             region: config.phone_region,
         }
@@ -161,27 +164,40 @@ fn key_hash(key: &str) -> u64 {
     h.finish()
 }
 
+/// What the rows of an import are read and judged with.
+struct Prepared {
+    content: Vec<u8>,
+    settings: super::model::ImportSettings,
+    headers: Vec<String>,
+    lookups: mapping::Lookups,
+}
+
+impl Prepared {
+    fn load(conn: &mut DbConn, row: &ImportRow, region: phonenumber::country::Id) -> Result<Prepared, ApiError> {
+        Ok(Prepared {
+            content: repo::file(conn, row.id)?,
+            settings: row.settings(),
+            headers: row.headers(),
+            lookups: repo::lookups(conn, region)?,
+        })
+    }
+}
+
 /// Reads the import's rows in order, drafts each, notes the first row of each INN, phone,
-/// email and external id, and hands the rows after `skip` to `batch` in batches of `size`.
+/// email and external id, and hands the rows to `batch` in batches of `size` (the same cut on
+/// every read of the file); `batch` answers false to stop.
 fn walk(
-    conn: &mut DbConn,
+    p: &Prepared,
     row: &ImportRow,
-    region: phonenumber::country::Id,
-    skip: i64,
     size: usize,
-    mut batch: impl FnMut(&mut DbConn, &Judge<'_>, Vec<Pending>) -> Result<bool, ApiError>,
+    mut batch: impl FnMut(Vec<Pending>) -> Result<bool, ApiError>,
 ) -> Result<(), ApiError> {
-    let content = repo::file(conn, row.id)?;
-    let settings = row.settings();
-    let headers = row.headers();
-    let lookups = repo::lookups(conn, region)?;
-    let mapper = Mapper::new(&settings, &headers, &lookups);
-    let judge = Judge::new(&settings, &lookups, region);
+    let mapper = Mapper::new(&p.settings, &p.headers, &p.lookups);
     let mut first_of: HashMap<u64, u32> = HashMap::new();
     let mut number = -1i64;
     let mut pending: Vec<Pending> = Vec::with_capacity(size);
     let mut go_on = true;
-    file::rows(&content, FileFormat::parse(&row.format), row.sheet.as_deref(), |cells| {
+    file::rows(&p.content, FileFormat::parse(&row.format), row.sheet.as_deref(), |cells| {
         number += 1;
         if number == 0 {
             return Ok(true);
@@ -200,17 +216,14 @@ fn walk(
                 }
             }
         }
-        if number <= skip {
-            return Ok(true);
-        }
         pending.push(Pending { row: number, draft, duplicate_of });
         if pending.len() >= size {
-            go_on = batch(conn, &judge, std::mem::take(&mut pending))?;
+            go_on = batch(std::mem::take(&mut pending))?;
         }
         Ok(go_on)
     })?;
     if go_on && !pending.is_empty() {
-        batch(conn, &judge, pending)?;
+        batch(pending)?;
     }
     Ok(())
 }
@@ -226,11 +239,13 @@ pub fn preview(
     region: phonenumber::country::Id,
 ) -> Result<Preview, ApiError> {
     let row = repo::get(conn, id)?;
+    let prepared = Prepared::load(conn, &row, region)?;
+    let judge = Judge::new(&prepared.settings, &prepared.lookups, region);
     let mut totals = Totals::default();
     let mut rows = Vec::new();
     let mut more = false;
-    walk(conn, &row, region, 0, 1000, |conn, judge, batch| {
-        for d in plan::decide(conn, judge, batch)? {
+    walk(&prepared, &row, 1000, |batch| {
+        for d in plan::decide(conn, &judge, batch)? {
             totals.add(d.outcome);
             if d.row > after && only.is_none_or(|o| o == d.outcome) {
                 if rows.len() < limit {
@@ -247,7 +262,7 @@ pub fn preview(
 }
 
 /// Puts an uploaded import in the queue; any process's worker picks it up.
-pub fn start(conn: &mut DbConn, id: i64, who: &Caller) -> Result<Import, ApiError> {
+pub fn start(conn: &mut DbConn, id: i64, who: &Caller, batch_rows: usize) -> Result<Import, ApiError> {
     let row = repo::get(conn, id)?;
     let settings = row.settings();
     mapping::validate(&settings, &row.headers())?;
@@ -255,7 +270,7 @@ pub fn start(conn: &mut DbConn, id: i64, who: &Caller) -> Result<Import, ApiErro
         return Err(ApiError::field("mapping", "maps no column to a field"));
     }
     db::write_tx(conn, |conn| {
-        let Some(started) = repo::start(conn, id, &who.actor())? else {
+        let Some(started) = repo::start(conn, id, &who.actor(), batch_rows as i64)? else {
             let state = repo::get(conn, id)?.state;
             return Err(ApiError::Conflict(match state.as_str() {
                 "running" => "the import is already running".to_string(),
@@ -276,8 +291,8 @@ pub fn tick(pool: &Pool, s: &Settings) -> Result<(), ApiError> {
             tracing::info!(import = row.id, processed = row.processed, "resuming an import its process left");
         }
         let mut conn = pool.get().map_err(|_| ApiError::Unavailable)?;
-        match execute(&mut conn, &row, s) {
-            Ok(true) => {
+        match execute(pool, &mut conn, &row, s) {
+            Ok(()) => {
                 let finished = db::write_tx(&mut conn, |conn| {
                     repo::finish(conn, row.id, ImportState::Done, None)?;
                     let done = repo::get(conn, row.id)?;
@@ -290,8 +305,6 @@ pub fn tick(pool: &Pool, s: &Settings) -> Result<(), ApiError> {
                 });
                 finished?;
             }
-            // Another process took it over.
-            Ok(false) => {}
             // The database went away: the lease runs out and a process takes the import up again.
             Err(ApiError::Unavailable) => {
                 tracing::warn!(import = row.id, "an import paused: the database is unavailable");
@@ -306,40 +319,96 @@ pub fn tick(pool: &Pool, s: &Settings) -> Result<(), ApiError> {
     }
 }
 
-/// Applies the rows after `processed`, batch by batch; false when another process took over.
-fn execute(conn: &mut DbConn, row: &ImportRow, s: &Settings) -> Result<bool, ApiError> {
+/// Applies the batches not applied yet: this thread reads and drafts the rows, `workers`
+/// threads apply batches side by side, each batch one transaction that first claims it (a
+/// batch, and so a row, is never applied twice, whichever worker or process gets to it).
+fn execute(pool: &Pool, conn: &mut DbConn, row: &ImportRow, s: &Settings) -> Result<(), ApiError> {
     let origin = Origin { actor: row.started_by.clone(), source: "import".into() };
-    let mut at = row.processed;
-    let mut ours = true;
-    walk(conn, row, s.region, row.processed, s.batch, |conn, judge, batch| {
-        let last = batch.last().map_or(at, |p| p.row);
-        // A card changed between the batch's reads and its writes fails it: read again, once.
-        let mut attempt = 0;
-        loop {
-            let result = db::write_tx(conn, |conn| {
-                let decisions = plan::decide(conn, judge, batch.clone())?;
-                let (records, totals) = plan::apply(conn, row.id, decisions, &origin)?;
-                repo::record_rows(conn, &records)?;
-                if !repo::advance(conn, row.id, at, last, &totals, now() + s.lease)? {
-                    return Err(ApiError::Conflict("taken over".into()));
+    let prepared = Prepared::load(conn, row, s.region)?;
+    let judge = Judge::new(&prepared.settings, &prepared.lookups, s.region);
+    let done = repo::done_batches(conn, row.id)?;
+    let size = row.batch_rows.max(1) as usize;
+    let failure: std::sync::Mutex<Option<ApiError>> = std::sync::Mutex::new(None);
+    let failed = std::sync::atomic::AtomicBool::new(false);
+    let (send, receive) = std::sync::mpsc::sync_channel::<Vec<Pending>>(s.workers);
+    let receive = std::sync::Mutex::new(receive);
+    std::thread::scope(|scope| {
+        for _ in 0..s.workers {
+            scope.spawn(|| {
+                let mut conn = match pool.get() {
+                    Ok(c) => c,
+                    Err(_) => {
+                        failed.store(true, std::sync::atomic::Ordering::SeqCst);
+                        failure.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(ApiError::Unavailable);
+                        return;
+                    }
+                };
+                loop {
+                    let next = receive.lock().unwrap_or_else(|e| e.into_inner()).recv();
+                    let Ok(batch) = next else { return };
+                    // After a failure the rest is drained unapplied: the reader never waits.
+                    if failed.load(std::sync::atomic::Ordering::SeqCst) {
+                        continue;
+                    }
+                    if let Err(e) = apply_batch(&mut conn, row.id, &judge, batch, &origin, s) {
+                        failed.store(true, std::sync::atomic::Ordering::SeqCst);
+                        failure.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(e);
+                    }
                 }
-                Ok(())
             });
-            match result {
-                Ok(()) => break,
-                Err(ApiError::PreconditionFailed) if attempt == 0 => attempt += 1,
-                Err(ApiError::Conflict(_)) => {
-                    ours = false;
-                    return Ok(false);
-                }
-                Err(e) => return Err(e),
+        }
+        let read = walk(&prepared, row, size, |batch| {
+            if failed.load(std::sync::atomic::Ordering::SeqCst) {
+                return Ok(false);
+            }
+            if !done.contains(&batch[0].row) {
+                send.send(batch).map_err(|_| ApiError::internal("the import's workers stopped"))?;
+            }
+            Ok(true)
+        });
+        drop(send);
+        if let Err(e) = read {
+            failure.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(e);
+        }
+    });
+    match failure.into_inner().unwrap_or_else(|e| e.into_inner()) {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// One batch in one transaction: claimed, decided, written, recorded, counted. A card changed
+/// between the batch's reads and its writes fails it: it is read and decided again, once.
+fn apply_batch(
+    conn: &mut DbConn,
+    import_id: i64,
+    judge: &Judge<'_>,
+    batch: Vec<Pending>,
+    origin: &Origin,
+    s: &Settings,
+) -> Result<(), ApiError> {
+    let first = batch[0].row;
+    let rows = batch.len() as i64;
+    let mut attempt = 0;
+    loop {
+        let result = db::write_tx(conn, |conn| {
+            if !repo::claim_batch(conn, import_id, first, rows)? {
+                return Ok(());
+            }
+            let decisions = plan::decide(conn, judge, batch.clone())?;
+            let (records, totals) = plan::apply(conn, import_id, decisions, origin)?;
+            repo::record_rows(conn, &records)?;
+            repo::add_progress(conn, import_id, rows, &totals, now() + s.lease)?;
+            Ok(())
+        });
+        match result {
+            Err(ApiError::PreconditionFailed) if attempt == 0 => attempt += 1,
+            other => {
+                db::committed().notify_one();
+                return other;
             }
         }
-        db::committed().notify_one();
-        at = last;
-        Ok(true)
-    })?;
-    Ok(ours)
+    }
 }
 
 /// The rejected rows as uploaded with their reasons, as CSV or XLSX, and the file's name.

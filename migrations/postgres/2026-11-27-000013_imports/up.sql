@@ -14,6 +14,8 @@ CREATE TABLE imports (
     file_columns TEXT NOT NULL,
     -- JSON: mapping, mode, match_on, defaults, values.
     settings TEXT NOT NULL,
+    -- Rows per batch, fixed when the run starts: every process cuts the file the same way.
+    batch_rows BIGINT NOT NULL DEFAULT 1000,
     processed BIGINT NOT NULL DEFAULT 0,
     created BIGINT NOT NULL DEFAULT 0,
     updated BIGINT NOT NULL DEFAULT 0,
@@ -39,6 +41,15 @@ CREATE INDEX imports_running_idx ON imports (lease_until) WHERE state = 'running
 CREATE TABLE import_files (
     import_id BIGINT PRIMARY KEY REFERENCES imports (id) ON DELETE CASCADE,
     content BYTEA NOT NULL
+);
+
+-- The batches applied: one row each, in the batch's own transaction, so that no batch (and
+-- no row) is applied twice whichever process or worker gets to it.
+CREATE TABLE import_batches (
+    import_id BIGINT NOT NULL REFERENCES imports (id) ON DELETE CASCADE,
+    first_row BIGINT NOT NULL,
+    row_count BIGINT NOT NULL,
+    PRIMARY KEY (import_id, first_row)
 );
 
 CREATE TABLE import_rows (
