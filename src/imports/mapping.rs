@@ -304,6 +304,11 @@ impl Lookups {
         }
     }
 
+    /// Whether `code` is an active channel's code.
+    pub fn has_channel(&self, code: &str) -> bool {
+        self.channels.get(&code.to_lowercase()).is_some_and(|c| c == code)
+    }
+
     fn channel(&self, text: &str) -> Option<String> {
         self.channels.get(&text.to_lowercase()).or_else(|| self.channels.get(&header_key(text))).cloned()
     }

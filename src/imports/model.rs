@@ -292,7 +292,7 @@ impl Import {
 }
 
 /// What was done with one row, as the run records it.
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = import_rows)]
 pub struct RowRecord {
     pub import_id: i64,

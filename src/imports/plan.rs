@@ -8,7 +8,7 @@ use diesel::prelude::*;
 
 use super::mapping::{Draft, Lookups, MatchKey};
 use super::model::{ImportMode, ImportSettings, RowOutcome, RowRecord, Totals};
-use crate::clients::model::{name_key, Client, ClientFields, ClientPatch, ClientRow};
+use crate::clients::model::{name_key, Client, ClientFields, ClientPatch};
 use crate::clients::repo::{self as clients_repo, contact_points, ActiveReferences, ENTITY};
 use crate::db::schema::{clients, contact_points as points};
 use crate::db::DbConn;
@@ -344,11 +344,7 @@ pub fn decide(conn: &mut DbConn, judge: &Judge<'_>, batch: Vec<Pending>) -> Resu
         matches.push(matched(judge, &found, &p.draft));
     }
     let ids: Vec<i64> = matches.iter().filter_map(|m| m.as_ref().ok().copied().flatten()).collect();
-    let mut cards: HashMap<i64, Client> = HashMap::new();
-    for chunk in ids.chunks(1000) {
-        let rows: Vec<ClientRow> = clients::table.filter(clients::id.eq_any(chunk)).load(conn)?;
-        cards.extend(clients_repo::to_clients(conn, rows)?.into_iter().map(|c| (c.id, c)));
-    }
+    let cards: HashMap<i64, Client> = clients_repo::load(conn, &ids)?.into_iter().map(|c| (c.id, c)).collect();
     let mut owners: Vec<i64> = batch.iter().filter_map(|p| p.draft.patch.owner_id.flatten()).collect();
     owners.extend(judge.default_owner);
     let references = ActiveReferences::load(conn, &owners)?;

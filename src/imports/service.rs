@@ -113,9 +113,8 @@ fn check_defaults(
         }
     }
     if let Some(channel) = &s.defaults.channel {
-        let active = crate::channels::repo::active_codes(conn)?;
         errors.check(
-            active.contains(channel),
+            lookups.has_channel(channel),
             "defaults.channel",
             format_args!("'{channel}' is not an active channel"),
         );
