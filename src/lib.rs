@@ -12,6 +12,7 @@ pub mod channels;
 pub mod clients;
 pub mod config;
 pub mod contacts;
+pub mod custom_fields;
 pub mod db;
 pub mod deals;
 pub mod error;

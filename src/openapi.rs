@@ -26,6 +26,7 @@ pub const TOKEN_URL: &str = "/api/v1/auth/token";
         (name = "auth", description = "Access tokens"),
         (name = "users", description = "Users and API clients"),
         (name = "channels", description = "The sales channel reference list"),
+        (name = "custom-fields", description = "Typed fields of clients, contacts and deals: types, options, required, unique, filterable"),
         (name = "clients", description = "Client cards, their contact persons and timeline"),
         (name = "funnel", description = "Pipelines, deals, activities and tasks"),
         (name = "sales", description = "Purchases, single and in batches"),

@@ -6,8 +6,9 @@ use utoipa::OpenApi;
 use utoipa_actix_web::scope;
 
 use crate::{
-    activities, analytics, api_clients, audit, automations, campaigns, channels, clients, contacts, deals, idempotency,
-    imports, openapi, ops, pipelines, sales, segments, sync, tasks, telephony, timeline, tokens, users, webhooks,
+    activities, analytics, api_clients, audit, automations, campaigns, channels, clients, contacts, custom_fields,
+    deals, idempotency, imports, openapi, ops, pipelines, sales, segments, sync, tasks, telephony, timeline, tokens,
+    users, webhooks,
 };
 
 /// Registers every documented route.
@@ -19,6 +20,7 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
             .configure(users::api::routes)
             .configure(api_clients::api::routes)
             .configure(channels::api::routes)
+            .configure(custom_fields::api::routes)
             .configure(clients::api::base::routes)
             .configure(clients::api::routes)
             .configure(contacts::api::routes)

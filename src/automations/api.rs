@@ -97,7 +97,8 @@ async fn create_automation(
     ApiJson(input): ApiJson<NewAutomation>,
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::AutomationsManage)?;
-    let a = db::run_tx(&state.pool, move |conn| service::create(conn, input, &auth)).await?;
+    let region = state.config.phone_region;
+    let a = db::run_tx(&state.pool, move |conn| service::create(conn, input, &auth, region)).await?;
     Ok(created(&a, format!("/api/v1/automations/{}", a.id), a.id, a.version))
 }
 
@@ -142,7 +143,8 @@ async fn update_automation(
     auth.require(Scope::AutomationsManage)?;
     let id = id.into_inner();
     let expected = if_match(&req, id)?;
-    let a = db::run_tx(&state.pool, move |conn| service::update(conn, id, patch, expected, &auth)).await?;
+    let region = state.config.phone_region;
+    let a = db::run_tx(&state.pool, move |conn| service::update(conn, id, patch, expected, &auth, region)).await?;
     Ok(ok_tagged(&a, a.id, a.version))
 }
 

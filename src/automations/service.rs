@@ -134,6 +134,7 @@ fn check_conditions(
     conn: &mut DbConn,
     c: &mut Conditions,
     trigger: &Trigger,
+    region: phonenumber::country::Id,
     errors: &mut FieldErrors,
 ) -> Result<(), ApiError> {
     let has = entities(trigger);
@@ -141,7 +142,7 @@ fn check_conditions(
     let not_for = |what: &str| format!("applies to {what}, which this automation's trigger never has");
     if let Some(f) = &mut c.client_filter {
         let mut inner = FieldErrors::new();
-        crate::segments::service::validate_filter(conn, f, &mut inner)?;
+        crate::segments::service::validate_filter(conn, f, region, &mut inner)?;
         for e in inner.into_list() {
             let field = e.field.strip_prefix("filter").unwrap_or(&e.field).to_string();
             errors.add(format!("conditions.client_filter{field}"), e.message);
@@ -353,12 +354,17 @@ fn log_end(conn: &mut DbConn) -> Result<(i64, i64), ApiError> {
     Ok((p.txid, p.id))
 }
 
-pub fn create(conn: &mut DbConn, mut input: NewAutomation, caller: &Caller) -> Result<Automation, ApiError> {
+pub fn create(
+    conn: &mut DbConn,
+    mut input: NewAutomation,
+    caller: &Caller,
+    region: phonenumber::country::Id,
+) -> Result<Automation, ApiError> {
     let mut errors = FieldErrors::new();
     check_key(&input.key, &mut errors);
     check_name(&input.name, &mut errors);
     check_trigger(&input.trigger, &mut errors);
-    check_conditions(conn, &mut input.conditions, &input.trigger, &mut errors)?;
+    check_conditions(conn, &mut input.conditions, &input.trigger, region, &mut errors)?;
     check_actions(conn, &mut input.actions, &input.trigger, &input.conditions, &mut errors)?;
     errors.into_result()?;
     if repo::key_taken(conn, &input.key, None)? {
@@ -377,6 +383,7 @@ pub fn update(
     patch: AutomationPatch,
     expected: Option<i64>,
     caller: &Caller,
+    region: phonenumber::country::Id,
 ) -> Result<Automation, ApiError> {
     let row = repo::get_row(conn, id)?;
     crate::versioning::expect(expected, row.version)?;
@@ -390,7 +397,7 @@ pub fn update(
     let mut conditions = patch.conditions.unwrap_or(current.conditions);
     let mut actions = patch.actions.unwrap_or(current.actions);
     check_trigger(&trigger, &mut errors);
-    check_conditions(conn, &mut conditions, &trigger, &mut errors)?;
+    check_conditions(conn, &mut conditions, &trigger, region, &mut errors)?;
     check_actions(conn, &mut actions, &trigger, &conditions, &mut errors)?;
     errors.into_result()?;
     let enabled = patch.enabled.unwrap_or(current.enabled);

@@ -30,6 +30,7 @@ pub struct ContactRow {
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
     pub deleted_at: Option<NaiveDateTime>,
+    pub custom_fields: String,
 }
 
 /// A contact person of a client.
@@ -47,6 +48,9 @@ pub struct Contact {
     /// Likes, dislikes, how they prefer to be contacted.
     pub preferences: Option<String>,
     pub notes: Option<String>,
+    /// Values of the contact custom fields (see `/custom-fields`).
+    #[schema(value_type = Object)]
+    pub custom_fields: serde_json::Map<String, serde_json::Value>,
     pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -65,6 +69,7 @@ impl From<ContactRow> for Contact {
             birthday: r.birthday,
             preferences: r.preferences,
             notes: r.notes,
+            custom_fields: serde_json::from_str(&r.custom_fields).unwrap_or_default(),
             version: r.version,
             created_at: r.created_at.and_utc(),
             updated_at: r.updated_at.and_utc(),
@@ -86,6 +91,9 @@ pub struct NewContact {
     pub birthday: Option<NaiveDate>,
     pub preferences: Option<String>,
     pub notes: Option<String>,
+    /// Values of the contact custom fields; every key must be defined.
+    #[schema(value_type = Option<Object>)]
+    pub custom_fields: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 /// Changes to a contact: only the fields sent are changed; `null` clears a field.
@@ -108,6 +116,9 @@ pub struct ContactPatch {
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>)]
     pub notes: Option<Option<String>>,
+    /// Replaces the whole object; `null` values remove keys.
+    #[schema(value_type = Option<Object>)]
+    pub custom_fields: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Insertable, AsChangeset)]
@@ -121,6 +132,7 @@ pub(super) struct ContactWrite {
     pub(super) birthday: Option<NaiveDate>,
     pub(super) preferences: Option<String>,
     pub(super) notes: Option<String>,
+    pub(super) custom_fields: String,
 }
 
 /// The validated, normalised fields of a contact.
@@ -134,6 +146,7 @@ pub(super) struct ContactFields {
     pub(super) birthday: Option<NaiveDate>,
     pub(super) preferences: Option<String>,
     pub(super) notes: Option<String>,
+    pub(super) custom_fields: serde_json::Map<String, serde_json::Value>,
 }
 
 pub(super) fn clean(v: Option<String>) -> Option<String> {
@@ -141,8 +154,12 @@ pub(super) fn clean(v: Option<String>) -> Option<String> {
 }
 
 impl ContactFields {
-    pub(super) fn validated(mut self, region: phonenumber::country::Id) -> Result<ContactFields, ApiError> {
-        let mut errors = FieldErrors::new();
+    /// Validates and normalises the fields, adding to `errors` (the custom fields' own checks).
+    pub(super) fn validated(
+        mut self,
+        region: phonenumber::country::Id,
+        mut errors: FieldErrors,
+    ) -> Result<ContactFields, ApiError> {
         self.name = self.name.trim().to_string();
         errors.check(
             !self.name.is_empty() && self.name.chars().count() <= 300,
@@ -169,6 +186,7 @@ impl ContactFields {
             birthday: self.birthday,
             preferences: self.preferences.clone(),
             notes: self.notes.clone(),
+            custom_fields: serde_json::to_string(&self.custom_fields).unwrap_or_default(),
         }
     }
 
@@ -182,6 +200,7 @@ impl ContactFields {
             birthday: c.birthday,
             preferences: c.preferences.clone(),
             notes: c.notes.clone(),
+            custom_fields: c.custom_fields.clone(),
         }
     }
 }

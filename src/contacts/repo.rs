@@ -81,11 +81,21 @@ pub(super) fn soft_delete(
     diesel::update(contacts::table.find(id))
         .set((contacts::deleted_at.eq(Some(at)), contacts::updated_at.eq(at), contacts::version.eq(version + 1)))
         .execute(conn)?;
+    crate::custom_fields::repo::remove_values(conn, crate::custom_fields::CustomEntity::Contact, &[id])?;
     contact_points::replace(conn, client_id, Some(id), &[], &[])
 }
 
-/// Keeps the contact points index in step with the contact's phones and emails.
-pub(super) fn index(conn: &mut DbConn, fields: &ContactFields, client_id: i64, contact_id: i64) -> QueryResult<()> {
+/// Keeps the contact points index in step with the contact's phones and emails, and the value
+/// index with its custom fields (`replace`: the contact had values before).
+pub(super) fn index(
+    conn: &mut DbConn,
+    fields: &ContactFields,
+    schema: &crate::custom_fields::Schema,
+    client_id: i64,
+    contact_id: i64,
+    replace: bool,
+) -> QueryResult<()> {
+    crate::custom_fields::repo::write_values(conn, schema, &[(contact_id, &fields.custom_fields)], replace)?;
     let phones: Vec<String> = fields.phones.iter().map(|p| p.number.clone()).collect();
     let emails: Vec<String> = fields.emails.iter().map(|e| e.address.clone()).collect();
     contact_points::replace(conn, client_id, Some(contact_id), &phones, &emails)

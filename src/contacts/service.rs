@@ -5,8 +5,9 @@
 use super::model::{clean, Contact, ContactFields, ContactPatch, NewContact, ENTITY};
 use super::repo::{self, get};
 use crate::auth::Caller;
+use crate::custom_fields::{self, CustomEntity};
 use crate::db::{now, DbConn};
-use crate::error::ApiError;
+use crate::error::{ApiError, FieldErrors};
 use crate::events::{self, NewEvent};
 
 /// Records `event_type` for the contact, with the contact as its payload.
@@ -27,7 +28,7 @@ pub fn create(
     region: phonenumber::country::Id,
 ) -> Result<Contact, ApiError> {
     crate::clients::repo::get_row(conn, client_id, actor.own_clients_only())?;
-    let fields = ContactFields {
+    let mut fields = ContactFields {
         name: input.name,
         position: clean(input.position),
         is_decision_maker: input.is_decision_maker,
@@ -36,10 +37,14 @@ pub fn create(
         birthday: input.birthday,
         preferences: clean(input.preferences),
         notes: clean(input.notes),
-    }
-    .validated(region)?;
+        custom_fields: input.custom_fields.unwrap_or_default(),
+    };
+    let schema = custom_fields::repo::schema(conn, CustomEntity::Contact)?;
+    let mut errors = FieldErrors::new();
+    custom_fields::service::check_record(conn, &schema, None, &mut fields.custom_fields, None, region, &mut errors)?;
+    let fields = fields.validated(region, errors)?;
     let row = repo::insert(conn, fields.write(), client_id)?;
-    repo::index(conn, &fields, client_id, row.id)?;
+    repo::index(conn, &fields, &schema, client_id, row.id, false)?;
     record(conn, actor, "contact.created", Contact::from(row))
 }
 
@@ -79,12 +84,19 @@ pub fn update(
     if let Some(v) = patch.notes {
         f.notes = clean(v);
     }
-    let f = f.validated(region)?;
+    if let Some(v) = patch.custom_fields {
+        f.custom_fields = v;
+    }
+    let schema = custom_fields::repo::schema(conn, CustomEntity::Contact)?;
+    let mut errors = FieldErrors::new();
+    let previous = Some(&before.custom_fields);
+    custom_fields::service::check_record(conn, &schema, Some(id), &mut f.custom_fields, previous, region, &mut errors)?;
+    let f = f.validated(region, errors)?;
     if f == before {
         return Ok(current);
     }
     let row = repo::update_at(conn, id, current.version, f.write())?;
-    repo::index(conn, &f, row.client_id, row.id)?;
+    repo::index(conn, &f, &schema, row.client_id, row.id, true)?;
     record(conn, actor, "contact.updated", Contact::from(row))
 }
 

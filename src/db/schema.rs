@@ -102,6 +102,7 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         deleted_at -> Nullable<Timestamp>,
+        custom_fields -> Text,
     }
 }
 
@@ -543,6 +544,36 @@ diesel::joinable!(deals -> clients (client_id));
 diesel::joinable!(deal_stage_history -> deals (deal_id));
 diesel::joinable!(activities -> clients (client_id));
 
+diesel::table! {
+    custom_fields (id) {
+        id -> BigInt,
+        entity -> Text,
+        field_key -> Text,
+        label -> Text,
+        field_type -> Text,
+        options -> Text,
+        required -> Bool,
+        is_unique -> Bool,
+        filterable -> Bool,
+        archived -> Bool,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    // An index table like contact_points: the columns named only tell diesel what a row is.
+    custom_field_values (entity, record_id, field_key, value) {
+        entity -> Text,
+        record_id -> BigInt,
+        field_key -> Text,
+        value -> Text,
+        number -> Nullable<Double>,
+        unique_value -> Nullable<Text>,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     users,
     api_clients,
@@ -578,4 +609,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     import_files,
     import_batches,
     import_rows,
+    custom_fields,
+    custom_field_values,
 );

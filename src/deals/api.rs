@@ -108,7 +108,8 @@ async fn create_deal(
     ApiJson(input): ApiJson<NewDeal>,
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::DealsWrite)?;
-    let deal = db::run_tx(&state.pool, move |conn| service::create(conn, input, &auth)).await?;
+    let region = state.config.phone_region;
+    let deal = db::run_tx(&state.pool, move |conn| service::create(conn, input, &auth, region)).await?;
     Ok(created(&deal, format!("/api/v1/deals/{}", deal.id), deal.id, deal.version))
 }
 
@@ -149,7 +150,8 @@ async fn update_deal(
     auth.require(Scope::DealsWrite)?;
     let id = id.into_inner();
     let expected = if_match(&req, id)?;
-    let deal = db::run_tx(&state.pool, move |conn| service::update(conn, id, patch, expected, &auth)).await?;
+    let region = state.config.phone_region;
+    let deal = db::run_tx(&state.pool, move |conn| service::update(conn, id, patch, expected, &auth, region)).await?;
     Ok(ok_tagged(&deal, deal.id, deal.version))
 }
 

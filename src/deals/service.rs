@@ -8,6 +8,7 @@ use diesel::prelude::*;
 use super::model::{Deal, DealPatch, DealRow, DealStatus, NewDeal, StageMove};
 use crate::auth::Caller;
 use crate::clients::repo as clients_repo;
+use crate::custom_fields::{self, CustomEntity};
 use crate::db::schema::{clients, contacts, deal_stage_history, deals, users};
 use crate::db::{now, DbConn};
 use crate::error::{ApiError, FieldErrors};
@@ -127,7 +128,12 @@ fn usable_stage(conn: &mut DbConn, stage_id: i64, pipeline_id: i64) -> QueryResu
     Ok(pipelines::stage(conn, stage_id)?.filter(|s| s.pipeline_id == pipeline_id && !s.archived))
 }
 
-pub fn create(conn: &mut DbConn, input: NewDeal, actor: &Caller) -> Result<Deal, ApiError> {
+pub fn create(
+    conn: &mut DbConn,
+    input: NewDeal,
+    actor: &Caller,
+    region: phonenumber::country::Id,
+) -> Result<Deal, ApiError> {
     let mut errors = FieldErrors::new();
     let client = match clients_repo::get_row(conn, input.client_id, actor.own_clients_only()) {
         Ok(c) => Some(c),
@@ -162,6 +168,9 @@ pub fn create(conn: &mut DbConn, input: NewDeal, actor: &Caller) -> Result<Deal,
         return Err(errors.fail(field, format!("is not an active stage of pipeline {pipeline_id}")));
     };
     let status = DealStatus::of_stage(StageKind::parse(&stage.kind));
+    let schema = custom_fields::repo::schema(conn, CustomEntity::Deal)?;
+    let mut values = input.custom_fields.unwrap_or_default();
+    custom_fields::service::check_record(conn, &schema, None, &mut values, None, region, &mut errors)?;
     let lost_reason = clean(input.lost_reason);
     errors.check(status != DealStatus::Lost || lost_reason.is_some(), "lost_reason", "is required for a lost stage");
     errors.check(status == DealStatus::Lost || lost_reason.is_none(), "lost_reason", "is only kept for lost deals");
@@ -182,8 +191,7 @@ pub fn create(conn: &mut DbConn, input: NewDeal, actor: &Caller) -> Result<Deal,
             deals::expected_close_date.eq(input.expected_close_date),
             deals::source.eq(clean(input.source)),
             deals::lost_reason.eq(&lost_reason),
-            deals::custom_fields
-                .eq(serde_json::to_string(&input.custom_fields.unwrap_or_default()).unwrap_or_default()),
+            deals::custom_fields.eq(serde_json::to_string(&values).unwrap_or_default()),
             deals::closed_at.eq(if status == DealStatus::Open { None } else { Some(at) }),
             deals::version.eq(1i64),
             deals::created_at.eq(at),
@@ -191,6 +199,7 @@ pub fn create(conn: &mut DbConn, input: NewDeal, actor: &Caller) -> Result<Deal,
         ))
         .returning(deals::all_columns)
         .get_result(conn)?;
+    custom_fields::repo::write_values(conn, &schema, &[(row.id, &values)], false)?;
     record_move(conn, &row, None, actor, client.channel.clone())?;
     let deal = Deal::from(row);
     emit(conn, &actor.origin(), "deal.created", &deal, None)?;
@@ -218,10 +227,22 @@ pub fn update(
     patch: DealPatch,
     expected: Option<i64>,
     actor: &Caller,
+    region: phonenumber::country::Id,
 ) -> Result<Deal, ApiError> {
     let current = get_row(conn, id, actor.own_clients_only())?;
     crate::versioning::expect(expected, current.version)?;
     let mut errors = FieldErrors::new();
+    let schema = custom_fields::repo::schema(conn, CustomEntity::Deal)?;
+    let values = match patch.custom_fields.clone() {
+        Some(mut values) => {
+            let previous: serde_json::Map<String, serde_json::Value> =
+                serde_json::from_str(&current.custom_fields).unwrap_or_default();
+            let (id, previous) = (Some(id), Some(&previous));
+            custom_fields::service::check_record(conn, &schema, id, &mut values, previous, region, &mut errors)?;
+            Some(values)
+        }
+        None => None,
+    };
     check_text(patch.title.as_deref(), "title", 300, &mut errors);
     let amount = patch.amount.as_deref().map(|a| parse_amount(a, "amount", &mut errors));
     if let Some(c) = &patch.currency {
@@ -248,13 +269,16 @@ pub fn update(
         expected_close_date: patch.expected_close_date,
         source: patch.source.map(clean),
         lost_reason: lost_reason.map(Some),
-        custom_fields: patch.custom_fields.map(|c| serde_json::to_string(&c).unwrap_or_default()),
+        custom_fields: values.as_ref().map(|c| serde_json::to_string(c).unwrap_or_default()),
     };
     let row: DealRow = diesel::update(deals::table.filter(deals::id.eq(id)).filter(deals::version.eq(current.version)))
         .set((changes, deals::version.eq(current.version + 1), deals::updated_at.eq(now())))
         .returning(deals::all_columns)
         .get_result(conn)
         .at_read_version()?;
+    if let Some(values) = &values {
+        custom_fields::repo::write_values(conn, &schema, &[(id, values)], true)?;
+    }
     let deal = Deal::from(row);
     emit(conn, &actor.origin(), "deal.updated", &deal, None)?;
     Ok(deal)
@@ -307,6 +331,7 @@ pub fn delete(conn: &mut DbConn, id: i64, expected: Option<i64>, actor: &Caller)
     diesel::update(deals::table.find(id))
         .set((deals::deleted_at.eq(Some(at)), deals::updated_at.eq(at), deals::version.eq(current.version + 1)))
         .execute(conn)?;
+    custom_fields::repo::remove_values(conn, CustomEntity::Deal, &[id])?;
     events::record(
         conn,
         &actor.origin(),

@@ -144,6 +144,25 @@ impl<T: DeserializeOwned> FromRequest for ApiQuery<T> {
     }
 }
 
+/// A query with custom field filters: the declared parameters in `T`, and the `cf.…` pairs
+/// (`cf.<key>=`, `cf.<key>.gte=`…) apart, for the custom fields domain to read.
+pub struct QueryWithCustom<T>(pub T, pub Vec<(String, String)>);
+
+impl<T: DeserializeOwned> FromRequest for QueryWithCustom<T> {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let query = req.query_string();
+        type Pairs = Vec<(String, String)>;
+        let (custom, rest): (Pairs, Pairs) =
+            form_urlencoded::parse(query.as_bytes()).into_owned().partition(|(k, _)| k.starts_with("cf."));
+        let rest = form_urlencoded::Serializer::new(String::new()).extend_pairs(rest).finish();
+        let parsed = if nul_pair(query.as_bytes()).is_some() { parse_query(query) } else { parse_query(&rest) };
+        std::future::ready(parsed.map(|t| QueryWithCustom(t, custom)))
+    }
+}
+
 pub fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
     if let Some(field) = nul_pair(query.as_bytes()) {
         return Err(nul_error(ApiError::BadQuery, field));

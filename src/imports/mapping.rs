@@ -194,12 +194,14 @@ pub fn guess(header: &str, custom_labels: &[(String, String)]) -> Option<String>
 
 /// The guessed mapping of every header: a column nothing matches is ignored; a field two
 /// columns look like goes to the first.
-pub fn guess_all(headers: &[String]) -> BTreeMap<String, String> {
+pub fn guess_all(headers: &[String], fields: &crate::custom_fields::Schema) -> BTreeMap<String, String> {
+    let labels: Vec<(String, String)> =
+        fields.fields.iter().filter(|d| !d.archived).map(|d| (d.key.clone(), d.label.clone())).collect();
     let mut taken: Vec<String> = Vec::new();
     headers
         .iter()
         .map(|h| {
-            let target = guess(h, &[]).filter(|t| !taken.contains(t));
+            let target = guess(h, &labels).filter(|t| !taken.contains(t));
             if let Some(t) = &target {
                 taken.push(t.clone());
             }
@@ -211,7 +213,11 @@ pub fn guess_all(headers: &[String]) -> BTreeMap<String, String> {
 const VALUE_FIELDS: &[&str] = &["status", "kind", "channel", "mailing_consent", "roles"];
 
 /// Checks the settings against the file's headers; every problem names its field path.
-pub fn validate(settings: &ImportSettings, headers: &[String]) -> Result<(), ApiError> {
+pub fn validate(
+    settings: &ImportSettings,
+    headers: &[String],
+    fields: &crate::custom_fields::Schema,
+) -> Result<(), ApiError> {
     let mut errors = FieldErrors::new();
     let mut targets: Vec<Target> = Vec::new();
     for (column, target) in &settings.mapping {
@@ -223,6 +229,9 @@ pub fn validate(settings: &ImportSettings, headers: &[String]) -> Result<(), Api
         match Target::parse(target) {
             None => errors.add(path, format!("'{target}' is not a field (see the mapping's description)")),
             Some(Target::Ignore) => {}
+            Some(Target::Custom(key)) if fields.get(&key).is_none_or(|d| d.archived) => {
+                errors.add(path, format!("'{key}' is not a defined client custom field (see /custom-fields)"))
+            }
             Some(t) if targets.contains(&t) => errors.add(path, format!("'{target}' is mapped from two columns")),
             Some(t) => targets.push(t),
         }
@@ -239,10 +248,17 @@ pub fn validate(settings: &ImportSettings, headers: &[String]) -> Result<(), Api
         }
     }
     for (field, map) in &settings.values {
+        // A custom field's map turns cell texts into texts the field reads (option labels…).
+        if let Some(key) = field.strip_prefix("custom_fields.") {
+            if fields.get(key).is_none_or(|d| d.archived) {
+                errors.add(format!("values.{field}"), format!("'{key}' is not a defined client custom field"));
+            }
+            continue;
+        }
         if !VALUE_FIELDS.contains(&field.as_str()) {
             errors.add(
                 format!("values.{field}"),
-                "value maps are kept for status, kind, channel, mailing_consent and roles",
+                "value maps are kept for status, kind, channel, mailing_consent, roles and custom_fields.<key>",
             );
             continue;
         }
@@ -271,6 +287,8 @@ pub struct Lookups {
     users_by_name: HashMap<String, Vec<i64>>,
     channels: HashMap<String, String>,
     pub region: Option<phonenumber::country::Id>,
+    /// The client custom fields, whose cells are read by type.
+    pub fields: crate::custom_fields::Schema,
 }
 
 impl Lookups {
@@ -279,8 +297,9 @@ impl Lookups {
         users: Vec<(i64, String, String)>,
         channels: Vec<(String, String)>,
         region: phonenumber::country::Id,
+        fields: crate::custom_fields::Schema,
     ) -> Lookups {
-        let mut l = Lookups { region: Some(region), ..Lookups::default() };
+        let mut l = Lookups { region: Some(region), fields, ..Lookups::default() };
         for (id, email, name) in users {
             l.users_by_email.insert(email.to_lowercase(), id);
             l.users_by_name.entry(header_key(&name)).or_default().push(id);
@@ -412,7 +431,18 @@ impl<'a> Mapper<'a> {
                     d.external_ids.insert(source.clone(), text.to_string());
                 }
                 Target::Custom(key) => {
-                    d.custom_fields.insert(key.clone(), serde_json::Value::String(text.to_string()));
+                    let field = format!("custom_fields.{key}");
+                    let text = self.mapped(&field, text).unwrap_or_else(|| text.to_string());
+                    let value = match self.lookups.fields.get(key) {
+                        Some(def) => crate::custom_fields::values::from_text(def, &text),
+                        None => Ok(serde_json::Value::String(text)),
+                    };
+                    match value {
+                        Ok(v) => {
+                            d.custom_fields.insert(key.clone(), v);
+                        }
+                        Err(message) => errors.add(field, message),
+                    }
                 }
                 Target::Field(field) => match field {
                     Field::Name => p.name = Some(text.to_string()),
@@ -537,6 +567,7 @@ mod tests {
             vec![(2, "anna@example.com".into(), "Анна Петрова".into()), (3, "o@example.com".into(), "Олег".into())],
             vec![("retail".into(), "Розница".into())],
             phonenumber::country::Id::RU,
+            crate::custom_fields::Schema::default(),
         )
     }
 
@@ -546,7 +577,7 @@ mod tests {
             ["Наименование", "ИНН", "Тел.", "E-mail", "Город", "Ответственный", "Статус", "Теги", "ID 1C", "Прочее"]
                 .map(String::from)
                 .to_vec();
-        let m = guess_all(&headers);
+        let m = guess_all(&headers, &Default::default());
         assert_eq!(m["Наименование"], "name");
         assert_eq!(m["ИНН"], "inn");
         assert_eq!(m["Тел."], "phones");
@@ -568,7 +599,8 @@ mod tests {
     fn a_row_becomes_a_draft_with_its_errors() {
         let headers: Vec<String> =
             ["Название", "ИНН", "Телефон", "Менеджер", "Статус", "Канал", "Теги"].map(String::from).to_vec();
-        let settings = ImportSettings { mapping: guess_all(&headers), ..ImportSettings::default() };
+        let settings =
+            ImportSettings { mapping: guess_all(&headers, &Default::default()), ..ImportSettings::default() };
         let l = lookups();
         let mapper = Mapper::new(&settings, &headers, &l);
         let row: Vec<String> = [
@@ -605,12 +637,12 @@ mod tests {
         s.mapping.insert("C".into(), "inn".into());
         s.match_on.push("fax".into());
         s.values.insert("status".into(), [("Спит".to_string(), "asleep".to_string())].into());
-        let ApiError::Validation(errors) = validate(&s, &headers).unwrap_err() else { panic!() };
+        let ApiError::Validation(errors) = validate(&s, &headers, &Default::default()).unwrap_err() else { panic!() };
         let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, vec!["mapping.B", "mapping.C", "match_on[3]", "values.status.Спит"]);
         s.mapping.insert("B".into(), "custom_fields.segment".into());
         s.mapping.insert("A".into(), "shoe_size".into());
-        let ApiError::Validation(errors) = validate(&s, &headers).unwrap_err() else { panic!() };
+        let ApiError::Validation(errors) = validate(&s, &headers, &Default::default()).unwrap_err() else { panic!() };
         assert_eq!(errors[0].field, "mapping.A");
     }
 }

@@ -347,7 +347,7 @@ pub fn decide(conn: &mut DbConn, judge: &Judge<'_>, batch: Vec<Pending>) -> Resu
     let cards: HashMap<i64, Client> = clients_repo::load(conn, &ids)?.into_iter().map(|c| (c.id, c)).collect();
     let mut owners: Vec<i64> = batch.iter().filter_map(|p| p.draft.patch.owner_id.flatten()).collect();
     owners.extend(judge.default_owner);
-    let references = ActiveReferences::load(conn, &owners)?;
+    let references = ActiveReferences::load(conn, &owners, judge.region)?;
 
     let mode = judge.settings.mode;
     let mut touched: HashMap<i64, i64> = HashMap::new();
@@ -418,8 +418,8 @@ pub fn decide(conn: &mut DbConn, judge: &Judge<'_>, batch: Vec<Pending>) -> Resu
                 }
                 let before = ClientFields::from_client(card);
                 let patch = merged_patch(&before, &p.draft, &judge.settings.defaults.tags);
-                let after = before.patched(patch, judge.region, &mut errors);
-                references.check(&after, Some(&before), &mut errors);
+                let mut after = before.patched(patch, judge.region, &mut errors);
+                references.check(&mut after, Some(&before), &mut errors);
                 if !errors.is_empty() {
                     out.push(Decision::rejected(row, RowOutcome::Error, Some(card.id), errors.into_list()));
                     continue;
@@ -441,8 +441,8 @@ pub fn decide(conn: &mut DbConn, judge: &Judge<'_>, batch: Vec<Pending>) -> Resu
                 ));
             }
             None => {
-                let fields = new_card(judge, &p.draft, &mut errors);
-                if let Some(f) = &fields {
+                let mut fields = new_card(judge, &p.draft, &mut errors);
+                if let Some(f) = &mut fields {
                     references.check(f, None, &mut errors);
                 }
                 match fields.filter(|_| errors.is_empty()) {
@@ -459,7 +459,33 @@ pub fn decide(conn: &mut DbConn, judge: &Judge<'_>, batch: Vec<Pending>) -> Resu
             }
         }
     }
+    refuse_taken_values(conn, &references, &mut out)?;
     Ok(out)
+}
+
+/// Turns the writes whose unique custom field values another card holds (or an earlier row of
+/// the batch) into errors.
+fn refuse_taken_values(conn: &mut DbConn, references: &ActiveReferences, out: &mut [Decision]) -> Result<(), ApiError> {
+    let writes: Vec<(usize, Option<i64>, &ClientFields)> = out
+        .iter()
+        .enumerate()
+        .filter_map(|(i, d)| match &d.write {
+            Some(Write::Create(f)) => Some((i, None, &**f)),
+            Some(Write::Update(c, f)) => Some((i, Some(c.id), &**f)),
+            None => None,
+        })
+        .collect();
+    let cards: Vec<(Option<i64>, &ClientFields)> = writes.iter().map(|(_, id, f)| (*id, *f)).collect();
+    let conflicts = references.unique_conflicts(conn, &cards)?;
+    let positions: Vec<usize> = writes.iter().map(|(i, _, _)| *i).collect();
+    for (at, field, message) in conflicts {
+        let d = &mut out[positions[at]];
+        d.outcome = RowOutcome::Error;
+        d.write = None;
+        d.changes.clear();
+        d.errors.push(FieldError { field, message });
+    }
+    Ok(())
 }
 
 /// Writes the batch's decisions: the new cards in bulk, the changed ones over the versions

@@ -275,11 +275,12 @@ pub fn mark_reverted(conn: &mut DbConn, id: i64, summary: &str) -> QueryResult<I
         .get_result(conn)
 }
 
-/// The active users and channels rows may name.
+/// The active users and channels rows may name, and the client custom fields.
 pub fn lookups(conn: &mut DbConn, region: phonenumber::country::Id) -> QueryResult<Lookups> {
     let people: Vec<(i64, String, String)> =
         users::table.filter(users::active.eq(true)).select((users::id, users::email, users::name)).load(conn)?;
     let channels: Vec<(String, String)> =
         channels::table.filter(channels::active.eq(true)).select((channels::code, channels::name)).load(conn)?;
-    Ok(Lookups::new(people, channels, region))
+    let fields = crate::custom_fields::repo::schema(conn, crate::custom_fields::CustomEntity::Client)?;
+    Ok(Lookups::new(people, channels, region, fields))
 }

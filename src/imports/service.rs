@@ -22,6 +22,7 @@ use crate::auth::Caller;
 use crate::clients::model::{Client, ClientFields, ClientPatch};
 use crate::clients::repo as clients_repo;
 use crate::config::Config;
+use crate::custom_fields::{self, CustomEntity};
 use crate::db::{self, now, DbConn, Pool};
 use crate::error::{ApiError, FieldErrors};
 use crate::events::Origin;
@@ -77,7 +78,9 @@ pub fn upload(conn: &mut DbConn, u: Upload, who: &Caller) -> Result<Import, ApiE
     let format = file::detect(&u.content)?;
     let survey = file::survey(&u.content, format, u.sheet.as_deref())?;
     let headers: Vec<String> = survey.columns.iter().map(|c| c.header.clone()).collect();
-    let settings = super::model::ImportSettings { mapping: mapping::guess_all(&headers), ..Default::default() };
+    let fields = custom_fields::repo::schema(conn, CustomEntity::Client)?;
+    let settings =
+        super::model::ImportSettings { mapping: mapping::guess_all(&headers, &fields), ..Default::default() };
     let row = db::write_tx(conn, |conn| {
         let row = repo::insert(
             conn,
@@ -151,7 +154,7 @@ pub fn configure(
     if let Some(v) = patch.values {
         s.values = v;
     }
-    mapping::validate(&s, &row.headers())?;
+    mapping::validate(&s, &row.headers(), &custom_fields::repo::schema(conn, CustomEntity::Client)?)?;
     check_defaults(conn, &s, region)?;
     Ok(Import::from_row(repo::set_settings(conn, id, row.version, &s)?))
 }
@@ -264,7 +267,7 @@ pub fn preview(
 pub fn start(conn: &mut DbConn, id: i64, who: &Caller, batch_rows: usize) -> Result<Import, ApiError> {
     let row = repo::get(conn, id)?;
     let settings = row.settings();
-    mapping::validate(&settings, &row.headers())?;
+    mapping::validate(&settings, &row.headers(), &custom_fields::repo::schema(conn, CustomEntity::Client)?)?;
     if settings.mapping.values().all(|t| t == mapping::IGNORE) {
         return Err(ApiError::field("mapping", "maps no column to a field"));
     }

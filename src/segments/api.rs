@@ -70,7 +70,8 @@ async fn create_segment(
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::CampaignsWrite)?;
     let owner = auth.user_id;
-    let s = db::run_tx(&state.pool, move |conn| service::create(conn, input, owner)).await?;
+    let region = state.config.phone_region;
+    let s = db::run_tx(&state.pool, move |conn| service::create(conn, input, owner, region)).await?;
     Ok(created(&s, format!("/api/v1/segments/{}", s.id), s.id, s.version))
 }
 
@@ -111,7 +112,8 @@ async fn update_segment(
     auth.require(Scope::CampaignsWrite)?;
     let id = id.into_inner();
     let expected = if_match(&req, id)?;
-    let s = db::run_tx(&state.pool, move |conn| service::update(conn, id, patch, expected)).await?;
+    let region = state.config.phone_region;
+    let s = db::run_tx(&state.pool, move |conn| service::update(conn, id, patch, expected, region)).await?;
     Ok(ok_tagged(&s, s.id, s.version))
 }
 

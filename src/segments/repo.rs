@@ -72,6 +72,19 @@ pub fn matching(
     if let Some(v) = f.mailing_consent {
         q = q.filter(clients::mailing_consent.eq(v));
     }
+    if let Some(tests) = &f.custom_fields {
+        let schema = crate::custom_fields::repo::schema(conn, crate::custom_fields::CustomEntity::Client)?;
+        let mut errors = crate::error::FieldErrors::new();
+        // Saved filters hold phones in E.164 (`validate_filter`), which read alike in any region.
+        let predicates = schema.predicates(tests, "custom_fields", phonenumber::country::Id::RU, &mut errors);
+        // A field archived or made unfilterable since the segment was saved matches no one.
+        if !errors.is_empty() {
+            return Ok(Vec::new());
+        }
+        for p in &predicates {
+            q = crate::clients::repo::custom_field_test(q, p);
+        }
+    }
     q.order(clients::id.asc()).load(conn)
 }
 

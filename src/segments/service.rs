@@ -23,7 +23,15 @@ fn list_ok<T>(list: &Option<Vec<T>>, field: &str, errors: &mut FieldErrors) {
 }
 
 /// Field-level validation of a filter (with the database for channels and owners).
-pub fn validate_filter(conn: &mut DbConn, f: &mut SegmentFilter, errors: &mut FieldErrors) -> QueryResult<()> {
+/// Custom field tests are checked against the definitions, and phone values in them written
+/// in E.164 (national numbers read in `region`), so that the stored filter reads the same
+/// wherever it is evaluated.
+pub fn validate_filter(
+    conn: &mut DbConn,
+    f: &mut SegmentFilter,
+    region: phonenumber::country::Id,
+    errors: &mut FieldErrors,
+) -> QueryResult<()> {
     list_ok(&f.status, "status", errors);
     list_ok(&f.channel, "channel", errors);
     list_ok(&f.region, "region", errors);
@@ -67,6 +75,11 @@ pub fn validate_filter(conn: &mut DbConn, f: &mut SegmentFilter, errors: &mut Fi
     }
     if let Some(m) = f.period_months {
         errors.check((1..=120).contains(&m), "filter.period_months", "must be between 1 and 120");
+    }
+    if let Some(tests) = &mut f.custom_fields {
+        let schema = crate::custom_fields::repo::schema(conn, crate::custom_fields::CustomEntity::Client)?;
+        schema.predicates(tests, "filter.custom_fields", region, errors);
+        schema.phones_in_e164(tests, region);
     }
     Ok(())
 }
@@ -148,15 +161,26 @@ fn check_name(name: &str, errors: &mut FieldErrors) {
     errors.check((1..=200).contains(&n), "name", "must be 1 to 200 characters");
 }
 
-pub fn create(conn: &mut DbConn, mut input: NewSegment, owner_id: Option<i64>) -> Result<Segment, ApiError> {
+pub fn create(
+    conn: &mut DbConn,
+    mut input: NewSegment,
+    owner_id: Option<i64>,
+    region: phonenumber::country::Id,
+) -> Result<Segment, ApiError> {
     let mut errors = FieldErrors::new();
     check_name(&input.name, &mut errors);
-    validate_filter(conn, &mut input.filter, &mut errors)?;
+    validate_filter(conn, &mut input.filter, region, &mut errors)?;
     errors.into_result()?;
     Ok(repo::insert(conn, &input, owner_id)?)
 }
 
-pub fn update(conn: &mut DbConn, id: i64, patch: SegmentPatch, expected: Option<i64>) -> Result<Segment, ApiError> {
+pub fn update(
+    conn: &mut DbConn,
+    id: i64,
+    patch: SegmentPatch,
+    expected: Option<i64>,
+    region: phonenumber::country::Id,
+) -> Result<Segment, ApiError> {
     let current = repo::get(conn, id)?;
     crate::versioning::expect(expected, current.version)?;
     let mut errors = FieldErrors::new();
@@ -164,7 +188,7 @@ pub fn update(conn: &mut DbConn, id: i64, patch: SegmentPatch, expected: Option<
         check_name(n, &mut errors);
     }
     let mut filter = patch.filter.unwrap_or(current.filter);
-    validate_filter(conn, &mut filter, &mut errors)?;
+    validate_filter(conn, &mut filter, region, &mut errors)?;
     errors.into_result()?;
     let name = patch.name.as_deref().map_or(current.name.clone(), |n| n.trim().to_string());
     repo::update(conn, id, current.version, name, patch.description.or(current.description), &filter)

@@ -46,7 +46,7 @@ pub fn apply_clients(
     // Only the owners the batch names, not every user of the CRM.
     let mut owners: Vec<i64> = items.iter().filter_map(|i| i.patch.owner_id.flatten()).collect();
     owners.extend(by_email.values().map(|(id, _)| *id));
-    let references = ActiveReferences::load(conn, &owners)?;
+    let references = ActiveReferences::load(conn, &owners, region)?;
 
     let mut results = Vec::with_capacity(items.len());
     let mut seen: HashSet<String> = HashSet::new();
@@ -74,7 +74,7 @@ pub fn apply_clients(
             ));
             continue;
         }
-        let (previous, fields) = match holder.and_then(|id| existing.get(&id)) {
+        let (previous, mut fields) = match holder.and_then(|id| existing.get(&id)) {
             Some(current) => {
                 let before = ClientFields::from_client(current);
                 let after = before.patched(patch, region, &mut errors);
@@ -92,7 +92,7 @@ pub fn apply_clients(
                 }
             },
         };
-        references.check(&fields, previous.as_ref(), &mut errors);
+        references.check(&mut fields, previous.as_ref(), &mut errors);
         if !errors.is_empty() {
             results.push(ItemResult::error(item.index, errors.into_list()));
             continue;
@@ -105,6 +105,18 @@ pub fn apply_clients(
             _ => creates.push((item.index, fields)),
         }
     }
+    // Unique custom field values, against the base and across the batch.
+    let cards: Vec<(Option<i64>, &ClientFields)> =
+        updates.iter().map(|(_, id, f)| (Some(*id), f)).chain(creates.iter().map(|(_, f)| (None, f))).collect();
+    let conflicts = references.unique_conflicts(conn, &cards)?;
+    let mut refused: HashMap<usize, Vec<crate::error::FieldError>> = HashMap::new();
+    for (at, field, message) in conflicts {
+        let index = if at < updates.len() { updates[at].0 } else { creates[at - updates.len()].0 };
+        refused.entry(index).or_default().push(crate::error::FieldError { field, message });
+    }
+    updates.retain(|(index, _, _)| !refused.contains_key(index));
+    creates.retain(|(index, _)| !refused.contains_key(index));
+    results.extend(refused.into_iter().map(|(index, errors)| ItemResult::error(index, errors)));
     let (indexes, new_cards): (Vec<usize>, Vec<ClientFields>) = creates.into_iter().unzip();
     let created = clients_repo::create_many(conn, &new_cards, origin)?;
     for (index, client) in indexes.into_iter().zip(&created) {

@@ -9,6 +9,11 @@ use crate::helpers::*;
 #[tokio::test]
 async fn a_client_card_round_trips_normalised() {
     let app = TestApp::spawn().await;
+    for (key, kind) in [("loyalty_card", "text"), ("stores", "number")] {
+        let body = json!({"entity": "client", "key": key, "label": key, "type": kind});
+        let res = app.admin(Method::POST, "/api/v1/custom-fields").json(&body).send().await.unwrap();
+        assert_eq!(res.status(), 201);
+    }
     let res = app
         .admin(Method::POST, "/api/v1/clients")
         .json(&json!({

@@ -9,6 +9,7 @@ mod cli;
 mod clients;
 mod contacts;
 mod contract;
+mod custom_fields;
 mod funnel;
 mod helpers;
 mod imports;

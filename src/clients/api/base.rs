@@ -15,6 +15,7 @@ use crate::clients::service::base::{self, DuplicateGroup, Reassign, Reassigned};
 use crate::clients::service::export::{self, Delimiter, Format, Options};
 use crate::db;
 use crate::error::ApiError;
+use crate::http::extract::QueryWithCustom;
 use crate::http::extract::{ApiJson, ApiQuery};
 use crate::pagination::{self, Page};
 use crate::state::AppState;
@@ -162,7 +163,7 @@ async fn export_clients(
     state: web::Data<AppState>,
     auth: Caller,
     req: HttpRequest,
-    ApiQuery(q): ApiQuery<ExportQuery>,
+    QueryWithCustom(q, cf): QueryWithCustom<ExportQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let query = serde_json::json!({ "query": req.query_string() });
     audit::require(&state.pool, &auth, Scope::ClientsExport, "clients.export", None, query.clone()).await?;
@@ -186,6 +187,12 @@ async fn export_clients(
         ..Default::default()
     }
     .filter(&auth, state.config.phone_region);
+    let region = state.config.phone_region;
+    let custom = db::run(&state.pool, move |conn| {
+        crate::custom_fields::service::query_predicates(conn, crate::custom_fields::CustomEntity::Client, &cf, region)
+    })
+    .await?;
+    let filter = crate::clients::repo::ClientFilter { custom, ..filter };
     let body = export::start(state.pool.clone(), auth, filter, opts, req.query_string().to_string()).await?;
     let (content_type, extension) = match format {
         Format::Csv => ("text/csv; charset=utf-8", "csv"),

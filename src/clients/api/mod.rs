@@ -14,9 +14,10 @@ use crate::auth::Caller;
 use crate::clients::model::{Client, ClientPatch, ClientStatus, NewClient};
 use crate::clients::repo::{self, ClientFilter, Search, CLIENT_SORTS, DEFAULT_SORT};
 use crate::clients::service::{self, CardRules};
+use crate::custom_fields::{self, CustomEntity};
 use crate::db::{self, DbConn};
 use crate::error::ApiError;
-use crate::http::extract::{ApiJson, ApiQuery};
+use crate::http::extract::{ApiJson, QueryWithCustom};
 use crate::http::{created, if_match, ok_tagged};
 use crate::pagination::{self, Page, Sort};
 use crate::state::AppState;
@@ -58,6 +59,9 @@ pub struct ClientListQuery {
     pub updated_since: Option<DateTime<Utc>>,
     /// Only cards with this role (`client` also takes the cards that have other roles too).
     pub role: Option<crate::clients::model::CounterpartyRole>,
+    // Filterable custom fields add `cf.<key>=value` (repeat it for any of several values; an
+    // option's code or label) and, for numbers, decimals and dates, `cf.<key>.gte=` and
+    // `cf.<key>.lte=`; they are read apart from these parameters.
 }
 
 impl ClientListQuery {
@@ -73,6 +77,7 @@ impl ClientListQuery {
             q: self.q.as_deref().map(str::trim).filter(|q| !q.is_empty()).map(|q| Search::new(q, region)),
             updated_since: self.updated_since.map(|t| t.naive_utc()),
             role: self.role,
+            custom: Vec::new(),
         }
     }
 }
@@ -88,13 +93,18 @@ impl ClientListQuery {
 async fn list_clients(
     state: web::Data<AppState>,
     auth: Caller,
-    ApiQuery(q): ApiQuery<ClientListQuery>,
+    QueryWithCustom(q, cf): QueryWithCustom<ClientListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::ClientsRead)?;
     let limit = pagination::limit(q.limit)?;
     let sort = Sort::parse(q.sort.as_deref(), CLIENT_SORTS, DEFAULT_SORT)?;
-    let filter = q.filter(&auth, state.config.phone_region);
-    let page = db::run(&state.pool, move |conn| repo::list(conn, &filter, sort, q.cursor.as_deref(), limit)).await?;
+    let region = state.config.phone_region;
+    let mut filter = q.filter(&auth, region);
+    let page = db::run(&state.pool, move |conn| {
+        filter.custom = custom_fields::service::query_predicates(conn, CustomEntity::Client, &cf, region)?;
+        repo::list(conn, &filter, sort, q.cursor.as_deref(), limit)
+    })
+    .await?;
     Ok(HttpResponse::Ok().json(page))
 }
 

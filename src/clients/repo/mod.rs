@@ -51,6 +51,8 @@ pub struct ClientFilter {
     pub q: Option<Search>,
     pub updated_since: Option<NaiveDateTime>,
     pub role: Option<crate::clients::model::CounterpartyRole>,
+    /// Tests of custom field values (`?cf.<key>=`), all of which must pass.
+    pub custom: Vec<crate::custom_fields::Predicate>,
 }
 
 /// A `q` term in the forms each part of the search compares.
@@ -161,6 +163,9 @@ pub fn apply_filter<'a>(mut q: Boxed<'a>, f: &ClientFilter, backend: Backend) ->
     if let Some(since) = f.updated_since {
         q = q.filter(clients::updated_at.ge(since));
     }
+    for p in &f.custom {
+        q = custom_field_test(q, p);
+    }
     match f.role {
         None => {}
         Some(crate::clients::model::CounterpartyRole::Client) => q = q.filter(is_client()),
@@ -168,6 +173,53 @@ pub fn apply_filter<'a>(mut q: Boxed<'a>, f: &ClientFilter, backend: Backend) ->
         Some(role) => {
             q = q.filter(clients::roles.ne("client")).filter(clients::roles.like(format!("%{}%", role.as_str())))
         }
+    }
+    q
+}
+
+/// Cards whose custom field values pass the test, through the value index: one subquery per
+/// part of the test (a field holds one value, so the parts may be checked apart; multiselects
+/// have no ranges).
+pub fn custom_field_test<'a, ST: 'a>(
+    mut q: clients::BoxedQuery<'a, Db, ST>,
+    p: &crate::custom_fields::Predicate,
+) -> clients::BoxedQuery<'a, Db, ST> {
+    use crate::custom_fields::model::Range;
+    use crate::db::schema::custom_field_values as v;
+    macro_rules! having {
+        ($cond:expr) => {
+            q = q.filter(
+                clients::id.eq_any(
+                    v::table
+                        .filter(v::entity.eq(ENTITY))
+                        .filter(v::field_key.eq(p.key.clone()))
+                        .filter($cond)
+                        .select(v::record_id),
+                ),
+            )
+        };
+    }
+    if !p.values.is_empty() {
+        having!(v::value.eq_any(p.values.clone()));
+    }
+    match &p.range {
+        Some(Range::Number(low, high)) => {
+            if let Some(l) = *low {
+                having!(v::number.ge(l));
+            }
+            if let Some(h) = *high {
+                having!(v::number.le(h));
+            }
+        }
+        Some(Range::Text(low, high)) => {
+            if let Some(l) = low.clone() {
+                having!(v::value.ge(l));
+            }
+            if let Some(h) = high.clone() {
+                having!(v::value.le(h));
+            }
+        }
+        None => {}
     }
     q
 }
@@ -242,11 +294,15 @@ pub fn list(
 pub struct ActiveReferences {
     channels: HashSet<String>,
     users: HashSet<i64>,
+    /// The client custom field definitions the cards' `custom_fields` are checked against.
+    pub fields: crate::custom_fields::Schema,
+    region: phonenumber::country::Id,
 }
 
 impl ActiveReferences {
-    /// Every active channel (a short reference list) and those of `owners` that are active users.
-    pub fn load(conn: &mut DbConn, owners: &[i64]) -> QueryResult<ActiveReferences> {
+    /// Every active channel (a short reference list), those of `owners` that are active users,
+    /// and the client custom fields (phone values read in `region`).
+    pub fn load(conn: &mut DbConn, owners: &[i64], region: phonenumber::country::Id) -> QueryResult<ActiveReferences> {
         let channels = channels::active_codes(conn)?.into_iter().collect();
         let users = users::table
             .filter(users::active.eq(true))
@@ -255,12 +311,16 @@ impl ActiveReferences {
             .load::<i64>(conn)?
             .into_iter()
             .collect();
-        Ok(ActiveReferences { channels, users })
+        let fields = crate::custom_fields::repo::schema(conn, crate::custom_fields::CustomEntity::Client)?;
+        Ok(ActiveReferences { channels, users, fields, region })
     }
 
     /// Only what changed from `previous` is checked: a card whose owner was deactivated, or
-    /// whose channel was retired, stays editable.
-    pub fn check(&self, fields: &ClientFields, previous: Option<&ClientFields>, errors: &mut FieldErrors) {
+    /// whose channel was retired, or that holds values of a field since archived, stays
+    /// editable. The custom fields are normalised in place.
+    pub fn check(&self, fields: &mut ClientFields, previous: Option<&ClientFields>, errors: &mut FieldErrors) {
+        self.fields.check(&mut fields.custom_fields, previous.map(|p| &p.custom_fields), self.region, errors);
+        let fields = &*fields;
         let changed = |same: fn(&ClientFields, &ClientFields) -> bool| previous.is_none_or(|p| !same(p, fields));
         if let Some(channel) = fields.channel.as_ref().filter(|_| changed(|a, b| a.channel == b.channel)) {
             errors.check(
@@ -273,19 +333,36 @@ impl ActiveReferences {
             errors.check(self.users.contains(&owner), "owner_id", "is not an active user");
         }
     }
+
+    /// The cards of a write (`(id, fields)`, no id for a new card) whose unique custom field
+    /// values another card holds, or an earlier card of the write: `(position, field, message)`.
+    pub fn unique_conflicts(
+        &self,
+        conn: &mut DbConn,
+        cards: &[(Option<i64>, &ClientFields)],
+    ) -> QueryResult<Vec<(usize, String, String)>> {
+        let maps: Vec<_> = cards.iter().map(|(id, f)| (*id, &f.custom_fields)).collect();
+        crate::custom_fields::service::unique_conflicts(conn, &self.fields, &maps)
+    }
 }
 
 /// Checks what only the database can tell: the channel and owner are active (what changed of
-/// them), external ids are not taken by another client.
+/// them), the custom fields are defined and their unique values free, external ids are not
+/// taken by another client.
 pub fn check_references(
     conn: &mut DbConn,
-    fields: &ClientFields,
+    fields: &mut ClientFields,
     previous: Option<(i64, &ClientFields)>,
+    region: phonenumber::country::Id,
     errors: &mut FieldErrors,
 ) -> QueryResult<()> {
     let id = previous.map(|(id, _)| id);
     let owners: Vec<i64> = fields.owner_id.into_iter().collect();
-    ActiveReferences::load(conn, &owners)?.check(fields, previous.map(|(_, p)| p), errors);
+    let references = ActiveReferences::load(conn, &owners, region)?;
+    references.check(fields, previous.map(|(_, p)| p), errors);
+    for (_, field, message) in references.unique_conflicts(conn, &[(id, &*fields)])? {
+        errors.add(field, message);
+    }
     for (source, external) in &fields.external_ids {
         let holder = external_ids::holders(conn, ENTITY, source, &[external.as_str()])?.get(external).copied();
         if let Some(other) = holder.filter(|h| Some(*h) != id) {
@@ -373,8 +450,8 @@ fn json<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).unwrap_or_default()
 }
 
-/// Writes the derived index rows of many clients — tags, contact points of the card, external
-/// ids — with a fixed number of statements; `replace` first removes the rows they had.
+/// Writes the derived index rows of many clients — tags, contact points of the card, custom
+/// field values, external ids — with a fixed number of statements; `replace` first removes the rows they had.
 pub fn write_indexes(conn: &mut DbConn, cards: &[(i64, &ClientFields)], replace: bool) -> QueryResult<()> {
     let ids: Vec<i64> = if replace { cards.iter().map(|(id, _)| *id).collect() } else { Vec::new() };
     for chunk in ids.chunks(1000) {
@@ -411,6 +488,9 @@ pub fn write_indexes(conn: &mut DbConn, cards: &[(i64, &ClientFields)], replace:
         })
         .collect();
     crate::clients::contact_points::insert(conn, &points)?;
+    let schema = crate::custom_fields::repo::schema(conn, crate::custom_fields::CustomEntity::Client)?;
+    let maps: Vec<_> = cards.iter().map(|(id, f)| (*id, &f.custom_fields)).collect();
+    crate::custom_fields::repo::write_values(conn, &schema, &maps, replace)?;
     let ext: Vec<(i64, &str, &str)> = cards
         .iter()
         .flat_map(|(id, f)| f.external_ids.iter().map(move |(s, e)| (*id, s.as_str(), e.as_str())))
@@ -597,6 +677,7 @@ pub fn soft_delete(
     diesel::update(clients::table.filter(clients::id.eq(id)).filter(clients::version.eq(row.version)))
         .set((clients::deleted_at.eq(Some(at)), clients::updated_at.eq(at), clients::version.eq(row.version + 1)))
         .execute(conn)?;
+    crate::custom_fields::repo::remove_values(conn, crate::custom_fields::CustomEntity::Client, &[id])?;
     events::record(
         conn,
         origin,
@@ -626,6 +707,7 @@ pub fn soft_delete_many(conn: &mut DbConn, ids: &[i64], origin: &Origin) -> Quer
                 .returning(clients::id)
                 .get_results(conn)?;
         deleted += gone.len();
+        crate::custom_fields::repo::remove_values(conn, crate::custom_fields::CustomEntity::Client, &gone)?;
         let list = gone
             .iter()
             .map(|id| NewEvent {
@@ -657,6 +739,9 @@ pub fn restore(conn: &mut DbConn, id: i64, owner_only: Option<i64>, origin: &Ori
         .returning(clients::all_columns)
         .get_result(conn)?;
     let client = to_clients(conn, vec![row])?.remove(0);
+    // Its values count again; a unique one another card took meanwhile refuses the restore.
+    let schema = crate::custom_fields::repo::schema(conn, crate::custom_fields::CustomEntity::Client)?;
+    crate::custom_fields::repo::write_values(conn, &schema, &[(id, &client.custom_fields)], true)?;
     events::record(
         conn,
         origin,

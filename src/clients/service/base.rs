@@ -293,6 +293,7 @@ pub fn merge(
     .execute(conn)?;
     diesel::delete(client_tags::table.filter(client_tags::client_id.eq(d))).execute(conn)?;
     diesel::delete(contact_points::table.filter(contact_points::client_id.eq(d))).execute(conn)?;
+    crate::custom_fields::repo::remove_values(conn, crate::custom_fields::CustomEntity::Client, &[d])?;
     let at = now();
     diesel::update(clients::table.find(d))
         .set((clients::deleted_at.eq(Some(at)), clients::updated_at.eq(at), clients::version.eq(duplicate.version + 1)))
@@ -498,6 +499,8 @@ pub fn purge(conn: &mut DbConn, id: i64, origin: &Origin) -> Result<(), ApiError
         .set(deals::contact_id.eq(None::<i64>))
         .execute(conn)?;
     diesel::delete(contacts::table.filter(contacts::client_id.eq(id))).execute(conn)?;
+    crate::custom_fields::repo::remove_values(conn, crate::custom_fields::CustomEntity::Client, &[id])?;
+    crate::custom_fields::repo::remove_values(conn, crate::custom_fields::CustomEntity::Contact, &contact_ids)?;
     diesel::update(activities::table.filter(activities::client_id.eq(id)))
         .set((
             activities::subject.eq(None::<String>),

@@ -11,6 +11,8 @@ use crate::audit::{self, Entry};
 use crate::auth::Caller;
 use crate::clients::model::{Client, ClientRow};
 use crate::clients::repo::{matching, to_clients, ClientFilter};
+use crate::custom_fields::values::cell_text;
+use crate::custom_fields::{CustomEntity, Definition};
 use crate::db::schema::clients;
 use crate::db::{self, DbConn, Pool};
 use crate::error::ApiError;
@@ -83,7 +85,13 @@ pub fn cell(value: &str) -> String {
     }
 }
 
-fn record(c: &Client) -> Vec<String> {
+/// The live client custom fields, exported after the fixed columns under their labels.
+pub(super) fn custom_columns(conn: &mut DbConn) -> Result<Vec<Definition>, ApiError> {
+    let schema = crate::custom_fields::repo::schema(conn, CustomEntity::Client)?;
+    Ok(schema.fields.into_iter().filter(|d| !d.archived).collect())
+}
+
+fn record(c: &Client, custom: &[Definition]) -> Vec<String> {
     let opt = |v: &Option<String>| v.clone().unwrap_or_default();
     vec![
         c.id.to_string(),
@@ -111,6 +119,7 @@ fn record(c: &Client) -> Vec<String> {
         crate::clients::model::roles_text(&c.roles),
     ]
     .into_iter()
+    .chain(custom.iter().map(|d| c.custom_fields.get(&d.key).map(cell_text).unwrap_or_default()))
     .map(|v| cell(&v))
     .collect()
 }
@@ -158,15 +167,17 @@ pub fn write(
     opts: Options,
     mut sink: impl FnMut(Vec<u8>) -> bool + Send,
 ) -> Result<u64, ApiError> {
+    let custom = custom_columns(conn)?;
     if opts.format == Format::Xlsx {
-        return super::xlsx::write(conn, filter, sink);
+        return super::xlsx::write(conn, filter, &custom, sink);
     }
     let mut head = Vec::new();
     if opts.format == Format::Csv {
         if opts.bom {
             head.extend_from_slice("\u{feff}".as_bytes());
         }
-        head.extend(csv_bytes(&[COLUMNS.iter().map(|c| c.to_string()).collect()], opts.delimiter)?);
+        let names = COLUMNS.iter().map(|c| c.to_string()).chain(custom.iter().map(|d| d.label.clone()));
+        head.extend(csv_bytes(&[names.collect()], opts.delimiter)?);
     }
     if !head.is_empty() && !sink(head) {
         return Ok(0);
@@ -181,7 +192,7 @@ pub fn write(
                 }
                 out
             }
-            _ => csv_bytes(&cards.iter().map(record).collect::<Vec<_>>(), opts.delimiter)?,
+            _ => csv_bytes(&cards.iter().map(|c| record(c, &custom)).collect::<Vec<_>>(), opts.delimiter)?,
         };
         Ok(sink(bytes))
     })

@@ -39,7 +39,7 @@ pub fn create(conn: &mut DbConn, input: NewClient, caller: &Caller, rules: CardR
         fields.owner_id = rules.default_owner;
     }
     check_owner(caller, &fields, &mut errors);
-    repo::check_references(conn, &fields, None, &mut errors)?;
+    repo::check_references(conn, &mut fields, None, rules.phone_region, &mut errors)?;
     errors.into_result()?;
     repo::create(conn, &fields, &caller.origin())
 }
@@ -57,9 +57,9 @@ pub fn update(
     crate::versioning::expect(expected_version, current.version)?;
     let mut errors = FieldErrors::new();
     let previous = ClientFields::from_client(&current);
-    let fields = previous.patched(patch, phone_region, &mut errors);
+    let mut fields = previous.patched(patch, phone_region, &mut errors);
     check_owner(caller, &fields, &mut errors);
-    repo::check_references(conn, &fields, Some((id, &previous)), &mut errors)?;
+    repo::check_references(conn, &mut fields, Some((id, &previous)), phone_region, &mut errors)?;
     errors.into_result()?;
     repo::update(conn, &current, &fields, &caller.origin()).map(|(client, _)| client)
 }

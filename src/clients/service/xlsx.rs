@@ -11,6 +11,8 @@ use rust_xlsxwriter::{Format, Workbook, Worksheet, XlsxError};
 use super::export::{pages, COLUMNS};
 use crate::clients::model::Client;
 use crate::clients::repo::ClientFilter;
+use crate::custom_fields::values::cell_text;
+use crate::custom_fields::{Definition, FieldType};
 use crate::db::DbConn;
 use crate::error::ApiError;
 
@@ -54,10 +56,15 @@ struct Formats {
     datetime: Format,
 }
 
-fn new_sheet<'a>(workbook: &'a mut Workbook, f: &Formats) -> Result<&'a mut Worksheet, XlsxError> {
+fn new_sheet<'a>(
+    workbook: &'a mut Workbook,
+    f: &Formats,
+    custom: &[Definition],
+) -> Result<&'a mut Worksheet, XlsxError> {
     let sheet = workbook.add_worksheet_with_constant_memory()?;
-    for (col, name) in COLUMNS.iter().enumerate() {
-        sheet.write_string_with_format(0, col as u16, *name, &f.header)?;
+    let names = COLUMNS.iter().map(|c| c.to_string()).chain(custom.iter().map(|d| d.label.clone()));
+    for (col, name) in names.enumerate() {
+        sheet.write_string_with_format(0, col as u16, name, &f.header)?;
     }
     sheet.set_freeze_panes(1, 0)?;
     Ok(sheet)
@@ -67,7 +74,48 @@ fn money(value: &str) -> Option<f64> {
     value.parse::<f64>().ok()
 }
 
-fn write_card(sheet: &mut Worksheet, row: u32, c: &Client, f: &Formats) -> Result<(), XlsxError> {
+/// A custom field's value in its cell type: numbers and decimals as numbers, dates as dates,
+/// booleans as booleans, the rest as text.
+fn write_custom(
+    sheet: &mut Worksheet,
+    row: u32,
+    col: u16,
+    d: &Definition,
+    value: &serde_json::Value,
+    f: &Formats,
+) -> Result<(), XlsxError> {
+    let text = cell_text(value);
+    match d.field_type {
+        FieldType::Number | FieldType::Decimal if text.parse::<f64>().is_ok() => {
+            sheet.write_number(row, col, text.parse::<f64>().unwrap_or_default())?;
+        }
+        FieldType::Date if chrono::NaiveDate::parse_from_str(&text, "%Y-%m-%d").is_ok() => {
+            let day = chrono::NaiveDate::parse_from_str(&text, "%Y-%m-%d").unwrap_or_default();
+            sheet.write_datetime_with_format(row, col, day, &f.date)?;
+        }
+        FieldType::Boolean if value.is_boolean() => {
+            sheet.write_boolean(row, col, value.as_bool().unwrap_or_default())?;
+        }
+        _ if !text.is_empty() => {
+            sheet.write_string(row, col, text)?;
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+fn write_card(
+    sheet: &mut Worksheet,
+    row: u32,
+    c: &Client,
+    custom: &[Definition],
+    f: &Formats,
+) -> Result<(), XlsxError> {
+    for (i, d) in custom.iter().enumerate() {
+        if let Some(value) = c.custom_fields.get(&d.key) {
+            write_custom(sheet, row, (COLUMNS.len() + i) as u16, d, value, f)?;
+        }
+    }
     let text = |v: &Option<String>| v.clone().unwrap_or_default();
     let strings: [(u16, String); 15] = [
         (1, c.kind.as_str().to_string()),
@@ -114,6 +162,7 @@ fn write_card(sheet: &mut Worksheet, row: u32, c: &Client, f: &Formats) -> Resul
 pub fn write(
     conn: &mut DbConn,
     filter: &ClientFilter,
+    custom: &[Definition],
     sink: impl FnMut(Vec<u8>) -> bool + Send,
 ) -> Result<u64, ApiError> {
     let f = Formats {
@@ -123,7 +172,7 @@ pub fn write(
         datetime: Format::new().set_num_format("yyyy-mm-dd hh:mm:ss"),
     };
     let mut workbook = Workbook::new();
-    let last_col = (COLUMNS.len() - 1) as u16;
+    let last_col = (COLUMNS.len() + custom.len() - 1) as u16;
     let mut sheets = 0usize;
     let mut row = SHEET_ROWS + 1;
     let written = pages(conn, filter, |cards| {
@@ -133,18 +182,18 @@ pub fn write(
                     let done = workbook.worksheet_from_index(sheets - 1).map_err(xlsx_error)?;
                     done.autofilter(0, 0, SHEET_ROWS, last_col).map_err(xlsx_error)?;
                 }
-                new_sheet(&mut workbook, &f).map_err(xlsx_error)?;
+                new_sheet(&mut workbook, &f, custom).map_err(xlsx_error)?;
                 sheets += 1;
                 row = 1;
             }
             let sheet = workbook.worksheet_from_index(sheets - 1).map_err(xlsx_error)?;
-            write_card(sheet, row, c, &f).map_err(xlsx_error)?;
+            write_card(sheet, row, c, custom, &f).map_err(xlsx_error)?;
             row += 1;
         }
         Ok(true)
     })?;
     if sheets == 0 {
-        new_sheet(&mut workbook, &f).map_err(xlsx_error)?;
+        new_sheet(&mut workbook, &f, custom).map_err(xlsx_error)?;
         sheets = 1;
         row = 1;
     }
