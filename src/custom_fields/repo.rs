@@ -102,6 +102,25 @@ pub fn write_values(
     insert_values(conn, entity, &rows)
 }
 
+/// [`write_values`] for writers that have not read the definitions: they are read only when a
+/// record has custom fields at all, which most bulk writes (sync, imports) do not.
+pub fn index_records(
+    conn: &mut DbConn,
+    entity: CustomEntity,
+    records: &[(i64, &Map<String, Value>)],
+    replace: bool,
+) -> QueryResult<()> {
+    if replace {
+        let ids: Vec<i64> = records.iter().map(|(id, _)| *id).collect();
+        remove_values(conn, entity, &ids)?;
+    }
+    if records.iter().all(|(_, map)| map.is_empty()) {
+        return Ok(());
+    }
+    let schema = schema(conn, entity)?;
+    write_values(conn, &schema, records, false)
+}
+
 fn insert_values(conn: &mut DbConn, entity: CustomEntity, rows: &[(i64, IndexValue)]) -> QueryResult<()> {
     let tuples: Vec<_> = rows
         .iter()
@@ -183,31 +202,22 @@ fn holders(conn: &mut DbConn, entity: CustomEntity, key: &str, after: i64) -> Qu
     // The JSON object's text holds `"key":` wherever the key is used (keys are snake_case, so
     // the pattern needs no escaping).
     let pattern = format!("%\"{key}\":%");
+    macro_rules! of {
+        ($t:ident) => {
+            $t::table
+                .filter($t::id.gt(after))
+                .filter($t::deleted_at.is_null())
+                .filter($t::custom_fields.like(pattern))
+                .order($t::id)
+                .limit(1000)
+                .select(($t::id, $t::custom_fields))
+                .load(conn)
+        };
+    }
     match entity {
-        CustomEntity::Client => clients::table
-            .filter(clients::id.gt(after))
-            .filter(clients::deleted_at.is_null())
-            .filter(clients::custom_fields.like(pattern))
-            .order(clients::id)
-            .limit(1000)
-            .select((clients::id, clients::custom_fields))
-            .load(conn),
-        CustomEntity::Contact => contacts::table
-            .filter(contacts::id.gt(after))
-            .filter(contacts::deleted_at.is_null())
-            .filter(contacts::custom_fields.like(pattern))
-            .order(contacts::id)
-            .limit(1000)
-            .select((contacts::id, contacts::custom_fields))
-            .load(conn),
-        CustomEntity::Deal => deals::table
-            .filter(deals::id.gt(after))
-            .filter(deals::deleted_at.is_null())
-            .filter(deals::custom_fields.like(pattern))
-            .order(deals::id)
-            .limit(1000)
-            .select((deals::id, deals::custom_fields))
-            .load(conn),
+        CustomEntity::Client => of!(clients),
+        CustomEntity::Contact => of!(contacts),
+        CustomEntity::Deal => of!(deals),
     }
 }
 

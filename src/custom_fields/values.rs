@@ -37,12 +37,6 @@ impl Schema {
         self.fields.iter().find(|d| d.key == key)
     }
 
-    /// The live definition whose label is `label` (case and spacing aside), for imports.
-    pub fn by_label(&self, label: &str) -> Option<&Definition> {
-        let wanted = fold(label);
-        self.fields.iter().find(|d| !d.archived && (fold(&d.label) == wanted || d.key == wanted))
-    }
-
     /// Checks and normalises the whole `custom_fields` object a write leaves on a record.
     /// `previous` is what the record holds (None for a new one): a value it already holds is
     /// kept as is, even under a key without a definition (written before definitions existed)

@@ -1,9 +1,6 @@
 //! Segments' types: the stored row, the filter a client must match (and what evaluating it
 //! needs), the segment as the API shows it, its inputs and the member count.
 
-#[allow(unused_imports)]
-use std::collections::HashMap;
-
 use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -76,7 +73,7 @@ pub struct SegmentFilter {
     /// Tests of filterable custom fields by key: `{"tier": {"any_of": ["gold"]}, "since":
     /// {"gte": "2024-01-01"}}` (values as text: option codes or labels, numbers, dates).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<HashMap<String, crate::custom_fields::FieldTest>>)]
+    #[schema(value_type = Option<std::collections::HashMap<String, crate::custom_fields::FieldTest>>)]
     pub custom_fields: Option<crate::custom_fields::FieldTests>,
     /// Months back from today for revenue and classes (default 12).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -488,9 +488,8 @@ pub fn write_indexes(conn: &mut DbConn, cards: &[(i64, &ClientFields)], replace:
         })
         .collect();
     crate::clients::contact_points::insert(conn, &points)?;
-    let schema = crate::custom_fields::repo::schema(conn, crate::custom_fields::CustomEntity::Client)?;
     let maps: Vec<_> = cards.iter().map(|(id, f)| (*id, &f.custom_fields)).collect();
-    crate::custom_fields::repo::write_values(conn, &schema, &maps, replace)?;
+    crate::custom_fields::repo::index_records(conn, crate::custom_fields::CustomEntity::Client, &maps, replace)?;
     let ext: Vec<(i64, &str, &str)> = cards
         .iter()
         .flat_map(|(id, f)| f.external_ids.iter().map(move |(s, e)| (*id, s.as_str(), e.as_str())))
@@ -740,8 +739,8 @@ pub fn restore(conn: &mut DbConn, id: i64, owner_only: Option<i64>, origin: &Ori
         .get_result(conn)?;
     let client = to_clients(conn, vec![row])?.remove(0);
     // Its values count again; a unique one another card took meanwhile refuses the restore.
-    let schema = crate::custom_fields::repo::schema(conn, crate::custom_fields::CustomEntity::Client)?;
-    crate::custom_fields::repo::write_values(conn, &schema, &[(id, &client.custom_fields)], true)?;
+    let values = [(id, &client.custom_fields)];
+    crate::custom_fields::repo::index_records(conn, crate::custom_fields::CustomEntity::Client, &values, true)?;
     events::record(
         conn,
         origin,

@@ -85,15 +85,16 @@ fn write_custom(
     f: &Formats,
 ) -> Result<(), XlsxError> {
     let text = cell_text(value);
+    let number = || text.parse::<f64>().ok();
+    let day = || chrono::NaiveDate::parse_from_str(&text, "%Y-%m-%d").ok();
     match d.field_type {
-        FieldType::Number | FieldType::Decimal if text.parse::<f64>().is_ok() => {
-            sheet.write_number(row, col, text.parse::<f64>().unwrap_or_default())?;
+        FieldType::Number | FieldType::Decimal if number().is_some() => {
+            sheet.write_number(row, col, number().unwrap_or_default())?;
         }
-        FieldType::Date if chrono::NaiveDate::parse_from_str(&text, "%Y-%m-%d").is_ok() => {
-            let day = chrono::NaiveDate::parse_from_str(&text, "%Y-%m-%d").unwrap_or_default();
-            sheet.write_datetime_with_format(row, col, day, &f.date)?;
+        FieldType::Date if day().is_some() => {
+            sheet.write_datetime_with_format(row, col, day().unwrap_or_default(), &f.date)?;
         }
-        FieldType::Boolean if value.is_boolean() => {
+        _ if value.is_boolean() => {
             sheet.write_boolean(row, col, value.as_bool().unwrap_or_default())?;
         }
         _ if !text.is_empty() => {
