@@ -46,6 +46,22 @@ pub fn list(
     Ok(page_from(rows, limit, |r| Cursor { sort: "id".into(), key: KeyValue::Null, id: r.id }).map(Contact::from))
 }
 
+/// The live contacts of these clients (imports match rows against them), in one query per
+/// thousand clients.
+pub fn of_clients(conn: &mut DbConn, client_ids: &[i64]) -> QueryResult<Vec<Contact>> {
+    let mut out = Vec::new();
+    for chunk in client_ids.chunks(1000) {
+        let rows: Vec<ContactRow> = contacts::table
+            .filter(contacts::client_id.eq_any(chunk))
+            .filter(contacts::deleted_at.is_null())
+            .select(contacts::all_columns)
+            .order(contacts::id)
+            .load(conn)?;
+        out.extend(rows.into_iter().map(Contact::from));
+    }
+    Ok(out)
+}
+
 pub(super) fn insert(conn: &mut DbConn, write: ContactWrite, client_id: i64) -> QueryResult<ContactRow> {
     let at = now();
     diesel::insert_into(contacts::table)

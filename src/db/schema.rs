@@ -523,7 +523,7 @@ diesel::table! {
         import_id -> BigInt,
         row_no -> BigInt,
         outcome -> Text,
-        client_id -> Nullable<BigInt>,
+        record_id -> Nullable<BigInt>,
         previous -> Nullable<Text>,
         version_after -> Nullable<BigInt>,
         reasons -> Nullable<Text>,

@@ -154,7 +154,9 @@ async fn upload_import(
     let limit = state.config.import_max_bytes;
     let body = crate::http::upload::read(&req, payload, limit, RAW_TYPES, &["entity", "sheet"]).await?;
     let entity = match body.fields.get("entity") {
-        Some(e) => ImportEntity::parse(e).ok_or_else(|| ApiError::field("entity", "must be clients"))?,
+        Some(e) => {
+            ImportEntity::parse(e).ok_or_else(|| ApiError::field("entity", "must be clients, contacts or sales"))?
+        }
         None => q.entity.unwrap_or(ImportEntity::Clients),
     };
     let file_name = body.file_name.or(q.file_name).unwrap_or_else(|| "upload".into());
@@ -234,8 +236,8 @@ async fn preview_import(
         Some(n) if n < 0 => return Err(ApiError::query("after", "cannot be negative")),
         a => a.unwrap_or(0),
     };
-    let region = state.config.phone_region;
-    let preview = db::run(&state.pool, move |conn| service::preview(conn, id, after, limit, q.outcome, region)).await?;
+    let s = service::Settings::of(&state.config);
+    let preview = db::run(&state.pool, move |conn| service::preview(conn, id, after, limit, q.outcome, &s)).await?;
     Ok(HttpResponse::Ok().json(preview))
 }
 
@@ -311,7 +313,7 @@ async fn import_errors(
 async fn revert_import(state: web::Data<AppState>, auth: Caller, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::ClientsImport)?;
     let id = id.into_inner();
-    let region = state.config.phone_region;
-    let import = db::run(&state.pool, move |conn| service::revert(conn, id, &auth, region)).await?;
+    let s = service::Settings::of(&state.config);
+    let import = db::run(&state.pool, move |conn| service::revert(conn, id, &auth, &s)).await?;
     Ok(ok_tagged(&import, import.id, import.version))
 }

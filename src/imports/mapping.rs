@@ -4,13 +4,16 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use chrono::NaiveDate;
+
 use crate::clients::model::{
     normalise_emails, normalise_phones, Address, AddressType, ClientKind, ClientPatch, ClientStatus, CounterpartyRole,
     Email, EmailType, Phone, PhoneType,
 };
+use crate::contacts::model::ContactPatch;
 use crate::error::{ApiError, FieldError, FieldErrors};
 
-use super::model::ImportSettings;
+use super::model::{ImportEntity, ImportSettings};
 
 /// A card field a column can fill.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,6 +61,50 @@ crate::text_enum!(Field {
     Roles = "roles",
 });
 
+/// A contact person's field a column can fill.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContactField {
+    Name,
+    Position,
+    IsDecisionMaker,
+    Phones,
+    Emails,
+    Birthday,
+    Preferences,
+    Notes,
+}
+
+crate::text_enum!(ContactField {
+    Name = "name",
+    Position = "position",
+    IsDecisionMaker = "is_decision_maker",
+    Phones = "phones",
+    Emails = "emails",
+    Birthday = "birthday",
+    Preferences = "preferences",
+    Notes = "notes",
+});
+
+/// A sale's field a column can fill.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SaleField {
+    SoldOn,
+    Amount,
+    Cost,
+    Margin,
+    Currency,
+    DocumentNumber,
+}
+
+crate::text_enum!(SaleField {
+    SoldOn = "sold_on",
+    Amount = "amount",
+    Cost = "cost",
+    Margin = "margin",
+    Currency = "currency",
+    DocumentNumber = "document_number",
+});
+
 /// What a column is mapped to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
@@ -65,11 +112,44 @@ pub enum Target {
     ExternalId(String),
     Custom(String),
     Ignore,
+    /// A key of the client a contact or sale belongs to (`client.inn`, `client.name`…).
+    Client(Box<Target>),
+    Contact(ContactField),
+    Sale(SaleField),
+    /// The sale's own external id in a source.
+    SaleKey(String),
 }
 
 pub const IGNORE: &str = "ignore";
 
+/// The client fields a contact's or sale's row may find its client by.
+const CLIENT_KEYS: &[Field] = &[Field::Name, Field::Inn, Field::Region, Field::Phones, Field::Emails];
+
 impl Target {
+    /// A target of the entity's vocabulary.
+    pub fn parse_for(entity: ImportEntity, s: &str) -> Option<Target> {
+        if entity == ImportEntity::Clients || s == IGNORE {
+            return Target::parse(s);
+        }
+        if let Some(key) = s.strip_prefix("client.") {
+            return match Target::parse(key)? {
+                t @ Target::ExternalId(_) => Some(Target::Client(Box::new(t))),
+                Target::Field(f) if CLIENT_KEYS.contains(&f) => Some(Target::Client(Box::new(Target::Field(f)))),
+                _ => None,
+            };
+        }
+        match entity {
+            ImportEntity::Contacts => match s.strip_prefix("custom_fields.") {
+                Some(key) => valid_key(key, 64).then(|| Target::Custom(key.to_string())),
+                None => ContactField::parse(s).map(Target::Contact),
+            },
+            _ => match s.strip_prefix("external_id:") {
+                Some(source) => valid_key(source, 50).then(|| Target::SaleKey(source.to_string())),
+                None => SaleField::parse(s).map(Target::Sale),
+            },
+        }
+    }
+
     pub fn parse(s: &str) -> Option<Target> {
         if s == IGNORE {
             return Some(Target::Ignore);
@@ -96,6 +176,8 @@ pub enum MatchKey {
     Email,
     ExternalId(String),
     NameRegion,
+    /// The name alone: for files that name clients without a region.
+    Name,
 }
 
 impl MatchKey {
@@ -105,6 +187,7 @@ impl MatchKey {
             "phone" => Some(MatchKey::Phone),
             "email" => Some(MatchKey::Email),
             "name_region" => Some(MatchKey::NameRegion),
+            "name" => Some(MatchKey::Name),
             _ => s.strip_prefix("external_id:").filter(|k| valid_key(k, 50)).map(|k| MatchKey::ExternalId(k.into())),
         }
     }
@@ -115,6 +198,7 @@ impl MatchKey {
             MatchKey::Phone => "phone".into(),
             MatchKey::Email => "email".into(),
             MatchKey::NameRegion => "name_region".into(),
+            MatchKey::Name => "name".into(),
             MatchKey::ExternalId(s) => format!("external_id:{s}"),
         }
     }
@@ -172,10 +256,61 @@ const GUESSES: &[(&str, &[&str])] = &[
     ("roles", &["роль", "роли", "тип контрагента", "вид контрагента", "roles", "role", "counterparty type"]),
 ];
 
+/// The usual headers of a contacts file: the person's fields and the company's keys.
+const CONTACT_GUESSES: &[(&str, &[&str])] = &[
+    (
+        "name",
+        &["фио", "контактное лицо", "контакт", "имя", "сотрудник", "name", "contact", "contact name", "full name"],
+    ),
+    ("position", &["должность", "position", "title", "job title"]),
+    ("is_decision_maker", &["лпр", "лицо принимающее решение", "принимает решение", "decision maker"]),
+    ("phones", &["телефон", "тел", "телефоны", "мобильный", "моб телефон", "phone", "phones", "mobile"]),
+    ("emails", &["email", "почта", "эл почта", "электронная почта", "emails", "mail"]),
+    ("birthday", &["день рождения", "дата рождения", "birthday", "date of birth"]),
+    ("preferences", &["предпочтения", "интересы", "preferences"]),
+    ("notes", &["примечание", "комментарий", "заметки", "notes", "comment"]),
+    ("client.name", &["компания", "организация", "контрагент", "клиент", "company", "organization", "client"]),
+    ("client.inn", &["инн", "инн компании", "инн клиента", "инн контрагента", "inn", "company inn"]),
+    ("client.region", &["регион", "город", "region", "city"]),
+];
+
+/// The usual headers of a sales file: the purchase's fields and the client's keys.
+const SALE_GUESSES: &[(&str, &[&str])] = &[
+    ("sold_on", &["дата", "дата продажи", "дата документа", "дата отгрузки", "период", "date", "sold on", "sale date"]),
+    ("amount", &["сумма", "выручка", "сумма продажи", "сумма с ндс", "amount", "revenue", "total", "sum"]),
+    ("cost", &["себестоимость", "закупочная стоимость", "cost"]),
+    ("margin", &["маржа", "валовая прибыль", "прибыль", "margin", "gross profit"]),
+    ("currency", &["валюта", "currency"]),
+    (
+        "document_number",
+        &["номер документа", "номер", "документ", "номер накладной", "document", "document number", "invoice"],
+    ),
+    (
+        "client.name",
+        &["клиент", "контрагент", "покупатель", "компания", "организация", "client", "customer", "company"],
+    ),
+    ("client.inn", &["инн", "инн клиента", "инн покупателя", "инн контрагента", "inn"]),
+    ("client.region", &["регион", "город", "region", "city"]),
+];
+
+fn known(entity: ImportEntity) -> &'static [(&'static str, &'static [&'static str])] {
+    match entity {
+        ImportEntity::Clients => GUESSES,
+        ImportEntity::Contacts => CONTACT_GUESSES,
+        ImportEntity::Sales => SALE_GUESSES,
+    }
+}
+
 /// The field a header names, if it is one of the usual ones or a custom field's label.
 pub fn guess(header: &str, custom_labels: &[(String, String)]) -> Option<String> {
+    guess_for(ImportEntity::Clients, header, custom_labels)
+}
+
+/// [`guess`] in the vocabulary of the entity: ids of other systems name the client of a
+/// contact's or sale's row.
+pub fn guess_for(entity: ImportEntity, header: &str, custom_labels: &[(String, String)]) -> Option<String> {
     let key = header_key(header);
-    for (field, names) in GUESSES {
+    for (field, names) in known(entity) {
         if names.iter().any(|n| header_key(n) == key) {
             return Some(field.to_string());
         }
@@ -186,22 +321,27 @@ pub fn guess(header: &str, custom_labels: &[(String, String)]) -> Option<String>
     if let Some(rest) = key.strip_prefix("id ").or_else(|| key.strip_prefix("код ")) {
         let source: String = rest.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
         if !source.is_empty() {
-            return Some(format!("external_id:{source}"));
+            let prefix = if entity == ImportEntity::Clients { "" } else { "client." };
+            return Some(format!("{prefix}external_id:{source}"));
         }
     }
     None
 }
 
 /// The guessed mapping of every header: a column nothing matches is ignored; a field two
-/// columns look like goes to the first.
-pub fn guess_all(headers: &[String], fields: &crate::custom_fields::Schema) -> BTreeMap<String, String> {
+/// columns look like goes to the first. `fields` are the entity's custom fields.
+pub fn guess_all(
+    entity: ImportEntity,
+    headers: &[String],
+    fields: &crate::custom_fields::Schema,
+) -> BTreeMap<String, String> {
     let labels: Vec<(String, String)> =
         fields.fields.iter().filter(|d| !d.archived).map(|d| (d.key.clone(), d.label.clone())).collect();
     let mut taken: Vec<String> = Vec::new();
     headers
         .iter()
         .map(|h| {
-            let target = guess(h, &labels).filter(|t| !taken.contains(t));
+            let target = guess_for(entity, h, &labels).filter(|t| !taken.contains(t));
             if let Some(t) = &target {
                 taken.push(t.clone());
             }
@@ -213,11 +353,19 @@ pub fn guess_all(headers: &[String], fields: &crate::custom_fields::Schema) -> B
 const VALUE_FIELDS: &[&str] = &["status", "kind", "channel", "mailing_consent", "roles"];
 
 /// Checks the settings against the file's headers; every problem names its field path.
+/// `fields` are the entity's custom fields.
 pub fn validate(
+    entity: ImportEntity,
     settings: &ImportSettings,
     headers: &[String],
     fields: &crate::custom_fields::Schema,
 ) -> Result<(), ApiError> {
+    use super::model::ImportMode;
+    let noun = match entity {
+        ImportEntity::Clients => "client",
+        ImportEntity::Contacts => "contact",
+        ImportEntity::Sales => "sale",
+    };
     let mut errors = FieldErrors::new();
     let mut targets: Vec<Target> = Vec::new();
     for (column, target) in &settings.mapping {
@@ -226,24 +374,46 @@ pub fn validate(
             errors.add(path, "the file has no such column");
             continue;
         }
-        match Target::parse(target) {
-            None => errors.add(path, format!("'{target}' is not a field (see the mapping's description)")),
+        match Target::parse_for(entity, target) {
+            None => errors.add(path, format!("'{target}' is not a {noun} field (see the mapping's description)")),
             Some(Target::Ignore) => {}
             Some(Target::Custom(key)) if fields.get(&key).is_none_or(|d| d.archived) => {
-                errors.add(path, format!("'{key}' is not a defined client custom field (see /custom-fields)"))
+                errors.add(path, format!("'{key}' is not a defined {noun} custom field (see /custom-fields)"))
             }
             Some(t) if targets.contains(&t) => errors.add(path, format!("'{target}' is mapped from two columns")),
+            Some(Target::SaleKey(_)) if targets.iter().any(|t| matches!(t, Target::SaleKey(_))) => {
+                errors.add(path, "a sale has one external id column")
+            }
             Some(t) => targets.push(t),
         }
     }
-    if settings.match_on.is_empty() && settings.mode != super::model::ImportMode::Create {
-        errors.add("match_on", "at least one way to match a card is needed to update");
+    if entity == ImportEntity::Clients {
+        if settings.match_on.is_empty() && settings.mode != ImportMode::Create {
+            errors.add("match_on", "at least one way to match a card is needed to update");
+        }
+    } else {
+        errors.check(!settings.match_on.is_empty(), "match_on", "at least one way to find each row's client is needed");
+        errors.check(
+            targets.iter().any(|t| matches!(t, Target::Client(_))),
+            "mapping",
+            "map a column to client.inn, client.name, client.external_id:<source>… to find each row's client",
+        );
+    }
+    if entity != ImportEntity::Clients && settings.defaults != super::model::ImportDefaults::default() {
+        errors.add("defaults", format!("defaults apply to new clients; an import of {noun}s creates none"));
+    }
+    if entity == ImportEntity::Sales && settings.mode == ImportMode::Update {
+        errors.check(
+            targets.iter().any(|t| matches!(t, Target::SaleKey(_))),
+            "mode",
+            "updating sales needs their external_id:<source> column",
+        );
     }
     for (i, key) in settings.match_on.iter().enumerate() {
         if MatchKey::parse(key).is_none() {
             errors.add(
                 format!("match_on[{i}]"),
-                format!("'{key}' is not inn, phone, email, name_region or external_id:<source>"),
+                format!("'{key}' is not inn, phone, email, name_region, name or external_id:<source>"),
             );
         }
     }
@@ -251,8 +421,12 @@ pub fn validate(
         // A custom field's map turns cell texts into texts the field reads (option labels…).
         if let Some(key) = field.strip_prefix("custom_fields.") {
             if fields.get(key).is_none_or(|d| d.archived) {
-                errors.add(format!("values.{field}"), format!("'{key}' is not a defined client custom field"));
+                errors.add(format!("values.{field}"), format!("'{key}' is not a defined {noun} custom field"));
             }
+            continue;
+        }
+        if entity != ImportEntity::Clients {
+            errors.add(format!("values.{field}"), format!("value maps of {noun}s are kept for custom_fields.<key>"));
             continue;
         }
         if !VALUE_FIELDS.contains(&field.as_str()) {
@@ -339,7 +513,32 @@ pub struct Draft {
     pub patch: ClientPatch,
     pub external_ids: BTreeMap<String, String>,
     pub custom_fields: serde_json::Map<String, serde_json::Value>,
+    /// The contact or sale the row is, for those imports.
+    pub record: Record,
     pub errors: Vec<FieldError>,
+}
+
+/// What a row is besides its card's fields: for imports of contacts and sales, the contact
+/// person or the purchase (its `patch` then holds only keys of the client it belongs to).
+#[derive(Debug, Clone, Default)]
+pub enum Record {
+    #[default]
+    Card,
+    Contact(ContactPatch),
+    Sale(SaleCells),
+}
+
+/// A sale's cells, as text where the sales pipeline parses them (money).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SaleCells {
+    pub sold_on: Option<NaiveDate>,
+    pub amount: Option<String>,
+    pub cost: Option<String>,
+    pub margin: Option<String>,
+    pub currency: Option<String>,
+    pub document_number: Option<String>,
+    /// `(source, id)`: the sale's own external id.
+    pub key: Option<(String, String)>,
 }
 
 impl Draft {
@@ -355,8 +554,35 @@ impl Draft {
         self.patch.emails.iter().flatten().map(|e| e.address.clone()).collect()
     }
 
-    /// The keys that make two rows of one file the same card.
+    /// The keys that make two rows of one file the same card (the same contact: an email or
+    /// phone; the same sale: its external id, or else the same client, day, amount and number).
     pub fn identity(&self) -> Vec<String> {
+        match &self.record {
+            Record::Card => {}
+            Record::Contact(c) => {
+                let mut keys: Vec<String> = c.emails.iter().flatten().map(|e| format!("email {}", e.address)).collect();
+                keys.extend(c.phones.iter().flatten().map(|p| format!("phone {}", p.number)));
+                return keys;
+            }
+            Record::Sale(s) => {
+                if let Some((source, id)) = &s.key {
+                    return vec![format!("external_id:{source} {id}")];
+                }
+                return vec![format!(
+                    "sale {:?} {:?} {:?} {:?} {:?} {:?}",
+                    self.card_keys(),
+                    self.patch.name,
+                    s.sold_on,
+                    s.amount,
+                    s.document_number,
+                    s.cost
+                )];
+            }
+        }
+        self.card_keys()
+    }
+
+    fn card_keys(&self) -> Vec<String> {
         let mut keys: Vec<String> = self.inn().map(|i| format!("inn {i}")).into_iter().collect();
         keys.extend(self.phones().into_iter().map(|p| format!("phone {p}")));
         keys.extend(self.emails().into_iter().map(|e| format!("email {e}")));
@@ -367,6 +593,7 @@ impl Draft {
 
 /// Columns by position with their targets, the value maps and the lookups: turns rows into drafts.
 pub struct Mapper<'a> {
+    entity: ImportEntity,
     columns: Vec<(usize, Target)>,
     values: &'a BTreeMap<String, BTreeMap<String, String>>,
     lookups: &'a Lookups,
@@ -391,6 +618,67 @@ const ROLE_WORDS: &[(&str, &[&str])] = &[
     ("partner", &["партнер", "партнёр", "partner"]),
     ("competitor", &["конкурент", "competitor"]),
 ];
+/// A date as spreadsheets write it: `2026-03-01`, `01.03.2026`, or a date-time's date.
+fn cell_date(text: &str) -> Option<NaiveDate> {
+    let day = text.split(['T', ' ']).next().unwrap_or(text);
+    NaiveDate::parse_from_str(day, "%Y-%m-%d").or_else(|_| NaiveDate::parse_from_str(day, "%d.%m.%Y")).ok()
+}
+
+/// Money as spreadsheets write it: `12 345,50 ₽` → `12345.50` (the sales pipeline checks it).
+fn cell_money(text: &str) -> String {
+    let kept: String = text
+        .trim_end_matches(|c: char| c.is_alphabetic() || c == '₽' || c == '.' || c.is_whitespace())
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '\u{a0}' && *c != '\u{202f}')
+        .collect();
+    kept.replace(',', ".")
+}
+
+fn fill_contact(c: &mut ContactPatch, field: ContactField, text: &str, errors: &mut FieldErrors) {
+    let owned = Some(Some(text.to_string()));
+    match field {
+        ContactField::Name => c.name = Some(text.to_string()),
+        ContactField::Position => c.position = owned,
+        ContactField::Preferences => c.preferences = owned,
+        ContactField::Notes => c.notes = owned,
+        ContactField::IsDecisionMaker => match header_key(text).as_str() {
+            k if YES.contains(&k) || text == "+" => c.is_decision_maker = Some(true),
+            k if NO.contains(&k) || text == "-" => c.is_decision_maker = Some(false),
+            _ => errors.add("is_decision_maker", format!("'{text}' is not yes or no")),
+        },
+        ContactField::Birthday => match cell_date(text) {
+            Some(d) => c.birthday = Some(Some(d)),
+            None => errors.add("birthday", format!("'{text}' is not a date (2026-03-01 or 01.03.2026)")),
+        },
+        ContactField::Phones => {
+            c.phones = Some(
+                split_list(text).map(|n| Phone { number: n.to_string(), phone_type: PhoneType::default() }).collect(),
+            )
+        }
+        ContactField::Emails => {
+            c.emails = Some(
+                split_list(text)
+                    .map(|a| Email { address: a.to_string(), email_type: EmailType::default(), invalid: false })
+                    .collect(),
+            )
+        }
+    }
+}
+
+fn fill_sale(s: &mut SaleCells, field: SaleField, text: &str, errors: &mut FieldErrors) {
+    match field {
+        SaleField::SoldOn => match cell_date(text) {
+            Some(d) => s.sold_on = Some(d),
+            None => errors.add("sold_on", format!("'{text}' is not a date (2026-03-01 or 01.03.2026)")),
+        },
+        SaleField::Amount => s.amount = Some(cell_money(text)),
+        SaleField::Cost => s.cost = Some(cell_money(text)),
+        SaleField::Margin => s.margin = Some(cell_money(text)),
+        SaleField::Currency => s.currency = Some(text.to_uppercase()),
+        SaleField::DocumentNumber => s.document_number = Some(text.to_string()),
+    }
+}
+
 const YES: &[&str] = &["да", "yes", "true", "1", "+", "есть", "согласен", "y"];
 const NO: &[&str] = &["нет", "no", "false", "0", "-", "n"];
 
@@ -400,14 +688,19 @@ fn word<'w>(words: &[(&'w str, &[&str])], text: &str) -> Option<&'w str> {
 }
 
 impl<'a> Mapper<'a> {
-    pub fn new(settings: &'a ImportSettings, headers: &[String], lookups: &'a Lookups) -> Mapper<'a> {
+    pub fn new(
+        entity: ImportEntity,
+        settings: &'a ImportSettings,
+        headers: &[String],
+        lookups: &'a Lookups,
+    ) -> Mapper<'a> {
         let columns = headers
             .iter()
             .enumerate()
-            .filter_map(|(i, h)| settings.mapping.get(h).and_then(|t| Target::parse(t)).map(|t| (i, t)))
+            .filter_map(|(i, h)| settings.mapping.get(h).and_then(|t| Target::parse_for(entity, t)).map(|t| (i, t)))
             .filter(|(_, t)| *t != Target::Ignore)
             .collect();
-        Mapper { columns, values: &settings.values, lookups }
+        Mapper { entity, columns, values: &settings.values, lookups }
     }
 
     /// The user's map for `field` first (exact text, then ignoring case), then the built-in words.
@@ -419,16 +712,33 @@ impl<'a> Mapper<'a> {
     }
 
     pub fn draft(&self, cells: &[String]) -> Draft {
-        let mut d = Draft::default();
-        let mut errors = FieldErrors::new();
-        let p = &mut d.patch;
+        let record = match self.entity {
+            ImportEntity::Clients => Record::Card,
+            ImportEntity::Contacts => Record::Contact(ContactPatch::default()),
+            ImportEntity::Sales => Record::Sale(SaleCells::default()),
+        };
+        let mut d = Draft { record, ..Draft::default() };
+        // The card's fields (for contacts and sales: their client's keys) and the record's own.
+        let mut card = FieldErrors::new();
+        let mut own = FieldErrors::new();
         for (i, target) in &self.columns {
             let Some(text) = cells.get(*i).map(|c| c.trim()).filter(|c| !c.is_empty()) else { continue };
-            let owned = Some(Some(text.to_string()));
             match target {
-                Target::Ignore => {}
-                Target::ExternalId(source) => {
-                    d.external_ids.insert(source.clone(), text.to_string());
+                Target::Client(inner) => self.fill_card(inner, text, &mut d, &mut card),
+                Target::Contact(field) => {
+                    if let Record::Contact(c) = &mut d.record {
+                        fill_contact(c, *field, text, &mut own);
+                    }
+                }
+                Target::Sale(field) => {
+                    if let Record::Sale(s) = &mut d.record {
+                        fill_sale(s, *field, text, &mut own);
+                    }
+                }
+                Target::SaleKey(source) => {
+                    if let Record::Sale(s) = &mut d.record {
+                        s.key = Some((source.clone(), text.to_string()));
+                    }
                 }
                 Target::Custom(key) => {
                     let field = format!("custom_fields.{key}");
@@ -441,120 +751,146 @@ impl<'a> Mapper<'a> {
                         Ok(v) => {
                             d.custom_fields.insert(key.clone(), v);
                         }
-                        Err(message) => errors.add(field, message),
+                        Err(message) => own.add(field, message),
                     }
                 }
-                Target::Field(field) => match field {
-                    Field::Name => p.name = Some(text.to_string()),
-                    Field::LegalName => p.legal_name = owned,
-                    Field::Inn => p.inn = Some(Some(text.chars().filter(|c| !c.is_whitespace()).collect())),
-                    Field::LostReason => p.lost_reason = owned,
-                    Field::Region => p.region = owned,
-                    Field::Industry => p.industry = owned,
-                    Field::Source => p.source = owned,
-                    Field::Notes => p.notes = owned,
-                    Field::Kind => {
-                        let v = self.mapped("kind", text).or_else(|| word(KIND_WORDS, text).map(String::from));
-                        match v.as_deref().and_then(ClientKind::parse) {
-                            Some(k) => p.kind = Some(k),
-                            None => errors
-                                .add("kind", format!("'{text}' is not a kind (company or person; see values.kind)")),
-                        }
-                    }
-                    Field::Status => {
-                        let v = self.mapped("status", text).or_else(|| word(STATUS_WORDS, text).map(String::from));
-                        match v.as_deref().and_then(ClientStatus::parse) {
-                            Some(s) => p.status = Some(s),
-                            None => errors.add(
-                                "status",
-                                format!("'{text}' is not a status (active, potential, lost; see values.status)"),
-                            ),
-                        }
-                    }
-                    Field::Channel => {
-                        let code = self.mapped("channel", text).or_else(|| self.lookups.channel(text));
-                        p.channel = Some(Some(code.unwrap_or_else(|| text.to_string())));
-                    }
-                    Field::Owner => match self.lookups.owner(text) {
-                        Ok(id) => p.owner_id = Some(Some(id)),
-                        Err(message) => errors.add("owner", message),
-                    },
-                    Field::Tags => p.tags = Some(split_list(text).map(String::from).collect()),
-                    Field::Phones => {
-                        p.phones = Some(
-                            split_list(text)
-                                .map(|n| Phone { number: n.to_string(), phone_type: PhoneType::default() })
-                                .collect(),
-                        )
-                    }
-                    Field::Emails => {
-                        p.emails = Some(
-                            split_list(text)
-                                .map(|a| Email {
-                                    address: a.to_string(),
-                                    email_type: EmailType::default(),
-                                    invalid: false,
-                                })
-                                .collect(),
-                        )
-                    }
-                    Field::Address => {
-                        p.addresses = Some(vec![Address {
-                            address_type: AddressType::default(),
-                            line: text.to_string(),
-                            city: None,
-                            region: None,
-                            postal_code: None,
-                            country: None,
-                        }])
-                    }
-                    Field::MailingConsent => {
-                        let v = self.mapped("mailing_consent", text);
-                        let key = header_key(text);
-                        match v.as_deref() {
-                            Some("true") => p.mailing_consent = Some(true),
-                            Some("false") => p.mailing_consent = Some(false),
-                            _ if YES.contains(&key.as_str()) || text == "+" => p.mailing_consent = Some(true),
-                            _ if NO.contains(&key.as_str()) || text == "-" => p.mailing_consent = Some(false),
-                            _ => errors.add("mailing_consent", format!("'{text}' is not yes or no")),
-                        }
-                    }
-                    Field::Roles => {
-                        let mut roles = Vec::new();
-                        for part in split_list(text) {
-                            let v = self.mapped("roles", part).or_else(|| word(ROLE_WORDS, part).map(String::from));
-                            match v.as_deref().and_then(CounterpartyRole::parse) {
-                                Some(r) => roles.push(r),
-                                None => errors.add(
-                                    "roles",
-                                    format!("'{part}' is not a role (client, supplier, partner, competitor; see values.roles)"),
-                                ),
-                            }
-                        }
-                        p.roles = Some(roles);
-                    }
-                    Field::EstimatedPotential => {
-                        let number: String = text.chars().filter(|c| !c.is_whitespace()).collect();
-                        p.estimated_potential = Some(Some(number.replace(',', ".")));
-                    }
-                },
+                t => self.fill_card(t, text, &mut d, &mut card),
             }
         }
+        let p = &mut d.patch;
         if let Some(region) = self.lookups.region {
             if let Some(phones) = p.phones.as_mut() {
-                normalise_phones(phones, "phones", region, &mut errors);
+                normalise_phones(phones, "phones", region, &mut card);
+            }
+            if let Record::Contact(c) = &mut d.record {
+                if let Some(phones) = c.phones.as_mut() {
+                    normalise_phones(phones, "phones", region, &mut own);
+                }
             }
         }
         if let Some(emails) = p.emails.as_mut() {
-            normalise_emails(emails, "emails", &mut errors);
+            normalise_emails(emails, "emails", &mut card);
+        }
+        if let Record::Contact(c) = &mut d.record {
+            if let Some(emails) = c.emails.as_mut() {
+                normalise_emails(emails, "emails", &mut own);
+            }
         }
         if let Some(Some(inn)) = &p.inn {
             if let Err(message) = crate::normalize::inn::validate(inn) {
-                errors.add("inn", message);
+                card.add("inn", message);
             }
         }
-        d.errors = errors.into_list();
+        let prefix = if self.entity == ImportEntity::Clients { "" } else { "client." };
+        d.errors =
+            card.into_list().into_iter().map(|e| FieldError { field: format!("{prefix}{}", e.field), ..e }).collect();
+        d.errors.extend(own.into_list());
         d
+    }
+
+    /// Fills a card's field (or, for contacts and sales, a key of their client) from a cell.
+    fn fill_card(&self, target: &Target, text: &str, d: &mut Draft, errors: &mut FieldErrors) {
+        let owned = Some(Some(text.to_string()));
+        let p = &mut d.patch;
+        match target {
+            Target::ExternalId(source) => {
+                d.external_ids.insert(source.clone(), text.to_string());
+            }
+            Target::Field(field) => match field {
+                Field::Name => p.name = Some(text.to_string()),
+                Field::LegalName => p.legal_name = owned,
+                Field::Inn => p.inn = Some(Some(text.chars().filter(|c| !c.is_whitespace()).collect())),
+                Field::LostReason => p.lost_reason = owned,
+                Field::Region => p.region = owned,
+                Field::Industry => p.industry = owned,
+                Field::Source => p.source = owned,
+                Field::Notes => p.notes = owned,
+                Field::Kind => {
+                    let v = self.mapped("kind", text).or_else(|| word(KIND_WORDS, text).map(String::from));
+                    match v.as_deref().and_then(ClientKind::parse) {
+                        Some(k) => p.kind = Some(k),
+                        None => {
+                            errors.add("kind", format!("'{text}' is not a kind (company or person; see values.kind)"))
+                        }
+                    }
+                }
+                Field::Status => {
+                    let v = self.mapped("status", text).or_else(|| word(STATUS_WORDS, text).map(String::from));
+                    match v.as_deref().and_then(ClientStatus::parse) {
+                        Some(s) => p.status = Some(s),
+                        None => errors.add(
+                            "status",
+                            format!("'{text}' is not a status (active, potential, lost; see values.status)"),
+                        ),
+                    }
+                }
+                Field::Channel => {
+                    let code = self.mapped("channel", text).or_else(|| self.lookups.channel(text));
+                    p.channel = Some(Some(code.unwrap_or_else(|| text.to_string())));
+                }
+                Field::Owner => match self.lookups.owner(text) {
+                    Ok(id) => p.owner_id = Some(Some(id)),
+                    Err(message) => errors.add("owner", message),
+                },
+                Field::Tags => p.tags = Some(split_list(text).map(String::from).collect()),
+                Field::Phones => {
+                    p.phones = Some(
+                        split_list(text)
+                            .map(|n| Phone { number: n.to_string(), phone_type: PhoneType::default() })
+                            .collect(),
+                    )
+                }
+                Field::Emails => {
+                    p.emails = Some(
+                        split_list(text)
+                            .map(|a| Email { address: a.to_string(), email_type: EmailType::default(), invalid: false })
+                            .collect(),
+                    )
+                }
+                Field::Address => {
+                    p.addresses = Some(vec![Address {
+                        address_type: AddressType::default(),
+                        line: text.to_string(),
+                        city: None,
+                        region: None,
+                        postal_code: None,
+                        country: None,
+                    }])
+                }
+                Field::MailingConsent => {
+                    let v = self.mapped("mailing_consent", text);
+                    let key = header_key(text);
+                    match v.as_deref() {
+                        Some("true") => p.mailing_consent = Some(true),
+                        Some("false") => p.mailing_consent = Some(false),
+                        _ if YES.contains(&key.as_str()) || text == "+" => p.mailing_consent = Some(true),
+                        _ if NO.contains(&key.as_str()) || text == "-" => p.mailing_consent = Some(false),
+                        _ => errors.add("mailing_consent", format!("'{text}' is not yes or no")),
+                    }
+                }
+                Field::Roles => {
+                    let mut roles = Vec::new();
+                    for part in split_list(text) {
+                        let v = self.mapped("roles", part).or_else(|| word(ROLE_WORDS, part).map(String::from));
+                        match v.as_deref().and_then(CounterpartyRole::parse) {
+                            Some(r) => roles.push(r),
+                            None => errors.add(
+                                "roles",
+                                format!(
+                                    "'{part}' is not a role (client, supplier, partner, competitor; see values.roles)"
+                                ),
+                            ),
+                        }
+                    }
+                    p.roles = Some(roles);
+                }
+                Field::EstimatedPotential => {
+                    let number: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+                    p.estimated_potential = Some(Some(number.replace(',', ".")));
+                }
+            },
+            _ => {}
+        }
     }
 }
 
@@ -577,7 +913,7 @@ mod tests {
             ["Наименование", "ИНН", "Тел.", "E-mail", "Город", "Ответственный", "Статус", "Теги", "ID 1C", "Прочее"]
                 .map(String::from)
                 .to_vec();
-        let m = guess_all(&headers, &Default::default());
+        let m = guess_all(ImportEntity::Clients, &headers, &Default::default());
         assert_eq!(m["Наименование"], "name");
         assert_eq!(m["ИНН"], "inn");
         assert_eq!(m["Тел."], "phones");
@@ -599,10 +935,12 @@ mod tests {
     fn a_row_becomes_a_draft_with_its_errors() {
         let headers: Vec<String> =
             ["Название", "ИНН", "Телефон", "Менеджер", "Статус", "Канал", "Теги"].map(String::from).to_vec();
-        let settings =
-            ImportSettings { mapping: guess_all(&headers, &Default::default()), ..ImportSettings::default() };
+        let settings = ImportSettings {
+            mapping: guess_all(ImportEntity::Clients, &headers, &Default::default()),
+            ..ImportSettings::default()
+        };
         let l = lookups();
-        let mapper = Mapper::new(&settings, &headers, &l);
+        let mapper = Mapper::new(ImportEntity::Clients, &settings, &headers, &l);
         let row: Vec<String> = [
             "ООО Ромашка",
             "7707083893",
@@ -637,12 +975,20 @@ mod tests {
         s.mapping.insert("C".into(), "inn".into());
         s.match_on.push("fax".into());
         s.values.insert("status".into(), [("Спит".to_string(), "asleep".to_string())].into());
-        let ApiError::Validation(errors) = validate(&s, &headers, &Default::default()).unwrap_err() else { panic!() };
+        let ApiError::Validation(errors) =
+            validate(ImportEntity::Clients, &s, &headers, &Default::default()).unwrap_err()
+        else {
+            panic!()
+        };
         let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, vec!["mapping.B", "mapping.C", "match_on[3]", "values.status.Спит"]);
         s.mapping.insert("B".into(), "custom_fields.segment".into());
         s.mapping.insert("A".into(), "shoe_size".into());
-        let ApiError::Validation(errors) = validate(&s, &headers, &Default::default()).unwrap_err() else { panic!() };
+        let ApiError::Validation(errors) =
+            validate(ImportEntity::Clients, &s, &headers, &Default::default()).unwrap_err()
+        else {
+            panic!()
+        };
         assert_eq!(errors[0].field, "mapping.A");
     }
 }

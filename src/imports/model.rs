@@ -40,9 +40,13 @@ crate::text_enum!(ImportState {
 pub enum ImportEntity {
     /// Client cards: one row per company or person.
     Clients,
+    /// Contact persons, each row naming its company by `client.*` columns.
+    Contacts,
+    /// Purchases, each row naming its client by `client.*` columns.
+    Sales,
 }
 
-crate::text_enum!(ImportEntity { Clients = "clients" });
+crate::text_enum!(ImportEntity { Clients = "clients", Contacts = "contacts", Sales = "sales" });
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -108,15 +112,21 @@ pub struct ImportDefaults {
 /// How the rows become cards.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
 pub struct ImportSettings {
-    /// Column header → field: `name`, `legal_name`, `inn`, `kind`, `status`, `lost_reason`,
+    /// Column header → field. For clients: `name`, `legal_name`, `inn`, `kind`, `status`, `lost_reason`,
     /// `channel`, `region`, `industry`, `source`, `owner` (email or name), `tags`, `notes`,
     /// `phones`, `emails`, `address`, `mailing_consent`, `estimated_potential`, `roles`,
     /// `external_id:<source>`, `custom_fields.<key>`, or `ignore`. Lists (tags, phones, emails,
     /// roles) are split on `,` `;` and line breaks.
+    /// For contacts: `name`, `position`, `is_decision_maker`, `phones`, `emails`, `birthday`,
+    /// `preferences`, `notes`, `custom_fields.<key>` (contact fields). For sales: `sold_on`,
+    /// `amount`, `cost`, `margin`, `currency`, `document_number` and `external_id:<source>` (the
+    /// sale's own id, which makes re-runs update it). Both find the row's client by
+    /// `client.inn`, `client.name`, `client.region`, `client.phones`, `client.emails` and
+    /// `client.external_id:<source>` columns; rows never create clients.
     pub mapping: BTreeMap<String, String>,
     pub mode: ImportMode,
-    /// How a row finds its card, in order: `inn`, `phone`, `email`, `external_id:<source>`,
-    /// `name_region`. The first that finds exactly one card decides; one that finds two makes
+    /// How a row finds its card (for contacts and sales: its client), in order: `inn`, `phone`,
+    /// `email`, `external_id:<source>`, `name_region`, `name`. The first that finds exactly one card decides; one that finds two makes
     /// the row an error.
     pub match_on: Vec<String>,
     pub defaults: ImportDefaults,
@@ -153,7 +163,11 @@ pub struct ImportPatch {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
 pub struct RevertConflict {
     pub row: i64,
+    /// The card the row belongs to.
     pub client_id: i64,
+    /// The contact or sale left as it is (for imports of contacts and sales).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record_id: Option<i64>,
     pub reason: String,
 }
 
@@ -203,6 +217,10 @@ pub struct ImportRow {
 }
 
 impl ImportRow {
+    pub fn entity(&self) -> ImportEntity {
+        ImportEntity::parse(&self.entity).unwrap_or(ImportEntity::Clients)
+    }
+
     pub fn state(&self) -> ImportState {
         ImportState::parse(&self.state)
     }
@@ -258,7 +276,7 @@ pub struct Import {
 
 impl Import {
     pub fn from_row(r: ImportRow) -> Import {
-        let entity = ImportEntity::parse(&r.entity).unwrap_or(ImportEntity::Clients);
+        let entity = r.entity();
         Import {
             id: r.id,
             entity,
@@ -298,7 +316,7 @@ pub struct RowRecord {
     pub import_id: i64,
     pub row_no: i64,
     pub outcome: String,
-    pub client_id: Option<i64>,
+    pub record_id: Option<i64>,
     pub previous: Option<String>,
     pub version_after: Option<i64>,
     pub reasons: Option<String>,
@@ -311,8 +329,10 @@ pub struct PreviewRow {
     /// The row's number among the data rows, from 1 (the header is row 0).
     pub row: i64,
     pub outcome: RowOutcome,
-    /// The card it matched or created.
+    /// The card it matched or created; for contacts and sales, the card the row belongs to.
     pub client_id: Option<i64>,
+    /// The contact or sale it matched or created (imports of contacts and sales).
+    pub record_id: Option<i64>,
     /// The fields an update changes.
     pub changes: Vec<String>,
     /// Why the row is rejected or skipped, by field.

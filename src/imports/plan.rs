@@ -37,17 +37,38 @@ pub struct Decision {
     pub row: i64,
     pub outcome: RowOutcome,
     pub client_id: Option<i64>,
+    /// The contact or sale (imports of those).
+    pub record_id: Option<i64>,
     pub changes: Vec<&'static str>,
     pub errors: Vec<FieldError>,
     write: Option<Write>,
 }
 
 impl Decision {
-    fn rejected(row: i64, outcome: RowOutcome, client_id: Option<i64>, errors: Vec<FieldError>) -> Decision {
-        Decision { row, outcome, client_id, changes: Vec::new(), errors, write: None }
+    pub(super) fn rejected(row: i64, outcome: RowOutcome, client_id: Option<i64>, errors: Vec<FieldError>) -> Decision {
+        Decision { row, outcome, client_id, record_id: None, changes: Vec::new(), errors, write: None }
     }
 
-    fn error(row: i64, field: &str, message: impl Into<String>) -> Decision {
+    /// A contact's or sale's row, written by its own rules.
+    pub(super) fn done(
+        row: i64,
+        outcome: RowOutcome,
+        client_id: i64,
+        record_id: i64,
+        changes: Vec<&'static str>,
+    ) -> Decision {
+        Decision {
+            row,
+            outcome,
+            client_id: Some(client_id),
+            record_id: Some(record_id),
+            changes,
+            errors: Vec::new(),
+            write: None,
+        }
+    }
+
+    pub(super) fn error(row: i64, field: &str, message: impl Into<String>) -> Decision {
         Decision::rejected(
             row,
             RowOutcome::Error,
@@ -156,7 +177,8 @@ fn find(conn: &mut DbConn, judge: &Judge<'_>, batch: &[Pending]) -> Result<Found
                 }
             }
             MatchKey::ExternalId(_) => {}
-            MatchKey::NameRegion => {
+            MatchKey::NameRegion | MatchKey::Name => {
+                let by_name = matches!(key, MatchKey::Name);
                 let keys: Vec<String> =
                     batch.iter().filter_map(|p| p.draft.patch.name.as_deref().map(name_key)).collect();
                 for chunk in keys.chunks(1000) {
@@ -166,11 +188,12 @@ fn find(conn: &mut DbConn, judge: &Judge<'_>, batch: &[Pending]) -> Result<Found
                         .select((clients::name_key, clients::region, clients::id))
                         .load(conn)?;
                     for (key, region, id) in rows {
-                        found.add(
-                            "name_region",
-                            format!("{}\n{}", key.unwrap_or_default(), region.unwrap_or_default().trim()),
-                            id,
-                        );
+                        let key = key.unwrap_or_default();
+                        if by_name {
+                            found.add("name", key, id);
+                        } else {
+                            found.add("name_region", format!("{key}\n{}", region.unwrap_or_default().trim()), id);
+                        }
                     }
                 }
             }
@@ -210,6 +233,7 @@ fn matched(judge: &Judge<'_>, found: &Found, d: &Draft) -> Result<Option<i64>, F
             MatchKey::Email => d.emails(),
             MatchKey::ExternalId(s) => d.external_ids.get(s).cloned().into_iter().collect(),
             MatchKey::NameRegion => name_region(d).into_iter().collect(),
+            MatchKey::Name => d.patch.name.as_deref().map(name_key).into_iter().collect(),
         };
         let label = key.label();
         let ids: HashSet<i64> = values.iter().flat_map(|v| found.get(&label, v)).collect();
@@ -336,6 +360,17 @@ fn new_card(judge: &Judge<'_>, draft: &Draft, errors: &mut FieldErrors) -> Optio
     }
 }
 
+/// The client each row of a contacts or sales batch belongs to (None: none matches), found
+/// as a client row finds its card.
+pub(super) fn clients_of(
+    conn: &mut DbConn,
+    judge: &Judge<'_>,
+    batch: &[Pending],
+) -> Result<Vec<Result<Option<i64>, FieldError>>, ApiError> {
+    let found = find(conn, judge, batch)?;
+    Ok(batch.iter().map(|p| matched(judge, &found, &p.draft)).collect())
+}
+
 /// Decides every row of the batch; reads only.
 pub fn decide(conn: &mut DbConn, judge: &Judge<'_>, batch: Vec<Pending>) -> Result<Vec<Decision>, ApiError> {
     let found = find(conn, judge, &batch)?;
@@ -430,7 +465,15 @@ pub fn decide(conn: &mut DbConn, judge: &Judge<'_>, batch: Vec<Pending>) -> Resu
                 } else {
                     (RowOutcome::Update, Some(Write::Update(Box::new(card.clone()), Box::new(after))))
                 };
-                out.push(Decision { row, outcome, client_id: Some(card.id), changes, errors: Vec::new(), write });
+                out.push(Decision {
+                    row,
+                    outcome,
+                    client_id: Some(card.id),
+                    record_id: None,
+                    changes,
+                    errors: Vec::new(),
+                    write,
+                });
             }
             None if mode == ImportMode::Update => {
                 out.push(Decision::rejected(
@@ -450,6 +493,7 @@ pub fn decide(conn: &mut DbConn, judge: &Judge<'_>, batch: Vec<Pending>) -> Resu
                         row,
                         outcome: RowOutcome::Create,
                         client_id: None,
+                        record_id: None,
                         changes: Vec::new(),
                         errors: Vec::new(),
                         write: Some(Write::Create(Box::new(f))),
@@ -504,7 +548,7 @@ pub fn apply(
         import_id,
         row_no: row,
         outcome: outcome.as_str().to_string(),
-        client_id: None,
+        record_id: None,
         previous: None,
         version_after: None,
         reasons: None,
@@ -516,7 +560,7 @@ pub fn apply(
             Some(Write::Create(f)) => creates.push((d.row, *f)),
             Some(Write::Update(card, f)) => updates.push((d.row, *card, *f, d.changes)),
             None if matches!(d.outcome, RowOutcome::Error | RowOutcome::Skip) => records.push(RowRecord {
-                client_id: d.client_id,
+                record_id: d.record_id.or(d.client_id),
                 reasons: Some(serde_json::to_string(&d.errors).unwrap_or_default()),
                 ..record(d.row, d.outcome)
             }),
@@ -527,7 +571,7 @@ pub fn apply(
     let created = clients_repo::create_many(conn, &fields, origin)?;
     for (row, card) in rows.into_iter().zip(&created) {
         records.push(RowRecord {
-            client_id: Some(card.id),
+            record_id: Some(card.id),
             version_after: Some(card.version),
             ..record(row, RowOutcome::Create)
         });
@@ -539,7 +583,7 @@ pub fn apply(
         let previous: serde_json::Map<String, serde_json::Value> =
             changes.iter().map(|f| (f.to_string(), old.get(*f).cloned().unwrap_or(serde_json::Value::Null))).collect();
         records.push(RowRecord {
-            client_id: Some(after.id),
+            record_id: Some(after.id),
             previous: Some(serde_json::Value::Object(previous).to_string()),
             version_after: Some(after.version),
             ..record(*row, RowOutcome::Update)
@@ -554,6 +598,7 @@ impl Decision {
             row: self.row,
             outcome: self.outcome,
             client_id: self.client_id,
+            record_id: self.record_id,
             changes: self.changes.iter().map(|c| c.to_string()).collect(),
             errors: self.errors.clone(),
         }

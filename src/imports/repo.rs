@@ -205,7 +205,7 @@ pub fn record_rows(conn: &mut DbConn, rows: &[RowRecord]) -> QueryResult<()> {
                 import_rows::import_id.eq(r.import_id),
                 import_rows::row_no.eq(r.row_no),
                 import_rows::outcome.eq(r.outcome.as_str()),
-                import_rows::client_id.eq(r.client_id),
+                import_rows::record_id.eq(r.record_id),
                 import_rows::previous.eq(r.previous.as_deref()),
                 import_rows::version_after.eq(r.version_after),
                 import_rows::reasons.eq(r.reasons.as_deref()),
@@ -275,12 +275,21 @@ pub fn mark_reverted(conn: &mut DbConn, id: i64, summary: &str) -> QueryResult<I
         .get_result(conn)
 }
 
-/// The active users and channels rows may name, and the client custom fields.
-pub fn lookups(conn: &mut DbConn, region: phonenumber::country::Id) -> QueryResult<Lookups> {
+/// The custom fields the rows of the entity may fill (sales have none).
+pub fn schema(conn: &mut DbConn, entity: ImportEntity) -> QueryResult<crate::custom_fields::Schema> {
+    use crate::custom_fields::CustomEntity;
+    match entity {
+        ImportEntity::Clients => crate::custom_fields::repo::schema(conn, CustomEntity::Client),
+        ImportEntity::Contacts => crate::custom_fields::repo::schema(conn, CustomEntity::Contact),
+        ImportEntity::Sales => Ok(crate::custom_fields::Schema::default()),
+    }
+}
+
+/// The active users and channels rows may name, and the entity's custom fields.
+pub fn lookups(conn: &mut DbConn, region: phonenumber::country::Id, entity: ImportEntity) -> QueryResult<Lookups> {
     let people: Vec<(i64, String, String)> =
         users::table.filter(users::active.eq(true)).select((users::id, users::email, users::name)).load(conn)?;
     let channels: Vec<(String, String)> =
         channels::table.filter(channels::active.eq(true)).select((channels::code, channels::name)).load(conn)?;
-    let fields = crate::custom_fields::repo::schema(conn, crate::custom_fields::CustomEntity::Client)?;
-    Ok(Lookups::new(people, channels, region, fields))
+    Ok(Lookups::new(people, channels, region, schema(conn, entity)?))
 }

@@ -16,13 +16,13 @@ use super::model::{
     RowOutcome, RowRecord, Totals,
 };
 use super::plan::{self, Judge, Pending};
+use super::records::{self, Writer};
 use super::repo;
 use crate::audit::model::Entry;
 use crate::auth::Caller;
 use crate::clients::model::{Client, ClientFields, ClientPatch};
 use crate::clients::repo as clients_repo;
 use crate::config::Config;
-use crate::custom_fields::{self, CustomEntity};
 use crate::db::{self, now, DbConn, Pool};
 use crate::error::{ApiError, FieldErrors};
 use crate::events::Origin;
@@ -35,6 +35,8 @@ pub struct Settings {
     pub workers: usize,
     pub lease: TimeDelta,
     pub region: phonenumber::country::Id,
+    /// The currency sales are kept in.
+    pub currency: String,
 }
 
 impl Settings {
@@ -44,6 +46,7 @@ impl Settings {
             workers: config.import_workers.max(1),
             lease: TimeDelta::seconds(config.import_lease_secs.max(1)),
             region: config.phone_region,
+            currency: config.currency.clone(),
         }
     }
 }
@@ -78,9 +81,23 @@ pub fn upload(conn: &mut DbConn, u: Upload, who: &Caller) -> Result<Import, ApiE
     let format = file::detect(&u.content)?;
     let survey = file::survey(&u.content, format, u.sheet.as_deref())?;
     let headers: Vec<String> = survey.columns.iter().map(|c| c.header.clone()).collect();
-    let fields = custom_fields::repo::schema(conn, CustomEntity::Client)?;
-    let settings =
-        super::model::ImportSettings { mapping: mapping::guess_all(&headers, &fields), ..Default::default() };
+    let fields = repo::schema(conn, u.entity)?;
+    let mut settings =
+        super::model::ImportSettings { mapping: mapping::guess_all(u.entity, &headers, &fields), ..Default::default() };
+    if u.entity != ImportEntity::Clients {
+        // A contact's or sale's client: by INN, the ids of other systems, then by name.
+        let mut keys = vec!["inn".to_string()];
+        keys.extend(
+            settings
+                .mapping
+                .values()
+                .filter_map(|t| t.strip_prefix("client."))
+                .filter(|t| t.starts_with("external_id:"))
+                .map(String::from),
+        );
+        keys.extend(["name_region".to_string(), "name".to_string()]);
+        settings.match_on = keys;
+    }
     let row = db::write_tx(conn, |conn| {
         let row = repo::insert(
             conn,
@@ -108,7 +125,7 @@ fn check_defaults(
     s: &super::model::ImportSettings,
     region: phonenumber::country::Id,
 ) -> Result<(), ApiError> {
-    let lookups = repo::lookups(conn, region)?;
+    let lookups = repo::lookups(conn, region, ImportEntity::Clients)?;
     let mut errors = FieldErrors::new();
     if let Some(owner) = &s.defaults.owner {
         if let Err(message) = lookups.owner(owner) {
@@ -154,7 +171,8 @@ pub fn configure(
     if let Some(v) = patch.values {
         s.values = v;
     }
-    mapping::validate(&s, &row.headers(), &custom_fields::repo::schema(conn, CustomEntity::Client)?)?;
+    let entity = row.entity();
+    mapping::validate(entity, &s, &row.headers(), &repo::schema(conn, entity)?)?;
     check_defaults(conn, &s, region)?;
     Ok(Import::from_row(repo::set_settings(conn, id, row.version, &s)?))
 }
@@ -180,7 +198,7 @@ impl Prepared {
             content: repo::file(conn, row.id)?,
             settings: row.settings(),
             headers: row.headers(),
-            lookups: repo::lookups(conn, region)?,
+            lookups: repo::lookups(conn, region, row.entity())?,
         })
     }
 }
@@ -194,7 +212,7 @@ fn walk(
     size: usize,
     mut batch: impl FnMut(Vec<Pending>) -> Result<bool, ApiError>,
 ) -> Result<(), ApiError> {
-    let mapper = Mapper::new(&p.settings, &p.headers, &p.lookups);
+    let mapper = Mapper::new(row.entity(), &p.settings, &p.headers, &p.lookups);
     let mut first_of: HashMap<u64, u32> = HashMap::new();
     let mut number = -1i64;
     let mut pending: Vec<Pending> = Vec::with_capacity(size);
@@ -238,16 +256,22 @@ pub fn preview(
     after: i64,
     limit: usize,
     only: Option<RowOutcome>,
-    region: phonenumber::country::Id,
+    s: &Settings,
 ) -> Result<Preview, ApiError> {
     let row = repo::get(conn, id)?;
-    let prepared = Prepared::load(conn, &row, region)?;
-    let judge = Judge::new(&prepared.settings, &prepared.lookups, region);
+    let prepared = Prepared::load(conn, &row, s.region)?;
+    let judge = Judge::new(&prepared.settings, &prepared.lookups, s.region);
+    let writer = Writer { judge: &judge, import_id: id, caller: Caller::system(None, "import"), currency: &s.currency };
     let mut totals = Totals::default();
     let mut rows = Vec::new();
     let mut more = false;
     walk(&prepared, &row, 1000, |batch| {
-        for d in plan::decide(conn, &judge, batch)? {
+        let decisions = match row.entity() {
+            ImportEntity::Clients => plan::decide(conn, &judge, batch)?,
+            // Contacts and sales are judged by their own rules' writes, rolled back.
+            entity => db::rolled_back_tx(conn, |conn| records::write(conn, entity, &writer, batch))?.decisions,
+        };
+        for d in decisions {
             totals.add(d.outcome);
             if d.row > after && only.is_none_or(|o| o == d.outcome) {
                 if rows.len() < limit {
@@ -267,7 +291,7 @@ pub fn preview(
 pub fn start(conn: &mut DbConn, id: i64, who: &Caller, batch_rows: usize) -> Result<Import, ApiError> {
     let row = repo::get(conn, id)?;
     let settings = row.settings();
-    mapping::validate(&settings, &row.headers(), &custom_fields::repo::schema(conn, CustomEntity::Client)?)?;
+    mapping::validate(row.entity(), &settings, &row.headers(), &repo::schema(conn, row.entity())?)?;
     if settings.mapping.values().all(|t| t == mapping::IGNORE) {
         return Err(ApiError::field("mapping", "maps no column to a field"));
     }
@@ -352,7 +376,7 @@ fn execute(pool: &Pool, conn: &mut DbConn, row: &ImportRow, s: &Settings) -> Res
                     if failed.load(std::sync::atomic::Ordering::SeqCst) {
                         continue;
                     }
-                    if let Err(e) = apply_batch(&mut conn, row.id, &judge, batch, &origin, s) {
+                    if let Err(e) = apply_batch(&mut conn, row.entity(), row.id, &judge, batch, &origin, s) {
                         failed.store(true, std::sync::atomic::Ordering::SeqCst);
                         failure.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(e);
                     }
@@ -381,8 +405,10 @@ fn execute(pool: &Pool, conn: &mut DbConn, row: &ImportRow, s: &Settings) -> Res
 
 /// One batch in one transaction: claimed, decided, written, recorded, counted. A card changed
 /// between the batch's reads and its writes fails it: it is read and decided again, once.
+#[allow(clippy::too_many_arguments)]
 fn apply_batch(
     conn: &mut DbConn,
+    entity: ImportEntity,
     import_id: i64,
     judge: &Judge<'_>,
     batch: Vec<Pending>,
@@ -397,8 +423,18 @@ fn apply_batch(
             if !repo::claim_batch(conn, import_id, first, rows)? {
                 return Ok(());
             }
-            let decisions = plan::decide(conn, judge, batch.clone())?;
-            let (records, totals) = plan::apply(conn, import_id, decisions, origin)?;
+            let (records, totals) = match entity {
+                ImportEntity::Clients => {
+                    let decisions = plan::decide(conn, judge, batch.clone())?;
+                    plan::apply(conn, import_id, decisions, origin)?
+                }
+                entity => {
+                    let caller = Caller::system(origin.actor.clone(), &origin.source);
+                    let writer = Writer { judge, import_id, caller, currency: &s.currency };
+                    let done = records::write(conn, entity, &writer, batch.clone())?;
+                    (done.records, done.totals)
+                }
+            };
             repo::record_rows(conn, &records)?;
             repo::add_progress(conn, import_id, rows, &totals, now() + s.lease)?;
             Ok(())
@@ -431,7 +467,7 @@ const CONFLICTS_KEPT: usize = 1000;
 
 /// Undoes a finished import: the cards it created are soft-deleted, the fields it changed get
 /// their previous values back where the card is still as the import left it.
-pub fn revert(conn: &mut DbConn, id: i64, who: &Caller, region: phonenumber::country::Id) -> Result<Import, ApiError> {
+pub fn revert(conn: &mut DbConn, id: i64, who: &Caller, s: &Settings) -> Result<Import, ApiError> {
     let row = repo::get(conn, id)?;
     match row.state() {
         ImportState::Done | ImportState::Failed | ImportState::Reverted => {}
@@ -445,10 +481,19 @@ pub fn revert(conn: &mut DbConn, id: i64, who: &Caller, region: phonenumber::cou
     let mut summary: RevertSummary =
         row.reverted.as_deref().and_then(|s| serde_json::from_str(s).ok()).unwrap_or_default();
     let origin = Origin { actor: Some(who.actor()), source: "import".into() };
+    let caller = Caller::system(Some(who.actor()), "import");
+    let settings = row.settings();
+    let sale_source = settings.mapping.values().find_map(|t| t.strip_prefix("external_id:"));
     loop {
         let step = db::write_tx(conn, |conn| {
             let rows = repo::claim_for_revert(conn, id, REVERT_BATCH)?;
-            undo(conn, &rows, &origin, region, &mut summary)?;
+            match row.entity() {
+                ImportEntity::Clients => undo(conn, &rows, &origin, s.region, &mut summary)?,
+                ImportEntity::Contacts => records::undo_contacts(conn, &rows, &caller, s.region, &mut summary)?,
+                ImportEntity::Sales => {
+                    records::undo_sales(conn, &rows, sale_source, &caller, &s.currency, &mut summary)?
+                }
+            }
             Ok::<_, ApiError>(rows.len())
         })?;
         db::committed().notify_one();
@@ -473,18 +518,23 @@ fn undo(
     summary: &mut RevertSummary,
 ) -> Result<(), ApiError> {
     let created: Vec<i64> =
-        rows.iter().filter(|r| r.outcome == RowOutcome::Create.as_str()).filter_map(|r| r.client_id).collect();
+        rows.iter().filter(|r| r.outcome == RowOutcome::Create.as_str()).filter_map(|r| r.record_id).collect();
     summary.deleted += clients_repo::soft_delete_many(conn, &created, origin)? as i64;
     let updated: Vec<&RowRecord> = rows.iter().filter(|r| r.outcome == RowOutcome::Update.as_str()).collect();
-    let ids: Vec<i64> = updated.iter().filter_map(|r| r.client_id).collect();
+    let ids: Vec<i64> = updated.iter().filter_map(|r| r.record_id).collect();
     let cards: HashMap<i64, Client> = clients_repo::load(conn, &ids)?.into_iter().map(|c| (c.id, c)).collect();
     let mut restores: Vec<(Client, ClientFields)> = Vec::new();
     for r in updated {
-        let Some(card) = r.client_id.and_then(|id| cards.get(&id)) else { continue };
+        let Some(card) = r.record_id.and_then(|id| cards.get(&id)) else { continue };
         let mut conflict = |reason: &str| {
             summary.conflict_count += 1;
             if summary.conflicts.len() < CONFLICTS_KEPT {
-                summary.conflicts.push(RevertConflict { row: r.row_no, client_id: card.id, reason: reason.into() });
+                summary.conflicts.push(RevertConflict {
+                    row: r.row_no,
+                    client_id: card.id,
+                    record_id: None,
+                    reason: reason.into(),
+                });
             }
         };
         if Some(card.version) != r.version_after {

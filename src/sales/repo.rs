@@ -73,6 +73,18 @@ fn with_external_ids(conn: &mut DbConn, rows: Vec<SaleRow>) -> QueryResult<Vec<S
         .collect())
 }
 
+/// The sales of these clients on these days (imports find a row's sale already made by them).
+pub fn on_days(conn: &mut DbConn, client_ids: &[i64], days: &[NaiveDate]) -> QueryResult<Vec<SaleRow>> {
+    if client_ids.is_empty() || days.is_empty() {
+        return Ok(Vec::new());
+    }
+    sales::table
+        .filter(sales::client_id.eq_any(client_ids))
+        .filter(sales::sold_on.eq_any(days))
+        .select(SaleRow::as_select())
+        .load(conn)
+}
+
 /// Sales with their external ids, in two queries.
 pub fn by_ids(conn: &mut DbConn, ids: &[i64]) -> QueryResult<Vec<Sale>> {
     let rows: Vec<SaleRow> = sales::table.filter(sales::id.eq_any(ids)).select(SaleRow::as_select()).load(conn)?;

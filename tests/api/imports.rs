@@ -14,7 +14,7 @@ use crate::helpers::{count, fields, json, login, problem, start, TestApp, TestDb
 
 const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
 
-fn cp1251(text: &str) -> Vec<u8> {
+pub(crate) fn cp1251(text: &str) -> Vec<u8> {
     let (bytes, _, unmappable) = encoding_rs::WINDOWS_1251.encode(text);
     assert!(!unmappable);
     bytes.into_owned()
@@ -40,7 +40,7 @@ fn multipart(parts: &[(&str, Option<&str>, &str, &[u8])]) -> (String, Vec<u8>) {
 }
 
 /// A workbook written by rust_xlsxwriter: text headers, numbers where Excel users type them.
-fn workbook(header: &[&str], rows: &[Vec<Value>]) -> Vec<u8> {
+pub(crate) fn workbook(header: &[&str], rows: &[Vec<Value>]) -> Vec<u8> {
     let mut book = rust_xlsxwriter::Workbook::new();
     let sheet = book.add_worksheet();
     sheet.set_name("Клиенты").unwrap();
@@ -61,7 +61,7 @@ fn workbook(header: &[&str], rows: &[Vec<Value>]) -> Vec<u8> {
     book.save_to_buffer().unwrap()
 }
 
-async fn upload_raw(app: &TestApp, content_type: &str, bytes: Vec<u8>, query: &str) -> reqwest::Response {
+pub(crate) async fn upload_raw(app: &TestApp, content_type: &str, bytes: Vec<u8>, query: &str) -> reqwest::Response {
     app.admin(Method::POST, "/api/v1/imports")
         .header("content-type", content_type)
         .body(bytes)
@@ -76,7 +76,7 @@ async fn upload_csv(app: &TestApp, bytes: Vec<u8>) -> Value {
     json(res).await
 }
 
-async fn wait_done(app: &TestApp, id: i64) -> Value {
+pub(crate) async fn wait_done(app: &TestApp, id: i64) -> Value {
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     loop {
         let res = app.admin(Method::GET, &format!("/api/v1/imports/{id}")).send().await.unwrap();
@@ -88,7 +88,7 @@ async fn wait_done(app: &TestApp, id: i64) -> Value {
     }
 }
 
-async fn run(app: &TestApp, id: i64) -> Value {
+pub(crate) async fn run(app: &TestApp, id: i64) -> Value {
     let res = app.admin(Method::POST, &format!("/api/v1/imports/{id}/run")).send().await.unwrap();
     assert_eq!(res.status(), 202);
     let done = wait_done(app, id).await;

@@ -13,6 +13,7 @@ mod custom_fields;
 mod funnel;
 mod helpers;
 mod imports;
+mod imports_records;
 mod ops;
 mod outbox;
 mod protection;
