@@ -6,7 +6,8 @@
 //! every scope), `BENCH_CLIENTS` (default 100000), `BENCH_SALES` (default 1000000),
 //! `BENCH_EXPORT_CLIENTS` (clients to reach before the export, default 1000000),
 //! `BENCH_CONCURRENCY` (batches in flight, default 4), `BENCH_IMPORT_ROWS` (rows of the XLSX
-//! import, default 100000), `BENCH_SERVER_PID` (to sample the server's memory during it).
+//! import, default 100000), `BENCH_SERVER_PID` (to sample the server's memory during it),
+//! `BENCH_ONLY=imports` (only the import and its sync baselines).
 
 use std::time::{Duration, Instant};
 
@@ -161,6 +162,11 @@ async fn main() {
 
     println!("| measurement | result |");
     println!("|---|---|");
+    // `BENCH_ONLY=imports`: the import against its sync baselines alone, on an empty base.
+    if env("BENCH_ONLY", "") == "imports" {
+        imports(&loader, concurrency).await;
+        return;
+    }
     let batches = client_batches(0..clients, &mut rng);
     let (rate, errors) = push(&loader, "/api/v1/sync/clients", batches, concurrency).await;
     println!("| `/sync/clients`, {clients} new clients in batches of 1000, {concurrency} in flight | {rate:.0} clients/s ({errors} item errors) |");

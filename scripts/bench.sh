@@ -2,7 +2,8 @@
 # Benchmarks on PostgreSQL: a fresh database, the release server, then `benches/load.rs`
 # (sync throughput, analytics timings) and a full CSV export while the server's memory is
 # sampled. Prints a Markdown table; the latest figures are kept in benches/RESULTS.md.
-# Usage: scripts/bench.sh   (BENCH_CLIENTS, BENCH_SALES, BENCH_EXPORT_CLIENTS, BENCH_CONCURRENCY)
+# Usage: scripts/bench.sh   (BENCH_CLIENTS, BENCH_SALES, BENCH_EXPORT_CLIENTS, BENCH_CONCURRENCY,
+#   BENCH_ONLY=imports, BENCH_IMPORT_WORKERS, BENCH_IMPORT_BATCH)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,7 +17,7 @@ data=$(mktemp -d)
 psql "$PG" -qc "CREATE DATABASE $db"
 DATABASE_URL="${PG%/*}/$db" CLIENTBASE_BIND=127.0.0.1:$port CLIENTBASE_DATA_DIR=$data \
   CLIENTBASE_ADMIN_EMAIL=bench@example.ru CLIENTBASE_ADMIN_PASSWORD=bench-password-1 \
-  CLIENTBASE_DB_POOL_SIZE=${BENCH_POOL:-8} CLIENTBASE_MAX_BODY_BYTES=16777216 CLIENTBASE_IMPORT_MAX_BYTES=104857600 CLIENTBASE_IMPORT_WORKERS=${BENCH_IMPORT_WORKERS:-2} RUST_LOG=warn \
+  CLIENTBASE_DB_POOL_SIZE=${BENCH_POOL:-8} CLIENTBASE_MAX_BODY_BYTES=16777216 CLIENTBASE_IMPORT_MAX_BYTES=104857600 CLIENTBASE_IMPORT_WORKERS=${BENCH_IMPORT_WORKERS:-2} CLIENTBASE_IMPORT_BATCH=${BENCH_IMPORT_BATCH:-1000} RUST_LOG=warn \
   "${CARGO_TARGET_DIR:-target}/release/clientbase" serve >"$data/server.log" 2>&1 &
 server=$!
 cleanup() {

@@ -18,8 +18,14 @@ fn reasons_text(json: &str, columns: &HashMap<String, String>) -> String {
     errors
         .iter()
         .map(|e| {
-            let base = e.field.split(['[', '.']).next().unwrap_or(&e.field);
-            let named = if base == "owner_id" { "owner" } else { base };
+            // `client.inn` of a contact's or sale's row is about the column mapped to it.
+            let (prefix, rest) = match e.field.strip_prefix("client.") {
+                Some(rest) => ("client.", rest),
+                None => ("", e.field.as_str()),
+            };
+            let base = rest.split(['[', '.']).next().unwrap_or(rest);
+            let base = format!("{prefix}{}", if base == "owner_id" { "owner" } else { base });
+            let named = base.as_str();
             match columns.get(named) {
                 Some(header) if named == e.field => format!("{header}: {}", e.message),
                 Some(header) => format!("{} ({header}): {}", e.field, e.message),
