@@ -259,7 +259,7 @@ fn decimal(raw: &str) -> Option<String> {
 }
 
 /// `YYYY-MM-DD` or the Russian `DD.MM.YYYY`, years 1000 to 9999.
-fn date(s: &str) -> Option<NaiveDate> {
+pub fn date(s: &str) -> Option<NaiveDate> {
     let d = NaiveDate::parse_from_str(s, "%Y-%m-%d").or_else(|_| NaiveDate::parse_from_str(s, "%d.%m.%Y")).ok()?;
     (1000..=9999).contains(&d.year()).then_some(d)
 }

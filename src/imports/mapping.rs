@@ -620,8 +620,7 @@ const ROLE_WORDS: &[(&str, &[&str])] = &[
 ];
 /// A date as spreadsheets write it: `2026-03-01`, `01.03.2026`, or a date-time's date.
 fn cell_date(text: &str) -> Option<NaiveDate> {
-    let day = text.split(['T', ' ']).next().unwrap_or(text);
-    NaiveDate::parse_from_str(day, "%Y-%m-%d").or_else(|_| NaiveDate::parse_from_str(day, "%d.%m.%Y")).ok()
+    crate::custom_fields::values::date(text.split(['T', ' ']).next().unwrap_or(text))
 }
 
 /// Money as spreadsheets write it: `12 345,50 ₽` → `12345.50` (the sales pipeline checks it).
@@ -634,6 +633,18 @@ fn cell_money(text: &str) -> String {
     kept.replace(',', ".")
 }
 
+/// A yes or a no as a cell writes it (да/нет, yes/no, 1/0, +/-).
+fn yes_no(text: &str) -> Option<bool> {
+    let key = header_key(text);
+    if YES.contains(&key.as_str()) || text == "+" {
+        Some(true)
+    } else if NO.contains(&key.as_str()) || text == "-" {
+        Some(false)
+    } else {
+        None
+    }
+}
+
 fn fill_contact(c: &mut ContactPatch, field: ContactField, text: &str, errors: &mut FieldErrors) {
     let owned = Some(Some(text.to_string()));
     match field {
@@ -641,10 +652,9 @@ fn fill_contact(c: &mut ContactPatch, field: ContactField, text: &str, errors: &
         ContactField::Position => c.position = owned,
         ContactField::Preferences => c.preferences = owned,
         ContactField::Notes => c.notes = owned,
-        ContactField::IsDecisionMaker => match header_key(text).as_str() {
-            k if YES.contains(&k) || text == "+" => c.is_decision_maker = Some(true),
-            k if NO.contains(&k) || text == "-" => c.is_decision_maker = Some(false),
-            _ => errors.add("is_decision_maker", format!("'{text}' is not yes or no")),
+        ContactField::IsDecisionMaker => match yes_no(text) {
+            Some(b) => c.is_decision_maker = Some(b),
+            None => errors.add("is_decision_maker", format!("'{text}' is not yes or no")),
         },
         ContactField::Birthday => match cell_date(text) {
             Some(d) => c.birthday = Some(Some(d)),
@@ -859,13 +869,13 @@ impl<'a> Mapper<'a> {
                 }
                 Field::MailingConsent => {
                     let v = self.mapped("mailing_consent", text);
-                    let key = header_key(text);
                     match v.as_deref() {
                         Some("true") => p.mailing_consent = Some(true),
                         Some("false") => p.mailing_consent = Some(false),
-                        _ if YES.contains(&key.as_str()) || text == "+" => p.mailing_consent = Some(true),
-                        _ if NO.contains(&key.as_str()) || text == "-" => p.mailing_consent = Some(false),
-                        _ => errors.add("mailing_consent", format!("'{text}' is not yes or no")),
+                        _ => match yes_no(text) {
+                            Some(b) => p.mailing_consent = Some(b),
+                            None => errors.add("mailing_consent", format!("'{text}' is not yes or no")),
+                        },
                     }
                 }
                 Field::Roles => {

@@ -171,6 +171,9 @@ pub struct RevertConflict {
     pub reason: String,
 }
 
+/// Conflicts a revert lists in full; the rest are counted.
+const CONFLICTS_KEPT: usize = 1000;
+
 /// What a revert did.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, Default, PartialEq)]
 pub struct RevertSummary {
@@ -181,6 +184,16 @@ pub struct RevertSummary {
     /// Cards left as they are because they changed after the import (the first 1 000).
     pub conflicts: Vec<RevertConflict>,
     pub conflict_count: i64,
+}
+
+impl RevertSummary {
+    /// Notes a row left as it is: counted, and listed while fewer than a thousand are.
+    pub fn conflict(&mut self, row: i64, client_id: i64, record_id: Option<i64>, reason: &str) {
+        self.conflict_count += 1;
+        if self.conflicts.len() < CONFLICTS_KEPT {
+            self.conflicts.push(RevertConflict { row, client_id, record_id, reason: reason.into() });
+        }
+    }
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]

@@ -580,11 +580,10 @@ pub fn apply(
     let updated = clients_repo::update_many(conn, &pairs, origin)?;
     for ((row, before, _, changes), after) in updates.iter().zip(&updated) {
         let old = serde_json::to_value(before).unwrap_or_default();
-        let previous: serde_json::Map<String, serde_json::Value> =
-            changes.iter().map(|f| (f.to_string(), old.get(*f).cloned().unwrap_or(serde_json::Value::Null))).collect();
+        let previous = super::records::previous_values(&old, changes);
         records.push(RowRecord {
             record_id: Some(after.id),
-            previous: Some(serde_json::Value::Object(previous).to_string()),
+            previous: Some(previous.to_string()),
             version_after: Some(after.version),
             ..record(*row, RowOutcome::Update)
         });

@@ -10,7 +10,7 @@ use diesel::Connection;
 use serde_json::{Map, Value};
 
 use super::mapping::{Draft, Record, SaleCells};
-use super::model::{ImportMode, RevertConflict, RevertSummary, RowOutcome, RowRecord, Totals};
+use super::model::{ImportMode, RevertSummary, RowOutcome, RowRecord, Totals};
 use super::plan::{self, Decision, Judge, Pending};
 use crate::auth::Caller;
 use crate::batch::ItemStatus;
@@ -160,9 +160,13 @@ fn diff(
 ) -> (Vec<&'static str>, Value) {
     let (a, b) = (serde_json::to_value(before).unwrap_or_default(), serde_json::to_value(after).unwrap_or_default());
     let changed: Vec<&'static str> = fields.iter().copied().filter(|f| a.get(f) != b.get(f)).collect();
-    let previous: Map<String, Value> =
-        changed.iter().map(|f| (f.to_string(), a.get(*f).cloned().unwrap_or(Value::Null))).collect();
-    (changed, Value::Object(previous))
+    let previous = previous_values(&a, &changed);
+    (changed, previous)
+}
+
+/// The values `fields` had in a record's JSON, as the row record keeps them for a revert.
+pub(super) fn previous_values(before: &Value, fields: &[&'static str]) -> Value {
+    Value::Object(fields.iter().map(|f| (f.to_string(), before.get(*f).cloned().unwrap_or(Value::Null))).collect())
 }
 
 /// Whether an error of the contacts rules is the row's fault (reported) or the run's (raised).
@@ -425,20 +429,6 @@ pub fn sales(conn: &mut DbConn, w: &Writer<'_>, batch: Vec<Pending>) -> Result<O
     Ok(Outcome::new(w.import_id, out, records))
 }
 
-const CONFLICTS_KEPT: usize = 1000;
-
-fn conflict(summary: &mut RevertSummary, r: &RowRecord, client_id: i64, reason: &str) {
-    summary.conflict_count += 1;
-    if summary.conflicts.len() < CONFLICTS_KEPT {
-        summary.conflicts.push(RevertConflict {
-            row: r.row_no,
-            client_id,
-            record_id: r.record_id,
-            reason: reason.into(),
-        });
-    }
-}
-
 /// Undoes contact rows: the contacts the import created are deleted, the ones it changed get
 /// their previous values back — each only while it is as the import left it.
 pub fn undo_contacts(
@@ -456,7 +446,7 @@ pub fn undo_contacts(
             Err(e) => return Err(e),
         };
         if Some(current.version) != r.version_after {
-            conflict(summary, r, current.client_id, "changed after the import: left as it is");
+            summary.conflict(r.row_no, current.client_id, r.record_id, "changed after the import: left as it is");
             continue;
         }
         if r.outcome == RowOutcome::Create.as_str() {
@@ -465,14 +455,14 @@ pub fn undo_contacts(
             continue;
         }
         let Some(patch) = r.previous.as_deref().and_then(|p| serde_json::from_str::<ContactPatch>(p).ok()) else {
-            conflict(summary, r, current.client_id, "the previous values could not be read");
+            summary.conflict(r.row_no, current.client_id, r.record_id, "the previous values could not be read");
             continue;
         };
         match conn.transaction(|conn| crate::contacts::update(conn, id, patch, Some(current.version), caller, region)) {
             Ok(_) => summary.restored += 1,
             Err(e) => {
                 row_fault(e)?;
-                conflict(summary, r, current.client_id, "the previous values are no longer valid");
+                summary.conflict(r.row_no, current.client_id, r.record_id, "the previous values are no longer valid");
             }
         }
     }
@@ -496,7 +486,7 @@ pub fn undo_sales(
     for r in rows {
         let Some(sale) = r.record_id.and_then(|id| current.get(&id)) else { continue };
         if Some(sale.version) != r.version_after {
-            conflict(summary, r, sale.client_id, "changed after the import: left as it is");
+            summary.conflict(r.row_no, sale.client_id, r.record_id, "changed after the import: left as it is");
             continue;
         }
         if r.outcome == RowOutcome::Create.as_str() {
@@ -522,7 +512,7 @@ pub fn undo_sales(
         });
         match draft {
             Some(d) => restores.push((d, r)),
-            None => conflict(summary, r, sale.client_id, "the previous values could not be read"),
+            None => summary.conflict(r.row_no, sale.client_id, r.record_id, "the previous values could not be read"),
         }
     }
     let (drafts, records): (Vec<SaleDraft>, Vec<&RowRecord>) = restores.into_iter().unzip();
@@ -531,7 +521,7 @@ pub fn undo_sales(
             ItemStatus::Error => {
                 let r = records[result.index];
                 let client_id = r.record_id.and_then(|id| current.get(&id)).map_or(0, |s| s.client_id);
-                conflict(summary, r, client_id, "the previous values are no longer valid");
+                summary.conflict(r.row_no, client_id, r.record_id, "the previous values are no longer valid");
             }
             _ => summary.restored += 1,
         }

@@ -12,8 +12,8 @@ use serde_json::json;
 use super::file::{self, MAX_ROWS};
 use super::mapping::{self, Mapper};
 use super::model::{
-    FileFormat, Import, ImportEntity, ImportPatch, ImportRow, ImportState, Preview, RevertConflict, RevertSummary,
-    RowOutcome, RowRecord, Totals,
+    FileFormat, Import, ImportEntity, ImportPatch, ImportRow, ImportState, Preview, RevertSummary, RowOutcome,
+    RowRecord, Totals,
 };
 use super::plan::{self, Judge, Pending};
 use super::records::{self, Writer};
@@ -463,7 +463,6 @@ pub fn errors_report(conn: &mut DbConn, id: i64, xlsx: bool) -> Result<(String, 
 }
 
 const REVERT_BATCH: i64 = 500;
-const CONFLICTS_KEPT: usize = 1000;
 
 /// Undoes a finished import: the cards it created are soft-deleted, the fields it changed get
 /// their previous values back where the card is still as the import left it.
@@ -526,17 +525,7 @@ fn undo(
     let mut restores: Vec<(Client, ClientFields)> = Vec::new();
     for r in updated {
         let Some(card) = r.record_id.and_then(|id| cards.get(&id)) else { continue };
-        let mut conflict = |reason: &str| {
-            summary.conflict_count += 1;
-            if summary.conflicts.len() < CONFLICTS_KEPT {
-                summary.conflicts.push(RevertConflict {
-                    row: r.row_no,
-                    client_id: card.id,
-                    record_id: None,
-                    reason: reason.into(),
-                });
-            }
-        };
+        let mut conflict = |reason: &str| summary.conflict(r.row_no, card.id, None, reason);
         if Some(card.version) != r.version_after {
             conflict("changed after the import: left as it is");
             continue;
