@@ -1,9 +1,10 @@
-//! The SSRF guard: webhooks may only reach public addresses over http(s), unless
+//! The SSRF guard: webhooks may only reach public addresses over http(s) (no address of the IANA
+//! special-purpose registries, nor an IPv6 form of a forbidden IPv4 address), unless
 //! `CLIENTBASE_WEBHOOK_ALLOWED_HOSTS` lets a host or network through. The check runs when an
 //! endpoint is saved and again inside the HTTP client's resolver at every delivery, so a name
 //! that later resolves to a private address is still refused.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 
 use ipnet::IpNet;
@@ -41,36 +42,91 @@ impl AllowList {
     }
 }
 
-/// Loopback, private, link-local (cloud metadata included), shared, multicast and other
-/// non-public addresses.
+/// The IANA IPv4 Special-Purpose Address Registry (every entry, globally reachable or not),
+/// plus multicast.
+const SPECIAL_V4: &[&str] = &[
+    "0.0.0.0/8",
+    "10.0.0.0/8",
+    "100.64.0.0/10",
+    "127.0.0.0/8",
+    "169.254.0.0/16",
+    "172.16.0.0/12",
+    "192.0.0.0/24",
+    "192.0.2.0/24",
+    "192.31.196.0/24",
+    "192.52.193.0/24",
+    "192.88.99.0/24",
+    "192.168.0.0/16",
+    "192.175.48.0/24",
+    "198.18.0.0/15",
+    "198.51.100.0/24",
+    "203.0.113.0/24",
+    "224.0.0.0/4",
+    "240.0.0.0/4",
+    "255.255.255.255/32",
+];
+
+/// The IANA IPv6 Special-Purpose Address Registry, plus the deprecated IPv4-compatible and
+/// site-local ranges and multicast.
+const SPECIAL_V6: &[&str] = &[
+    "::/96",
+    "::ffff:0:0/96",
+    "64:ff9b::/96",
+    "64:ff9b:1::/48",
+    "100::/64",
+    "100:0:0:1::/64",
+    "2001::/23",
+    "2001:db8::/32",
+    "2002::/16",
+    "2620:4f:8000::/48",
+    "3fff::/20",
+    "5f00::/16",
+    "fc00::/7",
+    "fe80::/10",
+    "fec0::/10",
+    "ff00::/8",
+];
+
+fn special() -> &'static [IpNet] {
+    static NETS: std::sync::OnceLock<Vec<IpNet>> = std::sync::OnceLock::new();
+    NETS.get_or_init(|| {
+        SPECIAL_V4.iter().chain(SPECIAL_V6).map(|n| n.parse().expect("a special-purpose network")).collect()
+    })
+}
+
+/// The IPv4 address an IPv6 address carries: mapped and compatible forms, NAT64 (RFC 6052 at
+/// /96), 6to4, Teredo's client and ISATAP's interface identifier.
+pub fn embedded_v4(v6: Ipv6Addr) -> Option<Ipv4Addr> {
+    let s = v6.segments();
+    let tail = Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8);
+    if s[..5] == [0; 5] && (s[5] == 0 || s[5] == 0xffff) {
+        return Some(tail);
+    }
+    if s[0] == 0x64 && s[1] == 0xff9b && (s[2..6] == [0; 4] || s[2] == 1) {
+        return Some(tail);
+    }
+    if s[0] == 0x2002 {
+        return Some(Ipv4Addr::new((s[1] >> 8) as u8, s[1] as u8, (s[2] >> 8) as u8, s[2] as u8));
+    }
+    if s[0] == 0x2001 && s[1] == 0 {
+        return Some(Ipv4Addr::from(!u32::from(tail)));
+    }
+    if s[4] & 0xfdff == 0 && s[5] == 0x5efe {
+        return Some(tail);
+    }
+    None
+}
+
+/// Every special-purpose address of the IANA registries (loopback, private, link-local and
+/// cloud metadata, shared, benchmarking, documentation, translation and tunnel prefixes…), and
+/// every IPv6 address that embeds a forbidden IPv4 one.
 pub fn forbidden(ip: IpAddr) -> bool {
+    if special().iter().any(|n| n.contains(&ip)) {
+        return true;
+    }
     match ip {
-        IpAddr::V4(v4) => {
-            let o = v4.octets();
-            v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.is_multicast()
-                || v4.is_documentation()
-                || o[0] == 0
-                || (o[0] == 100 && (64..128).contains(&o[1]))
-                || (o[0] == 192 && o[1] == 0 && o[2] == 0)
-                || o[0] >= 240
-        }
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return forbidden(IpAddr::V4(v4));
-            }
-            let s = v6.segments();
-            v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                || (s[0] & 0xfe00) == 0xfc00
-                || (s[0] & 0xffc0) == 0xfe80
-                || s[0] == 0x2001 && s[1] == 0x0db8
-        }
+        IpAddr::V4(_) => false,
+        IpAddr::V6(v6) => embedded_v4(v6).is_some_and(|v4| forbidden(IpAddr::V4(v4))),
     }
 }
 
@@ -105,7 +161,7 @@ pub async fn check_url(url: &str, allow: &AllowList) -> Result<(), String> {
     }
     match addrs.iter().find(|a| !address_ok(a.ip(), allow)) {
         Some(bad) => Err(format!(
-            "resolves to {}, a private, loopback or link-local address (see CLIENTBASE_WEBHOOK_ALLOWED_HOSTS)",
+            "resolves to {}, a special-purpose address (private, loopback, link-local, tunnel…) webhooks may not reach (see CLIENTBASE_WEBHOOK_ALLOWED_HOSTS)",
             bad.ip()
         )),
         None => Ok(()),
@@ -162,12 +218,43 @@ mod tests {
             "fd00:ec2::254",
             "fe80::1",
             "::ffff:127.0.0.1",
+            "::127.0.0.1",
+            "64:ff9b::7f00:1",
+            "64:ff9b::a9fe:a9fe",
+            "64:ff9b:1::a9fe:a9fe",
+            "2002:7f00:1::1",
+            "2001:0:4136:e378:8000:63bf:80ff:fffe",
+            "fec0::1",
+            "198.18.0.1",
+            "198.19.255.255",
+            "192.0.0.9",
+            "192.88.99.1",
+            "3fff::1",
+            "5f00::1",
+            "100::1",
+            "ff02::1",
+            "2a00:1450:4010:c05:0:5efe:7f00:1",
         ] {
             assert!(forbidden(ip.parse().unwrap()), "{ip}");
         }
-        for ip in ["93.184.216.34", "8.8.8.8", "2a00:1450:4010:c05::64"] {
+        for ip in ["93.184.216.34", "8.8.8.8", "198.20.0.1", "2a00:1450:4010:c05::64", "2606:4700::1111"] {
             assert!(!forbidden(ip.parse().unwrap()), "{ip}");
         }
+    }
+
+    #[test]
+    fn ipv4_inside_ipv6_is_unwrapped() {
+        for (v6, v4) in [
+            ("::ffff:10.0.0.1", "10.0.0.1"),
+            ("::127.0.0.1", "127.0.0.1"),
+            ("64:ff9b::a9fe:a9fe", "169.254.169.254"),
+            ("2002:c0a8:101::1", "192.168.1.1"),
+            ("2001:0:4136:e378:8000:63bf:80ff:fffe", "127.0.0.1"),
+            ("fe80::5efe:a00:1", "10.0.0.1"),
+        ] {
+            assert_eq!(embedded_v4(v6.parse().unwrap()), Some(v4.parse().unwrap()), "{v6}");
+        }
+        assert_eq!(embedded_v4("2a00:1450:4010:c05::64".parse().unwrap()), None);
     }
 
     #[test]
@@ -178,6 +265,18 @@ mod tests {
         assert!(!a.allows_ip("192.168.0.1".parse().unwrap()));
         assert!(a.allows_host("Receiver.Internal"));
         assert!(AllowList::parse("bad host!").is_err());
+    }
+
+    #[tokio::test]
+    async fn the_delivery_resolver_keeps_only_permitted_addresses() {
+        use reqwest::dns::Resolve;
+        let resolve = |allow: &str| {
+            let resolver = GuardedResolver { allow: Arc::new(AllowList::parse(allow).unwrap()) };
+            resolver.resolve("localhost".parse().unwrap())
+        };
+        assert!(resolve("").await.is_err(), "a name of loopback addresses only is refused");
+        let kept: Vec<SocketAddr> = resolve("127.0.0.1").await.unwrap().collect();
+        assert!(!kept.is_empty() && kept.iter().all(|a| a.ip() == IpAddr::from([127, 0, 0, 1])), "{kept:?}");
     }
 
     #[tokio::test]

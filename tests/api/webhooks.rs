@@ -1,6 +1,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use diesel::RunQueryDsl;
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -218,6 +219,15 @@ async fn private_and_odd_targets_are_refused() {
         "http://10.0.0.7/hook",
         "http://169.254.169.254/latest/meta-data",
         "http://[::1]/hook",
+        // IPv4 inside IPv6, tunnel and translation prefixes, and the rest of the IANA registries.
+        "http://[::127.0.0.1]/",
+        "http://[64:ff9b::7f00:1]/",
+        "http://[64:ff9b::a9fe:a9fe]/latest/meta-data",
+        "http://[2002:7f00:1::1]/",
+        "http://[fec0::1]/",
+        "http://[2001:0:4136:e378:8000:63bf:80ff:fffe]/",
+        "http://198.18.0.1/",
+        "http://192.0.0.170/",
         "ftp://example.com/hook",
         "not a url",
     ] {
@@ -227,6 +237,24 @@ async fn private_and_odd_targets_are_refused() {
     }
     let (_, manager) = app.user(clientbase::auth::scopes::Role::Manager, "m@example.ru");
     problem(app.req(Method::GET, "/api/v1/webhooks", &manager).send().await.unwrap(), 403).await;
+}
+
+#[tokio::test]
+async fn a_stored_target_is_checked_again_at_every_delivery() {
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::start().await;
+    let hook = endpoint(&app, &receiver, "moved", json!(["*"])).await;
+    // A target stored before the guard knew its range: the delivery refuses it all the same.
+    let port = receiver.url.rsplit(':').next().unwrap().split('/').next().unwrap().to_string();
+    let moved = format!("http://[::127.0.0.1]:{port}/hook");
+    diesel::sql_query(format!("UPDATE webhooks SET url = '{moved}' WHERE id = {}", hook["id"]))
+        .execute(&mut app.conn())
+        .unwrap();
+    app.client(json!({"name": "Ромашка"})).await;
+    let log = until(&app, &hook, 10, |l| l.first().is_some_and(|d| d["last_error"].is_string())).await;
+    let error = log[0]["last_error"].as_str().unwrap_or_default();
+    assert!(error.contains("not allowed"), "{:?}", log[0]);
+    assert!(receiver.received().is_empty());
 }
 
 #[tokio::test]
