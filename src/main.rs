@@ -3,6 +3,7 @@
 use clap::{Parser, Subcommand};
 
 use clientbase::auth::scopes::{Role, Scope};
+use clientbase::auth::throttle;
 use clientbase::config::Config;
 use clientbase::startup::{self, Application};
 use clientbase::{api_clients, db, openapi, routes, telemetry, users};
@@ -49,6 +50,11 @@ enum UserAction {
         role: Role,
         #[arg(long)]
         password: Option<String>,
+    },
+    /// Clear the failed logins that lock an account (or an API client's id) out.
+    Unlock {
+        /// The user's email or the API client's client id.
+        login: String,
     },
 }
 
@@ -107,6 +113,13 @@ fn main() {
             if generated {
                 println!("password: {password}");
             }
+        }
+        Command::User { action: UserAction::Unlock { login } } => {
+            let state = startup::prepare(config).unwrap_or_else(|e| fail(e));
+            let mut conn = state.pool.get().unwrap_or_else(|e| fail(e));
+            let login = throttle::login_name(&login);
+            let cleared = throttle::unlock(&mut conn, &login).unwrap_or_else(|e| fail(e));
+            println!("unlocked {login} ({cleared} failed attempts cleared)");
         }
         Command::ApiClient { action: ApiClientAction::Create { name, scopes } } => {
             let state = startup::prepare(config).unwrap_or_else(|e| fail(e));

@@ -114,7 +114,7 @@ pub fn prepare(config: Config) -> Result<AppState, String> {
         auth: web::Data::new(Authenticator {
             pool: pool.clone(),
             jwt,
-            principals: PrincipalCache::new(Duration::from_secs(5)),
+            principals: PrincipalCache::new(crate::auth::principals::REVOCATION_DELAY),
         }),
         pool,
         throttle: LoginThrottle::new(Duration::from_secs(15 * 60), 5, 30),

@@ -23,8 +23,14 @@ pub struct Standing {
     pub api_client_id: Option<i64>,
 }
 
-/// Caches subjects' standing for a few seconds so that each request does not pay a lookup;
-/// changes made through this server (deactivation, role change, revocation) evict at once.
+/// How long another replica may go on trusting a subject's cached standing: a deactivation,
+/// demotion or revocation made elsewhere takes effect here within this delay. The cost is one
+/// primary-key lookup per active subject per half second.
+pub const REVOCATION_DELAY: Duration = Duration::from_millis(500);
+
+/// Caches subjects' standing briefly so that each request does not pay a lookup; changes made
+/// through this server (deactivation, role change, revocation) evict at once, other replicas'
+/// entries expire within [`REVOCATION_DELAY`].
 pub struct PrincipalCache {
     ttl: Duration,
     entries: Mutex<HashMap<Subject, (Instant, Option<Standing>)>>,

@@ -531,6 +531,14 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    login_failures (id) {
+        id -> BigInt,
+        key -> Text,
+        failed_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(clients -> users (owner_id));
 diesel::joinable!(webhook_deliveries -> webhooks (webhook_id));
 diesel::joinable!(campaign_recipients -> campaigns (campaign_id));
@@ -611,4 +619,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     import_rows,
     custom_fields,
     custom_field_values,
+    login_failures,
 );

@@ -8,7 +8,8 @@ use super::model::TokenRequest;
 use crate::auth::jwt::Subject;
 use crate::auth::password;
 use crate::auth::scopes::{Role, ScopeSet};
-use crate::db;
+use crate::auth::throttle::{login_name, Gate, LOCKED_DELAY};
+use crate::db::{self, DbConn};
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::{api_clients, users};
@@ -52,33 +53,62 @@ pub async fn grant(
     Ok((token, scopes))
 }
 
-fn throttled(state: &AppState, account: &str, address: &str) -> Result<(), ApiError> {
-    state.throttle.check(account, address).map_err(|retry_after| ApiError::TooManyRequests {
-        detail: "too many failed attempts; try again later".into(),
-        retry_after,
+/// Runs one login attempt behind the throttle, in one trip to the database that also records
+/// its outcome: `Ok(None)` is a wrong credential, already counted.
+async fn guarded<T: Send + 'static>(
+    state: &web::Data<AppState>,
+    account: String,
+    address: &str,
+    attempt: impl FnOnce(&mut DbConn) -> Result<Option<T>, ApiError> + Send + 'static,
+) -> Result<Option<T>, ApiError> {
+    let (address, shared) = (address.to_string(), state.clone());
+    let (gate, found) = db::run(&state.pool, move |conn| {
+        let throttle = &shared.throttle;
+        let gate = throttle.check(conn, &account, &address)?;
+        if let Gate::Closed(_) = gate {
+            return Ok((gate, None));
+        }
+        let found = attempt(conn)?;
+        match (&found, gate) {
+            (None, _) => throttle.record_failure(conn, &account, &address)?,
+            (Some(_), Gate::Open) => throttle.record_success(conn, &account)?,
+            (Some(_), _) => {}
+        }
+        Ok((gate, found))
     })
+    .await?;
+    match gate {
+        Gate::Closed(retry_after) => {
+            Err(ApiError::TooManyRequests { detail: "too many failed attempts; try again later".into(), retry_after })
+        }
+        Gate::Slowed => {
+            tokio::time::sleep(LOCKED_DELAY).await;
+            Ok(found)
+        }
+        Gate::Open => Ok(found),
+    }
 }
 
+/// A user's password: the throttle and the account's lookup read one normalised login name.
 async fn password_grant(
     state: &web::Data<AppState>,
     input: &TokenRequest,
     address: &str,
 ) -> Result<(Subject, ScopeSet), ApiError> {
-    let email = input
+    let raw = input
         .username
-        .clone()
-        .or_else(|| input.email.clone())
+        .as_deref()
+        .or(input.email.as_deref())
         .ok_or_else(|| oauth(StatusCode::BAD_REQUEST, "invalid_request", "username is required"))?;
     let password = input
         .password
         .clone()
         .ok_or_else(|| oauth(StatusCode::BAD_REQUEST, "invalid_request", "password is required"))?;
-    throttled(state, &email, address)?;
-    let account = email.clone();
-    let user = db::run(&state.pool, move |conn| {
-        let user = users::repo::find_by_email(conn, &account)?;
-        Ok(match user {
-            Some(u) if password::verify(&password, &u.password_hash) => Some(u),
+    let account = login_name(raw);
+    let lookup = account.clone();
+    let user = guarded(state, account, address, move |conn| {
+        Ok(match users::repo::find_by_email(conn, &lookup)? {
+            Some(u) if password::verify(&password, &u.password_hash) && u.active => Some(u),
             Some(_) => None,
             None => {
                 password::burn_time(&password);
@@ -88,19 +118,12 @@ async fn password_grant(
     })
     .await?;
     match user {
-        Some(u) if u.active => {
-            state.throttle.record_success(&email);
-            let role = Role::parse(&u.role).unwrap_or(Role::Manager);
-            Ok((Subject::User(u.id), role.scopes()))
-        }
-        _ => {
-            state.throttle.record_failure(&email, address);
-            Err(oauth(
-                StatusCode::BAD_REQUEST,
-                "invalid_grant",
-                "the email or password is wrong, or the account is deactivated",
-            ))
-        }
+        Some(u) => Ok((Subject::User(u.id), Role::parse(&u.role).unwrap_or(Role::Manager).scopes())),
+        None => Err(oauth(
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+            "the email or password is wrong, or the account is deactivated",
+        )),
     }
 }
 
@@ -112,21 +135,14 @@ async fn client_grant(
     let (Some(client_id), Some(secret)) = (input.client_id.clone(), input.client_secret.clone()) else {
         return Err(oauth(StatusCode::BAD_REQUEST, "invalid_request", "client_id and client_secret are required"));
     };
-    throttled(state, &client_id, address)?;
-    let id = client_id.clone();
-    let found = db::run(&state.pool, move |conn| {
-        Ok(api_clients::repo::find_by_client_id(conn, &id)?
+    let lookup = client_id.clone();
+    let found = guarded(state, client_id, address, move |conn| {
+        Ok(api_clients::repo::find_by_client_id(conn, &lookup)?
             .filter(|c| c.revoked_at.is_none() && password::verify(&secret, &c.secret_hash)))
     })
     .await?;
     match found {
-        Some(c) => {
-            state.throttle.record_success(&client_id);
-            Ok((Subject::ApiClient(c.client_id), ScopeSet::parse_claim(&c.scopes).unwrap_or_default()))
-        }
-        None => {
-            state.throttle.record_failure(&client_id, address);
-            Err(oauth(StatusCode::UNAUTHORIZED, "invalid_client", "unknown client, wrong secret, or revoked"))
-        }
+        Some(c) => Ok((Subject::ApiClient(c.client_id), ScopeSet::parse_claim(&c.scopes).unwrap_or_default())),
+        None => Err(oauth(StatusCode::UNAUTHORIZED, "invalid_client", "unknown client, wrong secret, or revoked")),
     }
 }

@@ -59,6 +59,90 @@ async fn wrong_passwords_are_refused_then_throttled() {
     problem(res, 429).await;
 }
 
+/// A password login from `source`, a loopback address of this machine other than 127.0.0.1
+/// when the test needs a second client address.
+async fn login_from(app: &TestApp, source: &str, email: &str, password: &str) -> reqwest::Response {
+    let http = reqwest::Client::builder().local_address(source.parse::<std::net::IpAddr>().unwrap()).build().unwrap();
+    http.post(app.url("/api/v1/auth/token"))
+        .form(&[("grant_type", "password"), ("username", email), ("password", password)])
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn every_spelling_of_a_locked_login_is_locked_too() {
+    let app = TestApp::spawn().await;
+    // Five wrong guesses spread over spellings of one account are five guesses at it.
+    for spelling in
+        [" admin@example.ru", "admin@example.ru ", "\tADMIN@example.ru", "Admin@Example.ru", "admin@example.ru\n"]
+    {
+        let res = password_token(&app, spelling, "wrong-password").await;
+        assert_eq!(res.status(), 400, "{spelling:?}");
+    }
+    for spelling in [ADMIN_EMAIL, " admin@example.ru", "admin@example.ru ", "\tadmin@example.ru"] {
+        let res = password_token(&app, spelling, ADMIN_PASSWORD).await;
+        assert_eq!(res.status(), 429, "{spelling:?} with the right password");
+    }
+}
+
+#[tokio::test]
+async fn the_lock_holds_on_every_replica_and_after_a_restart() {
+    let app = TestApp::spawn().await;
+    let replica = app.replica().await;
+    for _ in 0..3 {
+        assert_eq!(password_token(&app, ADMIN_EMAIL, "wrong-password").await.status(), 400);
+    }
+    for _ in 0..2 {
+        assert_eq!(password_token(&replica, ADMIN_EMAIL, "wrong-password").await.status(), 400);
+    }
+    assert_eq!(password_token(&app, ADMIN_EMAIL, ADMIN_PASSWORD).await.status(), 429);
+    assert_eq!(password_token(&replica, ADMIN_EMAIL, ADMIN_PASSWORD).await.status(), 429);
+    // A server started afresh over the same database still knows.
+    drop(replica);
+    let restarted = app.replica().await;
+    assert_eq!(password_token(&restarted, ADMIN_EMAIL, ADMIN_PASSWORD).await.status(), 429);
+}
+
+#[tokio::test]
+async fn a_locked_account_opens_slowly_to_its_password_from_a_clean_address() {
+    let app = TestApp::spawn().await;
+    for _ in 0..5 {
+        password_token(&app, ADMIN_EMAIL, "wrong-password").await;
+    }
+    assert_eq!(login_from(&app, "127.0.0.1", ADMIN_EMAIL, ADMIN_PASSWORD).await.status(), 429);
+    // The administrator, elsewhere, still logs in, after the delay.
+    let started = std::time::Instant::now();
+    let res = login_from(&app, "127.0.0.2", ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    assert_eq!(res.status(), 200);
+    assert!(started.elapsed() >= std::time::Duration::from_millis(900), "{:?}", started.elapsed());
+    // That success did not lift the lock for the guessing address, and a wrong guess from the
+    // clean address makes it one that must wait too.
+    assert_eq!(login_from(&app, "127.0.0.1", ADMIN_EMAIL, ADMIN_PASSWORD).await.status(), 429);
+    assert_eq!(login_from(&app, "127.0.0.3", ADMIN_EMAIL, "wrong-password").await.status(), 400);
+    assert_eq!(login_from(&app, "127.0.0.3", ADMIN_EMAIL, ADMIN_PASSWORD).await.status(), 429);
+}
+
+#[tokio::test]
+async fn the_unlock_command_clears_a_locked_account() {
+    let app = TestApp::spawn().await;
+    for _ in 0..5 {
+        password_token(&app, ADMIN_EMAIL, "wrong-password").await;
+    }
+    assert_eq!(password_token(&app, ADMIN_EMAIL, ADMIN_PASSWORD).await.status(), 429);
+    let dir = std::env::temp_dir().join(format!("clientbase-cli-{}", uuid::Uuid::new_v4().simple()));
+    let out = crate::cli::clientbase()
+        .env("DATABASE_URL", &app.state.config.database_url)
+        .env("CLIENTBASE_DATA_DIR", &dir)
+        .args(["user", "unlock", " Admin@Example.ru"])
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(dir);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("unlocked admin@example.ru (5 failed attempts cleared)"));
+    assert_eq!(password_token(&app, ADMIN_EMAIL, ADMIN_PASSWORD).await.status(), 200);
+}
+
 #[tokio::test]
 async fn unknown_grant_types_and_bad_bodies_are_4xx() {
     let app = TestApp::spawn().await;
@@ -233,4 +317,32 @@ async fn deactivated_users_tokens_stop_working_and_demotion_takes_effect() {
     // And the password no longer yields a token.
     let res = password_token(&app, "sup@example.ru", PASSWORD).await;
     assert_eq!(problem(res, 400).await["error"], "invalid_grant");
+}
+
+#[tokio::test]
+async fn deactivation_and_demotion_reach_another_replica_within_a_second() {
+    let app = TestApp::spawn().await;
+    let replica = app.replica().await;
+    let (id, token) = app.user(Role::Supervisor, "sup@example.ru");
+    // The replica has the subject's standing cached from a request just made.
+    let res = replica.req(Method::GET, "/api/v1/clients", &token).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let res = app
+        .admin(Method::PATCH, &format!("/api/v1/users/{id}"))
+        .json(&json!({"role": "manager"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    tokio::time::sleep(std::time::Duration::from_millis(1000)).await;
+    let res = replica.req(Method::GET, "/api/v1/clients/export", &token).send().await.unwrap();
+    problem(res, 403).await;
+
+    let res = replica.req(Method::GET, "/api/v1/clients", &token).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let res = app.admin(Method::POST, &format!("/api/v1/users/{id}/deactivate")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    tokio::time::sleep(std::time::Duration::from_millis(1000)).await;
+    let res = replica.req(Method::GET, "/api/v1/clients", &token).send().await.unwrap();
+    problem(res, 401).await;
 }

@@ -2,7 +2,7 @@
 
 use std::process::Command;
 
-fn clientbase() -> Command {
+pub(crate) fn clientbase() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_clientbase"));
     for (key, _) in std::env::vars() {
         if key.starts_with("CLIENTBASE_") || key == "DATABASE_URL" {
