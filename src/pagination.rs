@@ -67,6 +67,13 @@ impl Cursor {
         if cursor.sort != sort {
             return Err(ApiError::query("cursor", "was issued for a different sort order"));
         }
+        // A forged key is input like any other: no NUL (PostgreSQL text cannot hold one) and no
+        // date either database cannot store.
+        if let KeyValue::Text(key) = &cursor.key {
+            if key.contains('\0') || crate::http::extract::date_out_of_range(key) {
+                return Err(invalid());
+            }
+        }
         Ok(cursor)
     }
 

@@ -93,6 +93,19 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             return Err(nul_error(ApiError::Validation, field));
         }
     }
+    // Every body is an object; serde would also fill a struct from an array of its fields.
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+        return Err(ApiError::Validation(vec![FieldError {
+            field: "body".into(),
+            message: "must be a JSON object, not an array".into(),
+        }]));
+    }
+    if may_hold_bad_date(bytes) {
+        let value = serde_json::from_slice::<serde_json::Value>(bytes).ok();
+        if let Some(field) = value.and_then(|v| string_path(&v, "", &date_out_of_range, false)) {
+            return Err(date_error(ApiError::Validation, field));
+        }
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
@@ -167,6 +180,9 @@ pub fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
     if let Some(field) = nul_pair(query.as_bytes()) {
         return Err(nul_error(ApiError::BadQuery, field));
     }
+    if let Some((field, _)) = form_urlencoded::parse(query.as_bytes()).find(|(_, v)| date_out_of_range(v)) {
+        return Err(date_error(ApiError::BadQuery, field.into_owned()));
+    }
     let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
@@ -195,21 +211,74 @@ fn has_nul_escape(bytes: &[u8]) -> bool {
 
 /// The path (`items[2].name`) of the first string or key holding a NUL.
 fn nul_path(value: &serde_json::Value, at: &str) -> Option<String> {
+    string_path(value, at, &|s| s.contains('\0'), true)
+}
+
+/// The path of the first string (or, with `keys`, key) that `bad` holds for.
+fn string_path(value: &serde_json::Value, at: &str, bad: &dyn Fn(&str) -> bool, keys: bool) -> Option<String> {
     use serde_json::Value;
     match value {
-        Value::String(s) if s.contains('\0') => Some(if at.is_empty() { "body".into() } else { at.into() }),
-        Value::Array(items) => items.iter().enumerate().find_map(|(i, v)| nul_path(v, &format!("{at}[{i}]"))),
+        Value::String(s) if bad(s) => Some(if at.is_empty() { "body".into() } else { at.into() }),
+        Value::Array(items) => {
+            items.iter().enumerate().find_map(|(i, v)| string_path(v, &format!("{at}[{i}]"), bad, keys))
+        }
         Value::Object(map) => map.iter().find_map(|(k, v)| {
             let path =
                 if at.is_empty() { k.replace('\0', "\\u0000") } else { format!("{at}.{}", k.replace('\0', "\\u0000")) };
-            if k.contains('\0') {
+            if keys && bad(k) {
                 Some(path)
             } else {
-                nul_path(v, &path)
+                string_path(v, &path, bad, keys)
             }
         }),
         _ => None,
     }
+}
+
+// Dates: both databases store the years 1 to 9999 (PostgreSQL nothing before 4713 BC, SQLite
+// compares them as text), and chrono's own range is far wider; a date or timestamp outside is
+// refused up front, by its shape, wherever it appears, so no field can reach the database or
+// date arithmetic with one.
+
+const DATE_RANGE: &str = "must be a date between the years 1 and 9999";
+
+/// Whether `s` is a date or timestamp (`YYYY-MM-DD…`) whose year is outside 1–9999: signed
+/// (`+262142-12-31`, `-0044-03-15`), of five digits or more, or `0000`.
+pub fn date_out_of_range(s: &str) -> bool {
+    bad_date(s.as_bytes())
+}
+
+fn bad_date(b: &[u8]) -> bool {
+    let signed = matches!(b.first(), Some(b'+' | b'-'));
+    let rest = &b[signed as usize..];
+    let digits = rest.iter().take_while(|c| c.is_ascii_digit()).count();
+    let tail = &rest[digits..];
+    let two = |t: &[u8]| t.iter().all(u8::is_ascii_digit);
+    let dated = digits >= 4
+        && tail.len() >= 6
+        && tail[0] == b'-'
+        && two(&tail[1..3])
+        && tail[3] == b'-'
+        && two(&tail[4..6])
+        && (tail.len() == 6
+            || matches!(tail[6], b'T' | b't' | b' ') && tail[7..].iter().all(|c| b"0123456789:.+-Zz".contains(c)));
+    dated && (signed || digits > 4 || rest[..4] == *b"0000")
+}
+
+/// Whether the JSON text may hold such a date: some string starting like one. Cheap, so the
+/// walk that names the field runs only then.
+fn may_hold_bad_date(bytes: &[u8]) -> bool {
+    bytes.iter().enumerate().any(|(i, b)| {
+        *b == b'"' && {
+            let after = &bytes[i + 1..bytes.len().min(i + 40)];
+            let end = after.iter().position(|c| *c == b'"').unwrap_or(after.len());
+            bad_date(&after[..end])
+        }
+    })
+}
+
+fn date_error(kind: fn(Vec<FieldError>) -> ApiError, field: String) -> ApiError {
+    kind(vec![FieldError { field, message: DATE_RANGE.into() }])
 }
 
 /// A text path segment (a code or a name): one holding a NUL names nothing there is.
@@ -235,6 +304,31 @@ mod tests {
     struct Q {
         limit: Option<u32>,
         status: Option<Status>,
+    }
+
+    #[test]
+    fn dates_outside_the_years_1_to_9999_are_told_by_their_shape() {
+        for bad in
+            ["-262143-01-05", "+262142-12-31", "0000-01-01", "10000-01-01", "-4714-11-24T00:00:00Z", "+2026-01-01"]
+        {
+            assert!(date_out_of_range(bad), "{bad}");
+        }
+        for fine in [
+            "0001-01-01",
+            "9999-12-31",
+            "2026-12-02T10:00:00Z",
+            "+7999-123-45-67",
+            "-5",
+            "12345",
+            "2026-1-1",
+            "-2020-01-01 call back",
+        ] {
+            assert!(!date_out_of_range(fine), "{fine}");
+        }
+        assert_eq!(fields(parse_query::<Q>("limit=1&to=-262143-01-05").unwrap_err()), ["to"]);
+        let body = br#"{"items": [{"sold_on": "2026-01-01"}, {"sold_on": "+262142-12-31"}]}"#;
+        assert_eq!(fields(parse_json::<serde_json::Value>(body).unwrap_err()), ["items[1].sold_on"]);
+        assert!(parse_json::<serde_json::Value>(br#"{"note": "0001-01-01"}"#).is_ok());
     }
 
     #[derive(Deserialize, Debug)]
