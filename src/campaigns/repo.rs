@@ -69,8 +69,11 @@ pub fn list(
 /// Stores a validated draft.
 pub fn insert(conn: &mut DbConn, input: &NewCampaign, created_by: Option<String>) -> QueryResult<Campaign> {
     let at = now();
+    // Never an id a deleted row had (SQLite's rowid would hand it out again).
+    let id = crate::db::allocate_ids(conn, "campaigns", 1)?[0];
     let row: CampaignRow = diesel::insert_into(campaigns::table)
         .values((
+            campaigns::id.eq(id),
             campaigns::name.eq(input.name.trim()),
             campaigns::channel.eq(input.channel.as_str()),
             campaigns::segment_id.eq(input.audience.segment_id),

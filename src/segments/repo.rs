@@ -132,8 +132,11 @@ pub fn known_users(conn: &mut DbConn, ids: &[i64]) -> QueryResult<HashSet<i64>> 
 /// Stores a validated new segment.
 pub fn insert(conn: &mut DbConn, input: &NewSegment, owner_id: Option<i64>) -> QueryResult<Segment> {
     let at = now();
+    // Never an id a deleted row had (SQLite's rowid would hand it out again).
+    let id = crate::db::allocate_ids(conn, "segments", 1)?[0];
     let row: SegmentRow = diesel::insert_into(segments::table)
         .values((
+            segments::id.eq(id),
             segments::name.eq(input.name.trim()),
             segments::description.eq(input.description.as_deref().map(str::trim).filter(|d| !d.is_empty())),
             segments::filter.eq(serde_json::to_string(&input.filter).unwrap_or_default()),

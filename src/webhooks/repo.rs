@@ -31,8 +31,11 @@ pub fn create(conn: &mut DbConn, input: NewWebhook, url_error: Option<String>) -
     errors.into_result()?;
     let secret = signing::new_secret();
     let at = now();
+    // Never an id a deleted row had (SQLite's rowid would hand it out again).
+    let id = crate::db::allocate_ids(conn, "webhooks", 1)?[0];
     let row: WebhookRow = diesel::insert_into(webhooks::table)
         .values((
+            webhooks::id.eq(id),
             webhooks::name.eq(&input.name),
             webhooks::url.eq(&input.url),
             webhooks::description.eq(&input.description),
