@@ -33,6 +33,8 @@ pub struct Config {
     pub admin_password: Option<String>,
     pub cors_origins: Vec<String>,
     pub max_body_bytes: usize,
+    /// Seconds a request body is given to arrive, plus one per 100 KiB it declares.
+    pub body_timeout_secs: u64,
     pub log_format: LogFormat,
     /// How long a manager may still edit an activity they logged.
     pub activity_edit_hours: i64,
@@ -66,6 +68,8 @@ pub struct Config {
     pub import_workers: usize,
     /// How long a running import stays its process's without a batch committed.
     pub import_lease_secs: i64,
+    /// How long an `Idempotency-Key` stays claimed by a process that stopped renewing it.
+    pub idempotency_lease_secs: i64,
 }
 
 impl std::fmt::Debug for Config {
@@ -152,6 +156,7 @@ impl Config {
         let default_workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
         let workers = number("CLIENTBASE_WORKERS", default_workers as u64, 1, 256)? as usize;
         let max_body_bytes = number("CLIENTBASE_MAX_BODY_BYTES", 4 * 1024 * 1024, 1024, 256 * 1024 * 1024)? as usize;
+        let body_timeout_secs = number("CLIENTBASE_BODY_TIMEOUT_SECS", 30, 1, 3600)?;
         let phone_region = match get("CLIENTBASE_PHONE_REGION") {
             None => phonenumber::country::Id::RU,
             Some(v) => v
@@ -229,6 +234,7 @@ impl Config {
         let import_batch = number("CLIENTBASE_IMPORT_BATCH", 1000, 1, 10_000)? as usize;
         let import_workers = number("CLIENTBASE_IMPORT_WORKERS", 2, 1, 16)? as usize;
         let import_lease_secs = number("CLIENTBASE_IMPORT_LEASE_SECS", 60, 1, 3600)? as i64;
+        let idempotency_lease_secs = number("CLIENTBASE_IDEMPOTENCY_LEASE_SECS", 5, 1, 300)? as i64;
         let webhook_secret_grace_hours = number("CLIENTBASE_WEBHOOK_SECRET_GRACE_HOURS", 24, 0, 24 * 30)? as i64;
         let log_format = match get("CLIENTBASE_LOG_FORMAT") {
             None | Some("text") => LogFormat::Text,
@@ -250,6 +256,7 @@ impl Config {
             admin_password,
             cors_origins,
             max_body_bytes,
+            body_timeout_secs,
             log_format,
             activity_edit_hours,
             currency,
@@ -267,6 +274,7 @@ impl Config {
             import_batch,
             import_workers,
             import_lease_secs,
+            idempotency_lease_secs,
         })
     }
 

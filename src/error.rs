@@ -55,6 +55,9 @@ pub enum ApiError {
     MissingScope(&'static str),
     #[error("the resource does not exist")]
     NotFound,
+    /// The path exists, not with this method; `allow` lists the methods it has.
+    #[error("this path does not answer this method; see Allow")]
+    MethodNotAllowed { allow: String },
     #[error("client {id} was merged into client {survivor}")]
     Merged { id: i64, survivor: i64 },
     #[error("{0}")]
@@ -63,6 +66,9 @@ pub enum ApiError {
     PreconditionFailed,
     #[error("{0}")]
     PayloadTooLarge(String),
+    /// The body did not arrive in time; the connection is closed after the answer.
+    #[error("{0}")]
+    RequestTimeout(String),
     #[error("{0}")]
     UnsupportedMediaType(String),
     #[error("{0}")]
@@ -99,10 +105,12 @@ impl ApiError {
             ApiError::Forbidden(_) => ("forbidden", "Forbidden"),
             ApiError::MissingScope(_) => ("insufficient-scope", "Insufficient scope"),
             ApiError::NotFound => ("not-found", "Not found"),
+            ApiError::MethodNotAllowed { .. } => ("method-not-allowed", "Method not allowed"),
             ApiError::Merged { .. } => ("merged", "Client merged"),
             ApiError::Conflict(_) => ("conflict", "Conflict"),
             ApiError::PreconditionFailed => ("precondition-failed", "Precondition failed"),
             ApiError::PayloadTooLarge(_) => ("payload-too-large", "Payload too large"),
+            ApiError::RequestTimeout(_) => ("request-timeout", "Request timeout"),
             ApiError::UnsupportedMediaType(_) => ("unsupported-media-type", "Unsupported media type"),
             ApiError::Unprocessable(_) => ("unprocessable", "Unprocessable request"),
             ApiError::TooManyRequests { .. } => ("too-many-requests", "Too many requests"),
@@ -152,9 +160,11 @@ impl ResponseError for ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -182,6 +192,9 @@ impl ResponseError for ApiError {
             }
             ApiError::Unavailable => {
                 res.insert_header((header::RETRY_AFTER, "1"));
+            }
+            ApiError::MethodNotAllowed { allow } => {
+                res.insert_header((header::ALLOW, allow.as_str()));
             }
             _ => {}
         }
@@ -334,6 +347,8 @@ mod tests {
             ApiError::NotFound,
             ApiError::Merged { id: 1, survivor: 2 },
             ApiError::TooManyRequests { detail: "x".into(), retry_after: 3 },
+            ApiError::MethodNotAllowed { allow: "GET".into() },
+            ApiError::RequestTimeout("slow".into()),
         ];
         for e in samples {
             let p = e.problem();

@@ -1,12 +1,19 @@
 //! `Idempotency-Key` on POST: the first response for a key is stored and replayed for every
 //! repeat of the same request; the same key with a different request is refused (422), and a
 //! repeat while the first is still running gets 409. Keys are per caller and kept for a day.
+//!
+//! A running request holds its key by a lease: the process renews the leases of its running
+//! requests every third of the lease, so a key whose process died (kill -9, a lost machine) is
+//! free again once the lease runs out, and a retry then runs the request afresh.
 
 use actix_web::body::{to_bytes, BoxBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::{header, Method, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::{web, HttpResponse, ResponseError};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
 use chrono::TimeDelta;
 use diesel::prelude::*;
 use sha2::{Digest, Sha256};
@@ -23,6 +30,81 @@ const REPLAYED: &str = "Idempotent-Replayed";
 const KEEP_HOURS: i64 = 24;
 /// Response headers worth replaying.
 const KEPT_HEADERS: [header::HeaderName; 3] = [header::CONTENT_TYPE, header::LOCATION, header::ETAG];
+
+/// This process's hold on the keys of its running requests.
+pub struct Leases {
+    /// The name this process writes into `idempotency_keys.owner`, new at every start.
+    owner: String,
+    lease: TimeDelta,
+    /// Requests with a key running here: the renewal writes only while there are some.
+    running: AtomicUsize,
+}
+
+impl Leases {
+    pub fn new(lease_secs: i64) -> Leases {
+        Leases {
+            owner: uuid::Uuid::new_v4().simple().to_string(),
+            lease: TimeDelta::seconds(lease_secs),
+            running: AtomicUsize::new(0),
+        }
+    }
+
+    /// How often [`Leases::renew`] must run for a live process never to lose a key.
+    pub fn renewal_interval(&self) -> std::time::Duration {
+        (self.lease / 3).to_std().unwrap_or(std::time::Duration::from_secs(1))
+    }
+
+    /// Extends the leases of this process's running requests.
+    pub fn renew(&self, conn: &mut DbConn) -> QueryResult<usize> {
+        if self.running.load(Ordering::Relaxed) == 0 {
+            return Ok(0);
+        }
+        diesel::update(
+            idempotency_keys::table
+                .filter(idempotency_keys::owner.eq(&self.owner))
+                .filter(idempotency_keys::status_code.is_null()),
+        )
+        .set(idempotency_keys::lease_until.eq(now() + self.lease))
+        .execute(conn)
+    }
+}
+
+/// Counts a running request while it lives; dropped without [`Running::finish`] (the client went
+/// away and the request was cancelled), it gives the key back so that a retry can run.
+struct Running {
+    state: web::Data<AppState>,
+    leases: Arc<Leases>,
+    principal: String,
+    key: String,
+    finished: bool,
+}
+
+impl Running {
+    fn start(state: &web::Data<AppState>, principal: &str, key: &str) -> Running {
+        let leases = state.leases.clone();
+        leases.running.fetch_add(1, Ordering::Relaxed);
+        Running { state: state.clone(), leases, principal: principal.into(), key: key.into(), finished: false }
+    }
+
+    fn finish(mut self) {
+        self.finished = true;
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.leases.running.fetch_sub(1, Ordering::Relaxed);
+        if !self.finished {
+            let (state, p, k) =
+                (self.state.clone(), std::mem::take(&mut self.principal), std::mem::take(&mut self.key));
+            actix_web::rt::spawn(async move {
+                if let Err(e) = db::run(&state.pool, move |conn| Ok(release(conn, &p, &k)?)).await {
+                    tracing::warn!(error = %e, "could not release the idempotency key of a cancelled request");
+                }
+            });
+        }
+    }
+}
 
 enum Claim {
     /// The key is new: this request runs and its response is stored.
@@ -42,9 +124,21 @@ struct Seen {
     response_headers: Option<String>,
     response_body: Option<String>,
     created_at: chrono::NaiveDateTime,
+    lease_until: Option<chrono::NaiveDateTime>,
 }
 
-fn claim(conn: &mut DbConn, principal: &str, key: &str, path: &str, hash: &str) -> Result<Claim, ApiError> {
+fn still_running() -> ApiError {
+    ApiError::Conflict(format!("a request with this {HEADER} is still being processed; retry later"))
+}
+
+fn claim(
+    conn: &mut DbConn,
+    leases: &Leases,
+    principal: &str,
+    key: &str,
+    path: &str,
+    hash: &str,
+) -> Result<Claim, ApiError> {
     let existing: Option<Seen> = idempotency_keys::table
         .filter(idempotency_keys::principal.eq(principal))
         .filter(idempotency_keys::key.eq(key))
@@ -54,6 +148,7 @@ fn claim(conn: &mut DbConn, principal: &str, key: &str, path: &str, hash: &str) 
             idempotency_keys::response_headers,
             idempotency_keys::response_body,
             idempotency_keys::created_at,
+            idempotency_keys::lease_until,
         ))
         .first(conn)
         .optional()?;
@@ -66,10 +161,23 @@ fn claim(conn: &mut DbConn, principal: &str, key: &str, path: &str, hash: &str) 
                 "the {HEADER} was already used with a different request; use a new key"
             )))
         }
-        Some(Seen { status_code: None, .. }) => {
-            return Err(ApiError::Conflict(format!(
-                "a request with this {HEADER} is still being processed; retry later"
-            )))
+        Some(Seen { status_code: None, lease_until, .. }) => {
+            if lease_until.is_some_and(|until| until >= now()) {
+                return Err(still_running());
+            }
+            // Its process died: the key is taken over, by one retry only (the update is
+            // conditional on the lease still being out).
+            let expired = idempotency_keys::lease_until.is_null().or(idempotency_keys::lease_until.lt(now()));
+            let taken = diesel::update(
+                idempotency_keys::table
+                    .filter(idempotency_keys::principal.eq(principal))
+                    .filter(idempotency_keys::key.eq(key))
+                    .filter(idempotency_keys::status_code.is_null())
+                    .filter(expired),
+            )
+            .set((idempotency_keys::owner.eq(&leases.owner), idempotency_keys::lease_until.eq(now() + leases.lease)))
+            .execute(conn)?;
+            return if taken == 1 { Ok(Claim::Fresh) } else { Err(still_running()) };
         }
         Some(Seen { status_code: Some(status), response_headers, response_body, .. }) => {
             return Ok(Claim::Replay {
@@ -87,13 +195,15 @@ fn claim(conn: &mut DbConn, principal: &str, key: &str, path: &str, hash: &str) 
             idempotency_keys::request_path.eq(path),
             idempotency_keys::request_hash.eq(hash),
             idempotency_keys::created_at.eq(now()),
+            idempotency_keys::owner.eq(&leases.owner),
+            idempotency_keys::lease_until.eq(now() + leases.lease),
         ))
         .execute(conn);
     match inserted {
         Ok(_) => Ok(Claim::Fresh),
         // A concurrent request with the same key won the insert.
         Err(diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)) => {
-            Err(ApiError::Conflict(format!("a request with this {HEADER} is still being processed; retry later")))
+            Err(still_running())
         }
         Err(e) => Err(e.into()),
     }
@@ -179,15 +289,18 @@ pub async fn middleware(
     };
     let hash = request_hash(&req, &body);
     let path = req.path().to_string();
-    let (p, k) = (principal.clone(), key.clone());
-    let claimed = db::run(&state.pool, move |conn| claim(conn, &p, &k, &path, &hash)).await;
+    let (p, k, leases) = (principal.clone(), key.clone(), state.leases.clone());
+    let claimed = db::run(&state.pool, move |conn| claim(conn, &leases, &p, &k, &path, &hash)).await;
     match claimed {
         Err(e) => return Ok(refuse(req, e)),
         Ok(Claim::Replay { status, headers, body }) => return Ok(replay(req, status, &headers, body)),
         Ok(Claim::Fresh) => {}
     }
     req.set_payload(Payload::from(body));
+    let running = Running::start(&state, &principal, &key);
+    // An error here is not a response to remember: dropping `running` gives the key back.
     let res = next.call(req).await?;
+    running.finish();
     let status = res.status();
     let (http_req, res) = res.into_parts();
     let (head, body) = res.into_parts();

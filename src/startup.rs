@@ -23,6 +23,8 @@ use crate::auth::{Authenticator, PrincipalCache};
 use crate::config::Config;
 use crate::db;
 use crate::error::ApiError;
+use crate::http::allow::MethodTable;
+use crate::http::deadline::BodyTimeout;
 use crate::http::extract::BodyLimit;
 use crate::metrics::Metrics;
 use crate::routes::routes;
@@ -120,6 +122,7 @@ pub fn prepare(config: Config) -> Result<AppState, String> {
         throttle: LoginThrottle::new(Duration::from_secs(15 * 60), 5, 30),
         metrics: web::Data::new(Metrics::default()),
         openapi_json: openapi::to_json(&routes::document()),
+        leases: std::sync::Arc::new(idempotency::Leases::new(config.idempotency_lease_secs)),
         config,
     })
 }
@@ -192,6 +195,7 @@ fn bootstrap_admin(conn: &mut db::DbConn, config: &Config) -> Result<(), String>
 
 fn server(state: web::Data<AppState>, listener: TcpListener) -> Result<Server, String> {
     let workers = state.config.workers;
+    let methods = web::Data::new(MethodTable::from_openapi_json(&state.openapi_json));
     let server = HttpServer::new(move || {
         let limit = state.config.max_body_bytes;
         let cors_enabled = !state.config.cors_origins.is_empty();
@@ -216,7 +220,9 @@ fn server(state: web::Data<AppState>, listener: TcpListener) -> Result<Server, S
             .app_data(state.clone())
             .app_data(state.auth.clone())
             .app_data(state.metrics.clone())
+            .app_data(methods.clone())
             .app_data(BodyLimit(limit))
+            .app_data(BodyTimeout(Duration::from_secs(state.config.body_timeout_secs)))
             .app_data(PayloadConfig::new(limit))
             .app_data(web::PathConfig::default().error_handler(|_, _| ApiError::NotFound.into()))
             .configure(routes)
@@ -230,7 +236,10 @@ fn server(state: web::Data<AppState>, listener: TcpListener) -> Result<Server, S
                 HttpResponse::PermanentRedirect().insert_header((header::LOCATION, "/docs/")).finish()
             }),
         )
-        .default_service(web::to(|| async { Err::<HttpResponse, _>(ApiError::NotFound) }))
+        .default_service(web::to(|req: actix_web::HttpRequest, methods: web::Data<MethodTable>| async move {
+            methods.answer(&req)
+        }))
+        .wrap(from_fn(crate::http::deadline::middleware))
         .wrap(Condition::new(cors_enabled, cors))
         .wrap(from_fn(crate::metrics::middleware))
         .wrap(from_fn(request_id_header))
@@ -258,13 +267,21 @@ async fn request_id_header(
     Ok(res)
 }
 
-/// Periodic clean-up: expired idempotency keys.
+/// Periodic work: the leases of running idempotent requests renewed, expired keys deleted.
 async fn housekeeping(state: web::Data<AppState>) {
-    let mut tick = tokio::time::interval(Duration::from_secs(3600));
+    let mut tick = tokio::time::interval(state.leases.renewal_interval());
+    let mut last_purge: Option<std::time::Instant> = None;
     loop {
         tick.tick().await;
-        if let Err(e) = db::run(&state.pool, |conn| Ok(idempotency::purge_expired(conn)?)).await {
-            tracing::warn!(error = %e, "idempotency key clean-up failed");
+        let leases = state.leases.clone();
+        if let Err(e) = db::run(&state.pool, move |conn| Ok(leases.renew(conn)?)).await {
+            tracing::warn!(error = %e, "renewing idempotency leases failed");
+        }
+        if last_purge.is_none_or(|at| at.elapsed() >= Duration::from_secs(3600)) {
+            last_purge = Some(std::time::Instant::now());
+            if let Err(e) = db::run(&state.pool, |conn| Ok(idempotency::purge_expired(conn)?)).await {
+                tracing::warn!(error = %e, "idempotency key clean-up failed");
+            }
         }
     }
 }

@@ -18,4 +18,6 @@ pub struct AppState {
     /// Also registered as its own app data, for the metrics middleware.
     pub metrics: web::Data<Metrics>,
     pub openapi_json: String,
+    /// The leases on the `Idempotency-Key`s of this process's running requests.
+    pub leases: std::sync::Arc<crate::idempotency::Leases>,
 }

@@ -151,6 +151,8 @@ diesel::table! {
         response_headers -> Nullable<Text>,
         response_body -> Nullable<Text>,
         created_at -> Timestamp,
+        owner -> Nullable<Text>,
+        lease_until -> Nullable<Timestamp>,
     }
 }
 

@@ -1,6 +1,8 @@
 //! The HTTP kernel shared by the handlers: ETags and `If-Match`, created responses, and (in
 //! `extract`) the request extractors that turn malformed input into precise problems.
 
+pub mod allow;
+pub mod deadline;
 pub mod extract;
 pub mod ssrf;
 pub mod upload;
