@@ -11,8 +11,8 @@ use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::{header, Method, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::{web, HttpResponse, ResponseError};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use chrono::TimeDelta;
 use diesel::prelude::*;
@@ -36,8 +36,8 @@ pub struct Leases {
     /// The name this process writes into `idempotency_keys.owner`, new at every start.
     owner: String,
     lease: TimeDelta,
-    /// Requests with a key running here: the renewal writes only while there are some.
-    running: AtomicUsize,
+    /// The keys of the requests running here; only theirs are renewed.
+    running: Mutex<HashMap<String, usize>>,
 }
 
 impl Leases {
@@ -45,7 +45,7 @@ impl Leases {
         Leases {
             owner: uuid::Uuid::new_v4().simple().to_string(),
             lease: TimeDelta::seconds(lease_secs),
-            running: AtomicUsize::new(0),
+            running: Mutex::default(),
         }
     }
 
@@ -54,14 +54,16 @@ impl Leases {
         (self.lease / 3).to_std().unwrap_or(std::time::Duration::from_secs(1))
     }
 
-    /// Extends the leases of this process's running requests.
+    /// Extends the leases of this process's running requests, in one statement.
     pub fn renew(&self, conn: &mut DbConn) -> QueryResult<usize> {
-        if self.running.load(Ordering::Relaxed) == 0 {
+        let keys: Vec<String> = self.running.lock().map(|r| r.keys().cloned().collect()).unwrap_or_default();
+        if keys.is_empty() {
             return Ok(0);
         }
         diesel::update(
             idempotency_keys::table
                 .filter(idempotency_keys::owner.eq(&self.owner))
+                .filter(idempotency_keys::key.eq_any(keys))
                 .filter(idempotency_keys::status_code.is_null()),
         )
         .set(idempotency_keys::lease_until.eq(now() + self.lease))
@@ -69,39 +71,32 @@ impl Leases {
     }
 }
 
-/// Counts a running request while it lives; dropped without [`Running::finish`] (the client went
-/// away and the request was cancelled), it gives the key back so that a retry can run.
+/// A key renewed while its request runs here. A request cancelled mid-way (its client went away)
+/// drops it: its work may still be finishing, so the key is not given back at once but lapses
+/// with its lease, and a retry after that runs the request afresh.
 struct Running {
-    state: web::Data<AppState>,
     leases: Arc<Leases>,
-    principal: String,
     key: String,
-    finished: bool,
 }
 
 impl Running {
-    fn start(state: &web::Data<AppState>, principal: &str, key: &str) -> Running {
-        let leases = state.leases.clone();
-        leases.running.fetch_add(1, Ordering::Relaxed);
-        Running { state: state.clone(), leases, principal: principal.into(), key: key.into(), finished: false }
-    }
-
-    fn finish(mut self) {
-        self.finished = true;
+    fn start(leases: &Arc<Leases>, key: &str) -> Running {
+        if let Ok(mut running) = leases.running.lock() {
+            *running.entry(key.to_string()).or_default() += 1;
+        }
+        Running { leases: leases.clone(), key: key.to_string() }
     }
 }
 
 impl Drop for Running {
     fn drop(&mut self) {
-        self.leases.running.fetch_sub(1, Ordering::Relaxed);
-        if !self.finished {
-            let (state, p, k) =
-                (self.state.clone(), std::mem::take(&mut self.principal), std::mem::take(&mut self.key));
-            actix_web::rt::spawn(async move {
-                if let Err(e) = db::run(&state.pool, move |conn| Ok(release(conn, &p, &k)?)).await {
-                    tracing::warn!(error = %e, "could not release the idempotency key of a cancelled request");
+        if let Ok(mut running) = self.leases.running.lock() {
+            if let Some(n) = running.get_mut(&self.key) {
+                *n -= 1;
+                if *n == 0 {
+                    running.remove(&self.key);
                 }
-            });
+            }
         }
     }
 }
@@ -297,10 +292,20 @@ pub async fn middleware(
         Ok(Claim::Fresh) => {}
     }
     req.set_payload(Payload::from(body));
-    let running = Running::start(&state, &principal, &key);
-    // An error here is not a response to remember: dropping `running` gives the key back.
-    let res = next.call(req).await?;
-    running.finish();
+    // Renewed until the response is stored (or the request is cancelled).
+    let _running = Running::start(&state.leases, &key);
+    let res = next.call(req).await;
+    let res = match res {
+        Ok(res) => res,
+        Err(e) => {
+            // Not a response to remember: the key is given back for a retry.
+            let (p, k) = (principal, key);
+            if let Err(e) = db::run(&state.pool, move |conn| Ok(release(conn, &p, &k)?)).await {
+                tracing::warn!(error = %e, "could not release an idempotency key");
+            }
+            return Err(e);
+        }
+    };
     let status = res.status();
     let (http_req, res) = res.into_parts();
     let (head, body) = res.into_parts();
