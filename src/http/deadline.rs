@@ -13,7 +13,7 @@ use std::time::Duration;
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::error::PayloadError;
-use actix_web::http::{header, ConnectionType};
+use actix_web::http::ConnectionType;
 use actix_web::middleware::Next;
 use actix_web::web::Bytes;
 use actix_web::{HttpMessage, ResponseError};
@@ -35,12 +35,7 @@ pub async fn middleware(
     let Some(BodyTimeout(base)) = req.app_data::<BodyTimeout>().copied() else {
         return next.call(req).await.map(ServiceResponse::map_into_left_body);
     };
-    let declared = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok())
-        .unwrap_or(0);
+    let declared = super::extract::declared_length(req.headers()).unwrap_or(0) as u64;
     let allowed = base + Duration::from_secs(declared / BYTES_PER_SECOND);
     let expired = Rc::new(Cell::new(false));
     let inner = req.take_payload();

@@ -36,8 +36,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
 pub fn body_bytes(req: &HttpRequest, payload: &mut Payload) -> LocalBoxFuture<'static, Result<Bytes, ApiError>> {
     // The app registers a `PayloadConfig` with the same limit, so the read below stops there.
     let limit = req.app_data::<BodyLimit>().map_or(DEFAULT_BODY_LIMIT, |l| l.0);
-    let declared =
-        req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
+    let declared = declared_length(req.headers());
     let fut = Bytes::from_request(req, payload);
     Box::pin(async move {
         if declared.is_some_and(|n| n > limit) {
@@ -52,6 +51,11 @@ pub fn body_bytes(req: &HttpRequest, payload: &mut Payload) -> LocalBoxFuture<'s
             },
         }
     })
+}
+
+/// The body length a request declares in `Content-Length`, if it declares one.
+pub fn declared_length(headers: &header::HeaderMap) -> Option<usize> {
+    headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok())
 }
 
 /// The largest request body accepted, in bytes (set from `CLIENTBASE_MAX_BODY_BYTES`).

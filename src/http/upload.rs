@@ -4,7 +4,6 @@
 
 use std::collections::BTreeMap;
 
-use actix_web::http::header;
 use actix_web::web::{self, Bytes};
 use actix_web::HttpRequest;
 use futures_util::StreamExt;
@@ -42,8 +41,7 @@ pub async fn read(
     raw_types: &[&str],
     text_fields: &[&str],
 ) -> Result<Upload, ApiError> {
-    let declared =
-        req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
+    let declared = super::extract::declared_length(req.headers());
     if declared.is_some_and(|n| n > limit + 64 * 1024) {
         return Err(too_large(limit));
     }
