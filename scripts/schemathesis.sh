@@ -26,7 +26,8 @@ if [ -n "${SCHEMATHESIS_PG:-}" ]; then
   export DATABASE_URL="${SCHEMATHESIS_PG%/*}/$pg_db"
 fi
 export CLIENTBASE_BIND=127.0.0.1:$port CLIENTBASE_DATA_DIR=$work CLIENTBASE_ADMIN_EMAIL=admin@example.ru \
-  CLIENTBASE_ADMIN_PASSWORD=$password CLIENTBASE_LOG_FORMAT=json RUST_LOG=warn
+  CLIENTBASE_ADMIN_PASSWORD=$password CLIENTBASE_LOG_FORMAT=json RUST_LOG=warn \
+  CLIENTBASE_RATE_LIMIT_DEFAULT=off CLIENTBASE_RATE_LIMIT_BULK=off CLIENTBASE_RATE_LIMIT_TOKEN=off
 "$bin" serve >"$work/server.log" 2>&1 &
 server=$!
 cleanup() {

@@ -70,6 +70,42 @@ pub struct Config {
     pub import_lease_secs: i64,
     /// How long an `Idempotency-Key` stays claimed by a process that stopped renewing it.
     pub idempotency_lease_secs: i64,
+    /// Requests per window for the token endpoint (per address), bulk endpoints and the rest
+    /// (per caller); `None` turns a class's limit off.
+    pub rate_limits: RateLimits,
+}
+
+/// `N/S`: at most `N` requests in each window of `S` seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quota {
+    pub requests: u32,
+    pub window_secs: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimits {
+    pub token: Option<Quota>,
+    pub bulk: Option<Quota>,
+    pub default: Option<Quota>,
+}
+
+impl RateLimits {
+    pub const OFF: RateLimits = RateLimits { token: None, bulk: None, default: None };
+}
+
+fn quota(name: &'static str, value: Option<&str>, default: Quota) -> Result<Option<Quota>, ConfigError> {
+    let Some(v) = value else { return Ok(Some(default)) };
+    if v == "0" || v.eq_ignore_ascii_case("off") {
+        return Ok(None);
+    }
+    let parsed =
+        v.split_once('/').and_then(|(n, s)| Some((n.trim().parse::<u32>().ok()?, s.trim().parse::<u32>().ok()?)));
+    match parsed {
+        Some((requests, window_secs)) if requests >= 1 && (1..=86_400).contains(&window_secs) => {
+            Ok(Some(Quota { requests, window_secs }))
+        }
+        _ => Err(err(name, format!("'{v}' must be REQUESTS/SECONDS like 600/60, or off"))),
+    }
 }
 
 impl std::fmt::Debug for Config {
@@ -236,6 +272,23 @@ impl Config {
         let import_lease_secs = number("CLIENTBASE_IMPORT_LEASE_SECS", 60, 1, 3600)? as i64;
         let idempotency_lease_secs = number("CLIENTBASE_IDEMPOTENCY_LEASE_SECS", 5, 1, 300)? as i64;
         let webhook_secret_grace_hours = number("CLIENTBASE_WEBHOOK_SECRET_GRACE_HOURS", 24, 0, 24 * 30)? as i64;
+        let rate_limits = RateLimits {
+            token: quota(
+                "CLIENTBASE_RATE_LIMIT_TOKEN",
+                get("CLIENTBASE_RATE_LIMIT_TOKEN"),
+                Quota { requests: 30, window_secs: 60 },
+            )?,
+            bulk: quota(
+                "CLIENTBASE_RATE_LIMIT_BULK",
+                get("CLIENTBASE_RATE_LIMIT_BULK"),
+                Quota { requests: 120, window_secs: 60 },
+            )?,
+            default: quota(
+                "CLIENTBASE_RATE_LIMIT_DEFAULT",
+                get("CLIENTBASE_RATE_LIMIT_DEFAULT"),
+                Quota { requests: 1200, window_secs: 60 },
+            )?,
+        };
         let log_format = match get("CLIENTBASE_LOG_FORMAT") {
             None | Some("text") => LogFormat::Text,
             Some("json") => LogFormat::Json,
@@ -275,6 +328,7 @@ impl Config {
             import_workers,
             import_lease_secs,
             idempotency_lease_secs,
+            rate_limits,
         })
     }
 

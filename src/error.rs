@@ -216,6 +216,11 @@ impl From<diesel::result::Error> for ApiError {
                 ApiError::Conflict("a record with these unique values already exists".into())
             }
             Error::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => ApiError::Unavailable,
+            // The connection died under the statement (a database restart, a network cut): the
+            // transaction did not commit, and a retry runs on a fresh connection.
+            Error::DatabaseError(DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand, _) => {
+                ApiError::Unavailable
+            }
             // PostgreSQL picked this transaction as a deadlock victim: nothing was written, and
             // the same request succeeds when retried.
             Error::DatabaseError(_, info) if info.message().starts_with("deadlock detected") => ApiError::Unavailable,

@@ -34,6 +34,18 @@ enum Command {
         #[command(subcommand)]
         action: ApiClientAction,
     },
+    /// Write a consistent copy of the SQLite database to FILE while servers keep running.
+    Backup {
+        /// The snapshot to write; it must not exist yet.
+        file: std::path::PathBuf,
+    },
+    /// Replace the SQLite database with the snapshot in FILE (refused while a server uses it).
+    Restore {
+        file: std::path::PathBuf,
+        /// Replace the file even though a server holds it.
+        #[arg(long)]
+        force: bool,
+    },
     /// Print the OpenAPI document.
     Openapi,
 }
@@ -132,6 +144,14 @@ fn main() {
             println!("client_id: {}", client.client_id);
             println!("client_secret: {secret}");
             println!("scopes: {}", client.scopes);
+        }
+        Command::Backup { file } => {
+            let copied = db::backup::backup(&config.database_url, &file).unwrap_or_else(|e| fail(e));
+            println!("backed up to {} ({} bytes, integrity ok)", copied.path.display(), copied.bytes);
+        }
+        Command::Restore { file, force } => {
+            let copied = db::backup::restore(&config.database_url, &file, force).unwrap_or_else(|e| fail(e));
+            println!("restored {} from {} ({} bytes)", copied.path.display(), file.display(), copied.bytes);
         }
         Command::Openapi => unreachable!("handled above"),
     }

@@ -93,6 +93,13 @@ fn add_common_responses(path: &str, op: &mut Operation) {
         extra.push(("401", "Missing, invalid, expired or revoked bearer token"));
         extra.push(("403", "The token lacks the required scope"));
     }
+    if path.starts_with("/api/") {
+        extra.push((
+            "429",
+            "Too many requests from this caller in the route class's window (see the `RateLimit` and \
+             `RateLimit-Policy` headers every API response carries); retry after `Retry-After` seconds",
+        ));
+    }
     if path.contains('{') {
         extra.push(("404", "No such resource, or not visible to the caller"));
     }

@@ -7,11 +7,14 @@ use std::path::Path;
 use std::time::Duration;
 
 use actix_cors::Cors;
+use actix_http::HttpService;
+use actix_service::{fn_service, map_config};
+use actix_web::dev::AppConfig;
 use actix_web::dev::Server;
 use actix_web::http::header;
 use actix_web::middleware::{from_fn, Condition};
 use actix_web::web::{self, PayloadConfig};
-use actix_web::{App, HttpResponse, HttpServer};
+use actix_web::{App, HttpResponse};
 use tracing_actix_web::TracingLogger;
 use utoipa_actix_web::AppExt;
 
@@ -25,7 +28,9 @@ use crate::db;
 use crate::error::ApiError;
 use crate::http::allow::MethodTable;
 use crate::http::deadline::BodyTimeout;
+use crate::http::expect::BodyLimits;
 use crate::http::extract::BodyLimit;
+use crate::http::rate_limit::RateLimiter;
 use crate::metrics::Metrics;
 use crate::routes::routes;
 use crate::state::AppState;
@@ -64,6 +69,8 @@ impl Application {
     /// Serves until SIGTERM or Ctrl-C, letting in-flight requests and deliveries finish.
     pub async fn run(self) -> std::io::Result<()> {
         let housekeeping = tokio::spawn(housekeeping(self.state.clone()));
+        let probe = tokio::spawn(db::health::probe(self.state.pool.clone()));
+        let counts = tokio::spawn(share_rate_counts(self.state.clone()));
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let worker = self
             .state
@@ -79,6 +86,8 @@ impl Application {
             self.state.config.import_worker.then(|| tokio::spawn(imports::worker::run(self.state.clone(), stopped)));
         let result = self.server.await;
         housekeeping.abort();
+        probe.abort();
+        counts.abort();
         let _ = stop.send(true);
         let grace = Duration::from_secs(self.state.config.webhook_timeout_secs + 2);
         for worker in [worker, automations, imports].into_iter().flatten() {
@@ -91,17 +100,17 @@ impl Application {
 /// Opens the database (migrating it), resolves the signing secret and creates the first
 /// administrator if there are no users yet.
 pub fn prepare(config: Config) -> Result<AppState, String> {
+    let mut sqlite_lock = None;
     if config.backend() == db::Backend::Sqlite {
         let path = Path::new(db::sqlite_path(&config.database_url));
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| format!("DATABASE_URL: cannot create {}: {e}", dir.display()))?;
         }
+        sqlite_lock = Some(std::sync::Arc::new(db::backup::ServerLock::shared(path)?));
     }
-    let pool = db::build_pool(&config.database_url, config.pool_size).map_err(|e| {
-        format!("DATABASE_URL: cannot connect to {}: {e}", crate::config::redact_url(&config.database_url))
-    })?;
+    let pool = db::build_pool(&config.database_url, config.pool_size);
     {
-        let mut conn = pool.get().map_err(|e| format!("DATABASE_URL: {e}"))?;
+        let mut conn = first_connection(&pool, &config)?;
         db::run_migrations(&mut conn)?;
         let refreshed = crate::clients::repo::refresh_search_keys(&mut conn)
             .map_err(|e| format!("recomputing the search keys of clients: {e}"))?;
@@ -123,8 +132,31 @@ pub fn prepare(config: Config) -> Result<AppState, String> {
         metrics: web::Data::new(Metrics::default()),
         openapi_json: openapi::to_json(&routes::document()),
         leases: std::sync::Arc::new(idempotency::Leases::new(config.idempotency_lease_secs)),
+        sqlite_lock,
+        rate_limiter: web::Data::new(RateLimiter::new(config.rate_limits)),
         config,
     })
+}
+
+/// A connection to the database, waiting for PostgreSQL as long as it takes (it may start after
+/// the server, or be restarting) and logging each attempt. A SQLite file that cannot be opened
+/// is a configuration error and fails at once.
+fn first_connection(pool: &db::Pool, config: &Config) -> Result<db::PooledConn, String> {
+    let target = crate::config::redact_url(&config.database_url);
+    let mut pause = Duration::from_millis(250);
+    let mut attempt = 0u64;
+    loop {
+        attempt += 1;
+        match pool.get_timeout(Duration::from_secs(2)) {
+            Ok(conn) => return Ok(conn),
+            Err(e) if config.backend() == db::Backend::Postgres => {
+                tracing::warn!(attempt, database = %target, error = %e, "the database does not answer; retrying");
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_secs(5));
+            }
+            Err(e) => return Err(format!("DATABASE_URL: cannot open {target}: {e}")),
+        }
+    }
 }
 
 /// The configured secret, or the one kept in the data directory (created on first start,
@@ -196,7 +228,8 @@ fn bootstrap_admin(conn: &mut db::DbConn, config: &Config) -> Result<(), String>
 fn server(state: web::Data<AppState>, listener: TcpListener) -> Result<Server, String> {
     let workers = state.config.workers;
     let methods = web::Data::new(MethodTable::from_openapi_json(&state.openapi_json));
-    let server = HttpServer::new(move || {
+    let limits = BodyLimits { json: state.config.max_body_bytes, uploads: state.config.import_max_bytes };
+    let app = move || {
         let limit = state.config.max_body_bytes;
         let cors_enabled = !state.config.cors_origins.is_empty();
         let cors = state.config.cors_origins.iter().fold(Cors::default(), |c, origin| c.allowed_origin(origin));
@@ -212,6 +245,8 @@ fn server(state: web::Data<AppState>, listener: TcpListener) -> Result<Server, S
                 header::ETAG,
                 header::LOCATION,
                 header::RETRY_AFTER,
+                header::HeaderName::from_static("ratelimit"),
+                header::HeaderName::from_static("ratelimit-policy"),
                 header::HeaderName::from_static("x-request-id"),
             ])
             .max_age(3600);
@@ -220,6 +255,7 @@ fn server(state: web::Data<AppState>, listener: TcpListener) -> Result<Server, S
             .app_data(state.clone())
             .app_data(state.auth.clone())
             .app_data(state.metrics.clone())
+            .app_data(state.rate_limiter.clone())
             .app_data(methods.clone())
             .app_data(BodyLimit(limit))
             .app_data(BodyTimeout(Duration::from_secs(state.config.body_timeout_secs)))
@@ -240,16 +276,26 @@ fn server(state: web::Data<AppState>, listener: TcpListener) -> Result<Server, S
             methods.answer(&req)
         }))
         .wrap(from_fn(crate::http::deadline::middleware))
+        .wrap(from_fn(crate::http::rate_limit::middleware))
         .wrap(Condition::new(cors_enabled, cors))
         .wrap(from_fn(crate::metrics::middleware))
         .wrap(from_fn(request_id_header))
         .wrap(TracingLogger::default())
-    })
-    .workers(workers)
-    .shutdown_timeout(30)
-    .listen(listener)
-    .map_err(|e| e.to_string())?
-    .run();
+    };
+    // Built from the HTTP layer up, as `HttpServer` would, for the one thing it does not expose:
+    // the answer to `Expect: 100-continue`.
+    let server = actix_server::Server::build()
+        .workers(workers)
+        .shutdown_timeout(30)
+        .listen("clientbase", listener, move || {
+            HttpService::build()
+                .client_request_timeout(Duration::from_secs(5))
+                .expect(fn_service(move |req| crate::http::expect::check(req, limits)))
+                .finish(map_config(app(), |_| AppConfig::default()))
+                .tcp()
+        })
+        .map_err(|e| e.to_string())?
+        .run();
     Ok(server)
 }
 
@@ -268,6 +314,27 @@ async fn request_id_header(
 }
 
 /// Periodic work: the leases of running idempotent requests renewed, expired keys deleted.
+/// Adds this process's rate-limit counts to the shared ones, and clears windows a day old.
+async fn share_rate_counts(state: web::Data<AppState>) {
+    let mut tick = tokio::time::interval(crate::http::rate_limit::FLUSH_EVERY);
+    let mut last_purge: Option<std::time::Instant> = None;
+    loop {
+        tick.tick().await;
+        let limiter = state.rate_limiter.clone();
+        let now = chrono::Utc::now().timestamp();
+        if let Err(e) = db::run(&state.pool, move |conn| limiter.flush(conn, now)).await {
+            tracing::warn!(error = %e, "sharing rate-limit counts failed");
+        }
+        if last_purge.is_none_or(|at| at.elapsed() >= Duration::from_secs(3600)) {
+            last_purge = Some(std::time::Instant::now());
+            let before = now - 86_400 - 60;
+            if let Err(e) = db::run(&state.pool, move |conn| crate::http::rate_limit::purge(conn, before)).await {
+                tracing::warn!(error = %e, "rate-limit count clean-up failed");
+            }
+        }
+    }
+}
+
 async fn housekeeping(state: web::Data<AppState>) {
     let mut tick = tokio::time::interval(state.leases.renewal_interval());
     let mut last_purge: Option<std::time::Instant> = None;

@@ -20,4 +20,8 @@ pub struct AppState {
     pub openapi_json: String,
     /// The leases on the `Idempotency-Key`s of this process's running requests.
     pub leases: std::sync::Arc<crate::idempotency::Leases>,
+    /// On SQLite, this process's hold on the database file, which keeps a restore out.
+    pub sqlite_lock: Option<std::sync::Arc<crate::db::backup::ServerLock>>,
+    /// Also registered as its own app data, for the rate-limit middleware.
+    pub rate_limiter: web::Data<crate::http::rate_limit::RateLimiter>,
 }

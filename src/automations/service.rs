@@ -498,13 +498,13 @@ pub fn start_now(
 pub fn execute(pool: &Pool, a: &Automation, run: &RunRow, s: &Settings) -> Result<RunRow, ApiError> {
     let as_of = run.as_of.and_utc();
     let (subjects, users) = {
-        let mut conn = pool.get().map_err(|_| ApiError::Unavailable)?;
+        let mut conn = db::connection(pool)?;
         (subjects_as_of(&mut conn, a, as_of)?, facts::active_users(&mut conn)?)
     };
     let matched = subjects.len() as i64;
     let cx = Context { automation: a, as_of, active_users: &users, preview: false };
     for chunk in subjects.chunks(s.batch) {
-        let mut conn = pool.get().map_err(|_| ApiError::Unavailable)?;
+        let mut conn = db::connection(pool)?;
         let done = db::write_tx(&mut conn, |c| {
             let plan = engine::plan(c, &cx, chunk)?;
             let progress = engine::apply(c, &cx, chunk, plan, run.id)?;
@@ -521,7 +521,7 @@ pub fn execute(pool: &Pool, a: &Automation, run: &RunRow, s: &Settings) -> Resul
             std::thread::sleep(s.pause);
         }
     }
-    let mut conn = pool.get().map_err(|_| ApiError::Unavailable)?;
+    let mut conn = db::connection(pool)?;
     let finished = db::write_tx(&mut conn, |c| {
         let row = repo::finish_run(c, run.id, matched)?;
         let caller = Caller::system(Some(a.actor()), "automation");
@@ -549,7 +549,7 @@ pub fn execute(pool: &Pool, a: &Automation, run: &RunRow, s: &Settings) -> Resul
 pub fn tick(pool: &Pool, s: &Settings) -> Result<(), ApiError> {
     // A connection is taken for each step and given back before a run goes on: a run takes
     // its own, batch by batch.
-    let connect = || pool.get().map_err(|_| ApiError::Unavailable);
+    let connect = || db::connection(pool);
     loop {
         let claimed = {
             let mut conn = connect()?;

@@ -1,7 +1,9 @@
 //! Storage: one connection type over PostgreSQL and SQLite, its pool, the embedded migrations and
 //! the few helpers where the two backends need different SQL.
 
+pub mod backup;
 pub mod dialect;
+pub mod health;
 pub mod schema;
 pub mod sql;
 
@@ -13,7 +15,9 @@ use diesel::r2d2::{self, ManageConnection};
 use diesel::sqlite::SqliteConnection;
 use diesel::Connection;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
-use std::time::Duration;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use crate::error::ApiError;
 
@@ -38,7 +42,35 @@ diesel::define_sql_function! {
 /// The backend type diesel generates for [`DbConn`], for boxed queries.
 pub type Db = <DbConn as Connection>::Backend;
 
-pub type Pool = r2d2::Pool<Manager>;
+/// The connection pool, with what it learnt of the database's health.
+#[derive(Clone)]
+pub struct Pool {
+    inner: r2d2::Pool<Manager>,
+    // A copy of the pool's own manager (r2d2 does not lend it): the probe connects with it.
+    manager: Manager,
+}
+
+impl std::ops::Deref for Pool {
+    type Target = r2d2::Pool<Manager>;
+    fn deref(&self) -> &Self::Target {
+        &self.inner
+    }
+}
+
+impl Pool {
+    pub fn health(&self) -> &health::Health {
+        &self.manager.health
+    }
+
+    pub fn manager_ref(&self) -> &Manager {
+        &self.manager
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.manager.backend
+    }
+}
+
 pub type PooledConn = r2d2::PooledConnection<Manager>;
 
 /// Runs the same generic block on the concrete connection inside a [`DbConn`].
@@ -94,12 +126,51 @@ pub fn sqlite_path(url: &str) -> &str {
 pub struct Manager {
     url: String,
     backend: Backend,
+    health: Arc<health::Health>,
 }
 
 impl Manager {
     pub fn new(url: &str) -> Manager {
-        Manager { url: url.to_string(), backend: Backend::of_url(url) }
+        let backend = Backend::of_url(url);
+        let url = match backend {
+            Backend::Postgres => with_network_timeouts(url),
+            Backend::Sqlite => url.to_string(),
+        };
+        Manager { url, backend, health: Arc::default() }
     }
+
+    fn observe<T, E>(&self, result: Result<T, E>) -> Result<T, E> {
+        self.health.set_down(result.is_err());
+        result
+    }
+}
+
+/// libpq's defaults wait on a dead peer for minutes (connect) or forever (a query whose
+/// packets stop arriving). These bound both; any of them set in `DATABASE_URL` wins.
+const PG_NETWORK_TIMEOUTS: [(&str, &str); 6] = [
+    // libpq's floor: values under 2 s are taken as 2 s.
+    ("connect_timeout", "2"),
+    // Sent data unacknowledged this long (ms) means the peer is gone.
+    ("tcp_user_timeout", "1000"),
+    // An idle or waiting connection is probed after 5 s and dropped after 3 unanswered probes.
+    ("keepalives", "1"),
+    ("keepalives_idle", "5"),
+    ("keepalives_interval", "1"),
+    ("keepalives_count", "3"),
+];
+
+fn with_network_timeouts(url: &str) -> String {
+    let Ok(mut parsed) = url::Url::parse(url) else { return url.to_string() };
+    let present: Vec<String> = parsed.query_pairs().map(|(k, _)| k.into_owned()).collect();
+    {
+        let mut query = parsed.query_pairs_mut();
+        for (key, value) in PG_NETWORK_TIMEOUTS {
+            if !present.iter().any(|p| p == key) {
+                query.append_pair(key, value);
+            }
+        }
+    }
+    parsed.to_string()
 }
 
 pub fn establish(url: &str) -> Result<DbConn, diesel::ConnectionError> {
@@ -126,11 +197,11 @@ impl ManageConnection for Manager {
     type Error = r2d2::Error;
 
     fn connect(&self) -> Result<DbConn, r2d2::Error> {
-        establish(&self.url).map_err(r2d2::Error::ConnectionError)
+        self.observe(establish(&self.url).map_err(r2d2::Error::ConnectionError))
     }
 
     fn is_valid(&self, conn: &mut DbConn) -> Result<(), r2d2::Error> {
-        conn.batch_execute("SELECT 1").map_err(r2d2::Error::QueryError)
+        self.observe(conn.batch_execute("SELECT 1").map_err(r2d2::Error::QueryError))
     }
 
     fn has_broken(&self, conn: &mut DbConn) -> bool {
@@ -148,13 +219,22 @@ impl Manager {
     }
 }
 
-pub fn build_pool(url: &str, size: u32) -> Result<Pool, String> {
+/// How long a request waits for a pooled connection while the database answers: a busy pool
+/// queues requests this long before 503.
+pub const BUSY_WAIT: Duration = Duration::from_secs(10);
+/// How long a request waits for a connection while the database does not answer.
+pub const OUTAGE_WAIT: Duration = Duration::from_millis(500);
+
+/// The pool, without connecting: the caller decides how long to wait for the database.
+/// r2d2 retries a failed connection after a back-off capped at half its `connection_timeout`,
+/// so 1 s here means a returning database is in use again within about half a second.
+pub fn build_pool(url: &str, size: u32) -> Pool {
     let manager = Manager::new(url);
-    r2d2::Pool::builder()
+    let inner = r2d2::Pool::builder()
         .max_size(size)
-        .connection_timeout(Duration::from_secs(10))
-        .build(manager)
-        .map_err(|e| e.to_string())
+        .connection_timeout(Duration::from_secs(1))
+        .build_unchecked(manager.clone());
+    Pool { inner, manager }
 }
 
 pub fn run_migrations(conn: &mut DbConn) -> Result<(), String> {
@@ -217,19 +297,45 @@ where
     }
 }
 
-/// Runs blocking diesel work on actix's thread pool with a pooled connection.
+/// A pooled connection for blocking work (workers, streams), waiting up to [`BUSY_WAIT`].
+pub fn connection(pool: &Pool) -> Result<PooledConn, ApiError> {
+    pool.get_timeout(BUSY_WAIT).map_err(|_| ApiError::Unavailable)
+}
+
+/// Runs blocking diesel work on actix's thread pool with a pooled connection. While the pool is
+/// busy the request waits up to [`BUSY_WAIT`] for a connection; while the database does not
+/// answer it gets 503 after [`OUTAGE_WAIT`], and the work, left unstarted, never runs.
 pub async fn run<T, F>(pool: &Pool, f: F) -> Result<T, ApiError>
 where
     F: FnOnce(&mut DbConn) -> Result<T, ApiError> + Send + 'static,
     T: Send + 'static,
 {
-    let pool = pool.clone();
-    actix_web::web::block(move || {
-        let mut conn = pool.get().map_err(|_| ApiError::Unavailable)?;
-        f(&mut conn)
-    })
-    .await
-    .map_err(|_| ApiError::internal("database task failed"))?
+    const WAITING: u8 = 0;
+    const STARTED: u8 = 1;
+    const GIVEN_UP: u8 = 2;
+    let state = Arc::new(AtomicU8::new(WAITING));
+    let (started_tx, mut started) = tokio::sync::oneshot::channel::<()>();
+    let task = {
+        let (pool, state) = (pool.clone(), state.clone());
+        actix_web::web::block(move || {
+            let mut conn = connection(&pool)?;
+            if state.compare_exchange(WAITING, STARTED, Ordering::AcqRel, Ordering::Acquire).is_err() {
+                return Err(ApiError::Unavailable);
+            }
+            drop(started_tx);
+            f(&mut conn)
+        })
+    };
+    let asked = Instant::now();
+    // The sender drops once the work starts or the task ends; until then, look at the
+    // database's health every 100 ms.
+    while tokio::time::timeout(Duration::from_millis(100), &mut started).await.is_err() {
+        let outage = asked.elapsed() >= OUTAGE_WAIT && pool.health().is_down();
+        if outage && state.compare_exchange(WAITING, GIVEN_UP, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+            return Err(ApiError::Unavailable);
+        }
+    }
+    task.await.map_err(|_| ApiError::internal("database task failed"))?
 }
 
 /// Woken after every committed write transaction. Workers that wait for new rows (the webhook

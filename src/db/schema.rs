@@ -541,6 +541,15 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    rate_counts (class, subject, window_start) {
+        class -> Text,
+        subject -> Text,
+        window_start -> BigInt,
+        hits -> BigInt,
+    }
+}
+
 diesel::joinable!(clients -> users (owner_id));
 diesel::joinable!(webhook_deliveries -> webhooks (webhook_id));
 diesel::joinable!(campaign_recipients -> campaigns (campaign_id));
@@ -622,4 +631,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     custom_fields,
     custom_field_values,
     login_failures,
+    rate_counts,
 );

@@ -3,7 +3,9 @@
 
 pub mod allow;
 pub mod deadline;
+pub mod expect;
 pub mod extract;
+pub mod rate_limit;
 pub mod ssrf;
 pub mod upload;
 

@@ -311,12 +311,12 @@ pub fn start(conn: &mut DbConn, id: i64, who: &Caller, batch_rows: usize) -> Res
 /// One round of the worker: runs every running import no live process holds.
 pub fn tick(pool: &Pool, s: &Settings) -> Result<(), ApiError> {
     loop {
-        let claimed = repo::claim(&mut *pool.get().map_err(|_| ApiError::Unavailable)?, now() + s.lease)?;
+        let claimed = repo::claim(&mut *db::connection(pool)?, now() + s.lease)?;
         let Some(row) = claimed else { return Ok(()) };
         if row.processed > 0 {
             tracing::info!(import = row.id, processed = row.processed, "resuming an import its process left");
         }
-        let mut conn = pool.get().map_err(|_| ApiError::Unavailable)?;
+        let mut conn = db::connection(pool)?;
         match execute(pool, &mut conn, &row, s) {
             Ok(()) => {
                 let finished = db::write_tx(&mut conn, |conn| {
@@ -361,7 +361,7 @@ fn execute(pool: &Pool, conn: &mut DbConn, row: &ImportRow, s: &Settings) -> Res
     std::thread::scope(|scope| {
         for _ in 0..s.workers {
             scope.spawn(|| {
-                let mut conn = match pool.get() {
+                let mut conn = match db::connection(pool) {
                     Ok(c) => c,
                     Err(_) => {
                         failed.store(true, std::sync::atomic::Ordering::SeqCst);

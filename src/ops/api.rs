@@ -43,9 +43,15 @@ async fn live() -> HttpResponse {
 )]
 #[get("/health/ready")]
 async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    db::run(&state.pool, |conn| conn.batch_execute("SELECT 1").map_err(|_| ApiError::Unavailable)).await?;
+    // A probe must answer within its own timeout whatever the database does: a check that
+    // cannot finish in time is a failed one.
+    let check = db::run(&state.pool, |conn| conn.batch_execute("SELECT 1").map_err(|_| ApiError::Unavailable));
+    tokio::time::timeout(READY_WITHIN, check).await.map_err(|_| ApiError::Unavailable)??;
     Ok(HttpResponse::Ok().json(Health { status: "ok".into() }))
 }
+
+/// How long readiness waits for the database before answering 503.
+const READY_WITHIN: std::time::Duration = std::time::Duration::from_millis(800);
 
 #[utoipa::path(
     tag = "operations",

@@ -211,3 +211,50 @@ async fn a_body_trickling_in_is_cut_off_with_408_and_its_connection_closed() {
     // A body that arrives in time is served as ever.
     app.client(json!({"name": "Prompt"})).await;
 }
+
+/// Sends a request head with `Expect: 100-continue` and returns the first answer's text.
+fn ask_to_continue(addr: &str, head: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(5))).unwrap();
+    stream.write_all(head.as_bytes()).unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = stream.read(&mut buf).unwrap_or(0);
+    String::from_utf8_lossy(&buf[..n]).into_owned()
+}
+
+#[actix_web::test]
+async fn a_body_too_large_for_its_route_is_refused_before_it_is_sent() {
+    let app = TestApp::spawn_with(|c| c.import_max_bytes = 1024 * 1024).await;
+    let addr = app.base.trim_start_matches("http://").to_string();
+    let head = |path: &str, length: usize| {
+        format!(
+            "POST {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {}\r\n\
+             Content-Type: application/json\r\nContent-Length: {length}\r\nExpect: 100-continue\r\n\r\n",
+            app.admin_token
+        )
+    };
+    // Over the JSON limit (256 KiB in the tests): 413 at once, never 100 Continue.
+    let (a, h) = (addr.clone(), head("/api/v1/clients", 300 * 1024));
+    let answer = tokio::task::spawn_blocking(move || ask_to_continue(&a, &h)).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains("application/problem+json"), "{answer}");
+    // The same size is within the upload limit of imports; a larger one is not.
+    let (a, h) = (addr.clone(), head("/api/v1/imports?entity=clients", 300 * 1024));
+    let answer = tokio::task::spawn_blocking(move || ask_to_continue(&a, &h)).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 100 Continue"), "{answer}");
+    let (a, h) = (addr.clone(), head("/api/v1/imports?entity=clients", 2 * 1024 * 1024));
+    let answer = tokio::task::spawn_blocking(move || ask_to_continue(&a, &h)).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+
+    // A body within the limit gets 100 Continue and is served.
+    let res = app
+        .admin(Method::POST, "/api/v1/clients")
+        .header("Expect", "100-continue")
+        .json(&json!({"name": "Asked first"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    assert_eq!(count(&mut app.conn(), "SELECT COUNT(*) AS n FROM clients"), 1);
+}

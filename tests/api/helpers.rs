@@ -108,6 +108,10 @@ pub fn test_config(database_url: &str, data_dir: PathBuf) -> Config {
         ("CLIENTBASE_WEBHOOK_ALLOWED_HOSTS", "127.0.0.1"),
         ("CLIENTBASE_WEBHOOK_RETRY_SCHEDULE", "1,1,1"),
         ("CLIENTBASE_WEBHOOK_TIMEOUT_SECS", "2"),
+        // The suite sends far more than a person would; the limits have tests of their own.
+        ("CLIENTBASE_RATE_LIMIT_TOKEN", "off"),
+        ("CLIENTBASE_RATE_LIMIT_BULK", "off"),
+        ("CLIENTBASE_RATE_LIMIT_DEFAULT", "off"),
         ("DATABASE_URL", database_url),
     ]
     .into_iter()
@@ -130,8 +134,13 @@ impl TestApp {
 
     /// A second server over this app's database, as another replica would run.
     pub async fn replica(&self) -> TestApp {
+        self.replica_with(|_| {}).await
+    }
+
+    /// [`TestApp::replica`] with its settings adjusted.
+    pub async fn replica_with(&self, adjust: impl FnOnce(&mut Config)) -> TestApp {
         let url = self.state.config.database_url.clone();
-        TestApp::spawn_on(TestDb::Shared, &url, |_| {}).await
+        TestApp::spawn_on(TestDb::Shared, &url, adjust).await
     }
 
     async fn spawn_on(db: TestDb, url: &str, adjust: impl FnOnce(&mut Config)) -> TestApp {
@@ -244,9 +253,20 @@ pub fn count(conn: &mut DbConn, sql: &str) -> i64 {
 pub struct Server {
     child: Child,
     pub base: String,
+    log: PathBuf,
 }
 
 impl Server {
+    /// Whether the process is still running.
+    pub fn running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// What the process logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
     /// `kill -9`: the process stops at once, in the middle of whatever it does.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
@@ -261,16 +281,33 @@ impl Drop for Server {
     }
 }
 
-/// Starts the binary over `database_url` with the test settings and `extra` variables.
+/// Starts the binary over `database_url` with the test settings and `extra` variables, and
+/// waits until it is ready.
 pub async fn start(database_url: &str, data_dir: &std::path::Path, extra: &[(&str, &str)]) -> Server {
+    let mut server = start_detached(database_url, data_dir, extra);
+    let http = reqwest::Client::new();
+    for _ in 0..100 {
+        if http.get(format!("{}/health/ready", server.base)).send().await.is_ok_and(|r| r.status() == 200) {
+            return server;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    server.kill();
+    panic!("the server did not start");
+}
+
+/// Starts the binary without waiting for it; its log goes to `server.log` in `data_dir`.
+pub fn start_detached(database_url: &str, data_dir: &std::path::Path, extra: &[(&str, &str)]) -> Server {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    std::fs::create_dir_all(data_dir).unwrap();
+    let log = data_dir.join("server.log");
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_clientbase"));
     for (key, _) in std::env::vars() {
         if key.starts_with("CLIENTBASE_") || key == "DATABASE_URL" {
             cmd.env_remove(key);
         }
     }
-    let mut child = cmd
+    let child = cmd
         .arg("serve")
         .env("DATABASE_URL", database_url)
         .env("CLIENTBASE_BIND", format!("127.0.0.1:{port}"))
@@ -282,20 +319,14 @@ pub async fn start(database_url: &str, data_dir: &std::path::Path, extra: &[(&st
         .env("CLIENTBASE_WEBHOOK_TIMEOUT_SECS", "2")
         .env("CLIENTBASE_WEBHOOK_RETRY_SCHEDULE", "1,1,1")
         .env("RUST_LOG", "warn")
+        .env("CLIENTBASE_RATE_LIMIT_TOKEN", "off")
+        .env("CLIENTBASE_RATE_LIMIT_BULK", "off")
+        .env("CLIENTBASE_RATE_LIMIT_DEFAULT", "off")
         .envs(extra.iter().copied())
+        .stdout(std::fs::File::create(&log).unwrap())
         .spawn()
         .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
-    let http = reqwest::Client::new();
-    for _ in 0..100 {
-        if http.get(format!("{base}/health/ready")).send().await.is_ok_and(|r| r.status() == 200) {
-            return Server { child, base };
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    panic!("the server did not start");
+    Server { child, base: format!("http://127.0.0.1:{port}"), log }
 }
 
 /// The administrator's access token from a running binary.

@@ -4,6 +4,7 @@
 mod analytics;
 mod auth;
 mod automations;
+mod backup;
 mod campaigns;
 mod cli;
 mod clients;
@@ -17,8 +18,10 @@ mod idempotency;
 mod imports;
 mod imports_records;
 mod ops;
+mod outage;
 mod outbox;
 mod protection;
+mod rate_limits;
 mod receiver;
 mod roles;
 mod sales;

@@ -221,7 +221,7 @@ pub async fn start(
     .await?;
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<bytes::Bytes, std::io::Error>>(4);
     tokio::task::spawn_blocking(move || {
-        let mut conn = match pool.get() {
+        let mut conn = match db::connection(&pool) {
             Ok(c) => c,
             Err(e) => {
                 let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
