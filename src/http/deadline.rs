@@ -35,7 +35,14 @@ pub async fn middleware(
     let Some(BodyTimeout(base)) = req.app_data::<BodyTimeout>().copied() else {
         return next.call(req).await.map(ServiceResponse::map_into_left_body);
     };
-    let declared = super::extract::declared_length(req.headers()).unwrap_or(0) as u64;
+    let declared = super::extract::declared_length(req.headers());
+    // An HTTP/1 request without a length and not chunked has no body: nothing to time.
+    let chunked = req.headers().contains_key(actix_web::http::header::TRANSFER_ENCODING);
+    let http1 = req.version() < actix_web::http::Version::HTTP_2;
+    if declared == Some(0) || (http1 && declared.is_none() && !chunked) {
+        return next.call(req).await.map(ServiceResponse::map_into_left_body);
+    }
+    let declared = declared.unwrap_or(0) as u64;
     let allowed = base + Duration::from_secs(declared / BYTES_PER_SECOND);
     let expired = Rc::new(Cell::new(false));
     let inner = req.take_payload();
