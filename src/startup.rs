@@ -275,6 +275,7 @@ fn server(state: web::Data<AppState>, listener: TcpListener) -> Result<Server, S
         .default_service(web::to(|req: actix_web::HttpRequest, methods: web::Data<MethodTable>| async move {
             methods.answer(&req)
         }))
+        .wrap(from_fn(crate::http::allow::head_as_get))
         .wrap(from_fn(crate::http::deadline::middleware))
         .wrap(from_fn(crate::http::rate_limit::middleware))
         .wrap(Condition::new(cors_enabled, cors))

@@ -2,7 +2,10 @@
 //! took gets 405 with `Allow` when its path exists under another method (RFC 9110 §15.5.6), and
 //! 404 only when the path itself is unknown.
 
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::{header, Method};
+use actix_web::middleware::Next;
 use actix_web::{HttpRequest, HttpResponse};
 
 use crate::error::ApiError;
@@ -34,7 +37,10 @@ impl MethodTable {
                 let allow: Vec<String> = METHODS
                     .iter()
                     .filter(|m| item.get(**m).is_some())
-                    .map(|m| m.to_ascii_uppercase())
+                    .flat_map(|m| match *m {
+                        "get" => vec!["GET".to_string(), "HEAD".to_string()],
+                        other => vec![other.to_ascii_uppercase()],
+                    })
                     .chain(std::iter::once("OPTIONS".to_string()))
                     .collect();
                 (segments(path), allow.join(", "))
@@ -75,6 +81,18 @@ impl MethodTable {
     }
 }
 
+/// HEAD is GET without the body (RFC 9110 §9.3.2): it is routed as GET, and the HTTP layer,
+/// which read a HEAD, sends the headers alone.
+pub async fn head_as_get(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    if req.method() == Method::HEAD {
+        req.head_mut().method = Method::GET;
+    }
+    next.call(req).await
+}
+
 fn segments(path: &str) -> Vec<Segment> {
     path.split('/')
         .map(
@@ -106,10 +124,10 @@ mod tests {
     #[test]
     fn the_most_literal_template_wins() {
         let t = table();
-        assert_eq!(t.allow("/api/v1/clients"), Some("GET, POST, OPTIONS"));
+        assert_eq!(t.allow("/api/v1/clients"), Some("GET, HEAD, POST, OPTIONS"));
         assert_eq!(t.allow("/api/v1/clients/"), None);
-        assert_eq!(t.allow("/api/v1/clients/7"), Some("GET, PATCH, DELETE, OPTIONS"));
-        assert_eq!(t.allow("/api/v1/clients/duplicates"), Some("GET, OPTIONS"));
+        assert_eq!(t.allow("/api/v1/clients/7"), Some("GET, HEAD, PATCH, DELETE, OPTIONS"));
+        assert_eq!(t.allow("/api/v1/clients/duplicates"), Some("GET, HEAD, OPTIONS"));
         assert_eq!(t.allow("/api/v1/clients/7/x"), None);
         assert_eq!(t.allow("/nothing"), None);
     }

@@ -126,11 +126,11 @@ async fn a_path_answers_405_with_allow_for_methods_it_lacks() {
             .send()
     };
     for (method, path, allow) in [
-        ("TRACE", "/api/v1/clients", "GET, POST, OPTIONS"),
-        ("DELETE", "/api/v1/clients", "GET, POST, OPTIONS"),
-        ("PUT", "/api/v1/clients/7", "GET, PATCH, DELETE, OPTIONS"),
-        ("POST", "/api/v1/clients/duplicates", "GET, OPTIONS"),
-        ("TRACE", "/health/live", "GET, OPTIONS"),
+        ("TRACE", "/api/v1/clients", "GET, HEAD, POST, OPTIONS"),
+        ("DELETE", "/api/v1/clients", "GET, HEAD, POST, OPTIONS"),
+        ("PUT", "/api/v1/clients/7", "GET, HEAD, PATCH, DELETE, OPTIONS"),
+        ("POST", "/api/v1/clients/duplicates", "GET, HEAD, OPTIONS"),
+        ("TRACE", "/health/live", "GET, HEAD, OPTIONS"),
     ] {
         let res = send(method, path).await.unwrap();
         assert_eq!(res.headers()["allow"], allow, "{method} {path}");
@@ -142,9 +142,19 @@ async fn a_path_answers_405_with_allow_for_methods_it_lacks() {
     problem(res, 405).await;
     let res = send("OPTIONS", "/api/v1/webhooks/3").await.unwrap();
     assert_eq!(res.status(), 204);
-    assert_eq!(res.headers()["allow"], "GET, PATCH, DELETE, OPTIONS");
+    assert_eq!(res.headers()["allow"], "GET, HEAD, PATCH, DELETE, OPTIONS");
     problem(send("GET", "/api/v1/nowhere").await.unwrap(), 404).await;
     problem(send("GET", "/api/v1/clients/").await.unwrap(), 404).await;
+
+    // HEAD is GET without the body.
+    app.client(json!({"name": "Headed"})).await;
+    let get = send("GET", "/api/v1/clients").await.unwrap();
+    let head = send("HEAD", "/api/v1/clients").await.unwrap();
+    assert_eq!(head.status(), 200);
+    assert_eq!(head.headers()["content-type"], get.headers()["content-type"]);
+    assert!(!get.bytes().await.unwrap().is_empty());
+    assert!(head.bytes().await.unwrap().is_empty());
+    assert_eq!(send("HEAD", "/api/v1/nowhere").await.unwrap().status(), 404);
 }
 
 #[actix_web::test]
