@@ -76,8 +76,16 @@ struct Count {
     window: i64,
     /// Every replica's requests in this window as of the last flush.
     shared: i64,
-    /// This process's requests since the last flush.
+    /// This process's requests being added to the shared count by a flush under way.
+    flushing: i64,
+    /// This process's requests since the last flush began.
     unflushed: i64,
+}
+
+impl Count {
+    fn new(window: i64) -> Count {
+        Count { window, shared: 0, flushing: 0, unflushed: 0 }
+    }
 }
 
 pub struct RateLimiter {
@@ -104,11 +112,11 @@ impl RateLimiter {
         let window = now - now.rem_euclid(width);
         let reset = (window + width - now) as u32;
         let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
-        let count = counts.entry((class, subject.to_string())).or_insert(Count { window, shared: 0, unflushed: 0 });
+        let count = counts.entry((class, subject.to_string())).or_insert(Count::new(window));
         if count.window != window {
-            *count = Count { window, shared: 0, unflushed: 0 };
+            *count = Count::new(window);
         }
-        let used = count.shared + count.unflushed;
+        let used = count.shared + count.flushing + count.unflushed;
         if used >= i64::from(quota.requests) {
             return Decision { allowed: false, remaining: 0, reset };
         }
@@ -128,7 +136,10 @@ impl RateLimiter {
             counts
                 .iter_mut()
                 .filter(|(_, c)| c.unflushed > 0)
-                .map(|((class, subject), c)| (*class, subject.clone(), c.window, std::mem::take(&mut c.unflushed)))
+                .map(|((class, subject), c)| {
+                    c.flushing = std::mem::take(&mut c.unflushed);
+                    (*class, subject.clone(), c.window, c.flushing)
+                })
                 .collect()
         };
         if pending.is_empty() {
@@ -145,7 +156,9 @@ impl RateLimiter {
         let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
         for (i, (class, subject, window, delta)) in pending.into_iter().enumerate() {
             let Some(count) = counts.get_mut(&(class, subject)).filter(|c| c.window == window) else { continue };
+            count.flushing = 0;
             match &written {
+                // The total includes what this flush added.
                 Ok(totals) => count.shared = count.shared.max(totals[i]),
                 // Counted again at the next flush.
                 Err(_) => count.unflushed += delta,
