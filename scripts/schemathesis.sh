@@ -50,7 +50,7 @@ status=0
 "$venv/bin/schemathesis" run "http://127.0.0.1:$port/openapi.json" \
   --header "Authorization: Bearer $token" \
   --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance \
-  --phases examples,coverage,fuzzing \
+  --phases examples,coverage,fuzzing,stateful \
   --max-examples "$examples" --seed 42 --no-color --workers 1 \
   --suppress-health-check all || status=$?
 # Internal errors are logged with their cause; there must be none.

@@ -133,7 +133,14 @@ fn add_idempotency_header(op: &mut Operation) {
             .name("Idempotency-Key")
             .parameter_in(ParameterIn::Header)
             .description(Some("Repeating a POST with the same key replays the first response instead of acting twice"))
-            .schema(Some(ObjectBuilder::new().schema_type(Type::String).min_length(Some(1)).max_length(Some(200))))
+            .schema(Some(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .min_length(Some(1))
+                    .max_length(Some(200))
+                    // Visible ASCII, spaces allowed inside: what the server keeps after trimming.
+                    .pattern(Some(r"^[!-~]([ -~]*[!-~])?$")),
+            ))
             .build(),
     ));
 }
@@ -150,9 +157,28 @@ pub fn finish(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
             [&mut item.get, &mut item.post, &mut item.put, &mut item.patch, &mut item.delete].into_iter().flatten()
         {
             add_common_responses(path, op);
+            shape_if_match(op);
         }
     }
     doc
+}
+
+/// `If-Match` takes `*` or ETags this server issued (`"<id>-<version>"`, weak or strong, comma
+/// separated); http::if_match, the one check, refuses anything else with 412.
+fn shape_if_match(op: &mut Operation) {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    for p in op.parameters.iter_mut().flatten() {
+        if let RefOr::T(p) = p {
+            if p.name == "If-Match" && p.parameter_in == ParameterIn::Header {
+                p.schema = Some(RefOr::T(
+                    ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .pattern(Some(r#"^(\*|(W/)?"[0-9]+-[0-9]+"( *, *(W/)?"[0-9]+-[0-9]+")*)$"#))
+                        .into(),
+                ));
+            }
+        }
+    }
 }
 
 pub fn to_json(doc: &utoipa::openapi::OpenApi) -> String {

@@ -53,18 +53,25 @@ report_query!(AbcXyzQuery {
     #[param(inline)]
     measure: Option<Measure>,
     /// Cumulative share up to which clients are A, in percent (default 80).
+    #[param(minimum = 0, maximum = 100)]
     a: Option<f64>,
     /// Cumulative share up to which clients are B (default 95).
+    #[param(minimum = 0, maximum = 100)]
     b: Option<f64>,
     /// Coefficient of variation up to which clients are X, in percent (default 10).
+    #[param(minimum = 0, maximum = 100)]
     x: Option<f64>,
     /// Coefficient of variation up to which clients are Y (default 25).
+    #[param(minimum = 0, maximum = 100)]
     y: Option<f64>,
     /// Fewer purchases in the period flag a client `insufficient_history` (default 3).
+    #[param(minimum = 0)]
     min_purchases: Option<i64>,
     /// Only clients of this cell, e.g. `AX`.
+    #[param(pattern = "^[ABC][XYZ]$")]
     cell: Option<String>,
     /// Page size of `items`, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<i64>,
     /// The `next_cursor` of the previous page.
     cursor: Option<String>,
@@ -72,13 +79,16 @@ report_query!(AbcXyzQuery {
 
 report_query!(AbcdeQuery {
     /// Top share of a channel's ranking counted as maximal, in percent (default 20).
+    #[param(minimum = 0, maximum = 100)]
     max_share: Option<f64>,
     /// Top share counted as high (default 50).
+    #[param(minimum = 0, maximum = 100)]
     high_share: Option<f64>,
     /// Only clients of this class.
     #[param(inline)]
     class: Option<Abcde>,
     /// Page size of `items`, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<i64>,
     /// The `next_cursor` of the previous page.
     cursor: Option<String>,
@@ -86,8 +96,10 @@ report_query!(AbcdeQuery {
 
 report_query!(ParetoQuery {
     /// The top share of clients, in percent (default 20).
+    #[param(minimum = 0, maximum = 100)]
     top_share: Option<f64>,
     /// Points of the Lorenz curve after 0 (default 100, at most 1000).
+    #[param(minimum = 1, maximum = 1000)]
     points: Option<usize>,
     /// `channel` for one result per channel as well.
     #[param(inline)]
@@ -109,11 +121,13 @@ pub struct ReactivationQuery {
     /// The day to judge from (default today); purchases after it are ignored.
     pub as_of: Option<NaiveDate>,
     /// How many of its own intervals a client may stay silent (default 1.5).
+    #[param(exclusive_minimum = 0, maximum = 100)]
     pub factor: Option<f64>,
     pub channel: Option<String>,
     pub owner_id: Option<i64>,
     pub region: Option<String>,
     /// Page size, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -140,6 +154,7 @@ pub struct LostQuery {
     #[param(inline)]
     pub sort: Option<LostSort>,
     /// Page size, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -163,6 +178,7 @@ pub struct CompletenessQuery {
     pub owner_id: Option<i64>,
     pub region: Option<String>,
     /// Page size of `worst`, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
     /// The `next_cursor` of the previous page of `worst`.
     pub cursor: Option<String>,

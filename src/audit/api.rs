@@ -31,6 +31,7 @@ pub struct AuditQuery {
     /// Before this instant.
     pub to: Option<DateTime<Utc>>,
     /// Page size, 1 to 200 (default 50). Newest first.
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,

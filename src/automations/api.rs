@@ -35,6 +35,7 @@ pub struct AutomationListQuery {
     /// Only the enabled (true) or disabled (false) ones.
     pub enabled: Option<bool>,
     /// Page size, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -45,6 +46,7 @@ pub struct AutomationListQuery {
 #[into_params(parameter_in = Query)]
 pub struct RunsQuery {
     /// Page size, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -58,6 +60,7 @@ pub struct RunQuery {
     pub dry_run: Option<bool>,
     /// Evaluate as if at this instant (default now), years 2000 to 2100: the days in the
     /// conditions and the tasks' due dates are counted from it.
+    #[param(pattern = "^(20[0-9]{2}|2100)-")]
     pub as_of: Option<DateTime<Utc>>,
 }
 

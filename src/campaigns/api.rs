@@ -36,6 +36,7 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
 #[into_params(parameter_in = Query)]
 pub struct CampaignListQuery {
     /// Page size, 1 to 200 (default 50). Newest first.
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -150,6 +151,7 @@ async fn delete_campaign(
 #[into_params(parameter_in = Query)]
 pub struct LaunchQuery {
     /// Recipients per delivery to the provider, 1 to 1000 (default 500).
+    #[param(minimum = 1, maximum = 1000)]
     pub batch_size: Option<usize>,
 }
 
@@ -186,6 +188,7 @@ async fn launch_campaign(
 pub struct RecipientQuery {
     pub status: Option<RecipientStatus>,
     /// Page size, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,

@@ -72,6 +72,7 @@ pub struct ImportListQuery {
     #[param(inline)]
     pub state: Option<ImportState>,
     /// Page size, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,

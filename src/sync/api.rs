@@ -109,6 +109,7 @@ pub struct ChangesQuery {
     /// Leave out changes made by this source (a sync job's own writes).
     pub exclude_source: Option<String>,
     /// Page size, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
 }
 

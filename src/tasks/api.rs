@@ -38,6 +38,7 @@ pub enum Due {
 #[into_params(parameter_in = Query)]
 pub struct TaskListQuery {
     /// Page size, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,

@@ -152,6 +152,7 @@ pub struct DeliveryListQuery {
     #[param(inline)]
     pub status: Option<DeliveryStatus>,
     /// Page size, 1 to 200 (default 50). Newest first.
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,

@@ -37,6 +37,7 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
 #[into_params(parameter_in = Query)]
 pub struct ClientListQuery {
     /// Page size, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -112,7 +113,6 @@ async fn list_clients(
     tag = "clients",
     operation_id = "create_client",
     request_body = NewClient,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first response for a repeated key")),
     responses((status = 201, description = "The client was created", body = Client, headers(("ETag" = String), ("Location" = String)))),
     security(("oauth2" = ["clients:write"]))
 )]
