@@ -127,13 +127,20 @@ pub(crate) fn least_loaded_manager(conn: &mut DbConn) -> QueryResult<Option<i64>
 }
 
 /// The activity already logged for a call, with its client and contact person.
-/// A logged call: its activity, client, contact person and outcome.
-pub(crate) type LoggedCall = (i64, i64, Option<i64>, Option<String>);
+/// A logged call: its activity, client, contact person, outcome and whether the activity was
+/// deleted since.
+pub(crate) type LoggedCall = (i64, i64, Option<i64>, Option<String>, bool);
 
 pub(crate) fn logged_call(conn: &mut DbConn, external_ref: &str) -> QueryResult<Option<LoggedCall>> {
     activities_t::table
         .filter(activities_t::external_ref.eq(external_ref))
-        .select((activities_t::id, activities_t::client_id, activities_t::contact_id, activities_t::outcome))
+        .select((
+            activities_t::id,
+            activities_t::client_id,
+            activities_t::contact_id,
+            activities_t::outcome,
+            activities_t::deleted_at.is_not_null(),
+        ))
         .first(conn)
         .optional()
 }

@@ -48,7 +48,12 @@ pub fn log_call(conn: &mut DbConn, e: CallEvent, region: phonenumber::country::I
     // every card here.
     let actor = Caller::system(user.map(|u| format!("user:{u}")), "telephony").on_behalf_of(user);
     let existing = repo::logged_call(conn, &external_ref)?;
-    if let Some((activity_id, client_id, contact_id, was)) = existing {
+    if let Some((activity_id, client_id, contact_id, was, deleted)) = existing {
+        // Someone deleted the call's activity: later events of the call are acknowledged and do
+        // not bring it back (the call id stays taken, so nothing new is logged either).
+        if deleted {
+            return Ok(CallLogged { client_id, contact_id, activity_id, created_client: false, task_id: None });
+        }
         let patch = ActivityPatch {
             duration_seconds: Some(duration(&e)),
             outcome: Some(Some(outcome(&e).into())),

@@ -125,6 +125,18 @@ async fn one_call_is_one_activity_however_many_events() {
     assert_eq!(a["recording_url"], "https://pbx.example.ru/rec/c-77.mp3");
     assert_eq!(a["external_ref"], "call:c-77");
     assert_eq!(a["occurred_at"], "2026-11-20T10:00:00Z");
+    // A late event of a call whose activity was deleted is acknowledged and brings nothing back.
+    let res = app.admin(Method::DELETE, &format!("/api/v1/activities/{}", a["id"])).send().await.unwrap();
+    assert_eq!(res.status(), 204);
+    let mut late = base.clone();
+    late["status"] = json!("ended");
+    late["ended_at"] = json!("2026-11-20T10:05:00Z");
+    let fourth = call(&app, &token, late).await;
+    assert_eq!(fourth["activity_id"], first["activity_id"]);
+    let page =
+        json(app.admin(Method::GET, &format!("/api/v1/activities?client_id={}", client["id"])).send().await.unwrap())
+            .await;
+    assert_eq!(page["items"].as_array().unwrap().len(), 0);
     let res = app
         .req(Method::POST, "/api/v1/telephony/calls", &token)
         .json(&json!({"call_id": "x", "direction": "inbound", "from": "abc", "to": "1"}))
