@@ -68,6 +68,10 @@ fn sqlite_file(database_url: &str, what: &str) -> Result<PathBuf, String> {
 
 /// `PRAGMA integrity_check` of a database file: `Ok` only when SQLite answers `ok`.
 pub fn check_integrity(path: &Path) -> Result<(), String> {
+    // Opening a missing file would create an empty database, which checks as `ok`.
+    if !path.is_file() {
+        return Err(format!("there is no file at {}", path.display()));
+    }
     #[derive(diesel::QueryableByName)]
     struct Line {
         #[diesel(sql_type = Text)]

@@ -126,7 +126,10 @@ async fn a_backup_under_writes_restores_into_an_empty_data_dir() {
     drop(server);
     clientbase::db::backup::check_integrity(&restored).unwrap();
 
-    // A file that is not a database is refused before anything is replaced.
+    // A missing file, or one that is not a database, is refused before anything is replaced.
+    let (code, out) = run(&fresh, &["restore", &fresh.join("missing.db").to_string_lossy()]);
+    assert_eq!(code, Some(2), "{out}");
+    assert!(!fresh.join("missing.db").exists());
     let junk = fresh.join("junk.db");
     std::fs::write(&junk, b"not a database").unwrap();
     let (code, _) = run(&fresh, &["restore", &junk.to_string_lossy()]);
