@@ -13,12 +13,12 @@ use std::time::Duration;
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{web, ResponseError};
 use diesel::prelude::*;
 
-use crate::auth::Authenticator;
+use crate::auth::verified_subject;
 use crate::config::{Quota, RateLimits};
 use crate::db::schema::rate_counts;
 use crate::db::{self, DbConn};
@@ -206,24 +206,8 @@ pub fn purge(conn: &mut DbConn, before: i64) -> Result<usize, ApiError> {
 
 /// Who is counted: the verified token's subject, else the client address.
 fn subject(req: &ServiceRequest, class: Class) -> String {
-    let address = || format!("address:{}", req.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default());
-    if class == Class::Token {
-        return address();
-    }
-    let token = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
-    let auth = req.app_data::<web::Data<Authenticator>>();
-    match (token, auth) {
-        (Some(token), Some(auth)) => match auth.jwt.verify(token) {
-            Ok(claims) => claims.sub,
-            Err(_) => address(),
-        },
-        _ => address(),
-    }
+    let subject = (class != Class::Token).then(|| verified_subject(req.request())).flatten();
+    subject.unwrap_or_else(|| format!("address:{}", req.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default()))
 }
 
 fn headers(res: &mut actix_web::HttpResponse<impl MessageBody>, class: Class, quota: Quota, decision: Decision) {

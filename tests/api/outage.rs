@@ -152,6 +152,21 @@ async fn ready_status(app: &TestApp) -> (u16, Duration) {
     (res.status().as_u16(), started.elapsed())
 }
 
+/// While the database is away: each of `paths` gets 503 within `within_ms`, readiness within 1 s;
+/// then the proxy passes again and service resumes within 1 s.
+async fn down_then_back(app: &TestApp, proxy: &Proxy, paths: &[&str], within_ms: u64) {
+    for path in paths {
+        let took = unavailable(app, path).await;
+        assert!(took <= Duration::from_millis(within_ms), "{path} took {took:?} to answer 503");
+    }
+    let (status, took) = ready_status(app).await;
+    assert_eq!(status, 503);
+    assert!(took <= Duration::from_secs(1), "readiness took {took:?}");
+    proxy.set(Mode::Pass);
+    let took = resumed(app).await;
+    assert!(took <= Duration::from_secs(1), "service resumed {took:?} after the database returned");
+}
+
 /// Polls until a list request succeeds and returns how long that took.
 async fn resumed(app: &TestApp) -> Duration {
     let started = Instant::now();
@@ -186,17 +201,7 @@ async fn while_the_database_is_down_requests_fail_fast_and_service_resumes_at_on
     problem(res, 503).await;
     holder.batch_execute("ROLLBACK").unwrap();
 
-    for path in ["/api/v1/clients", "/api/v1/channels", "/api/v1/clients?q=before"] {
-        let took = unavailable(&app, path).await;
-        assert!(took <= Duration::from_secs(2), "{path} took {took:?} to answer 503");
-    }
-    let (status, took) = ready_status(&app).await;
-    assert_eq!(status, 503);
-    assert!(took <= Duration::from_secs(1), "readiness took {took:?}");
-
-    proxy.set(Mode::Pass);
-    let took = resumed(&app).await;
-    assert!(took <= Duration::from_secs(1), "service resumed {took:?} after the database returned");
+    down_then_back(&app, &proxy, &["/api/v1/clients", "/api/v1/channels", "/api/v1/clients?q=before"], 2000).await;
     let (status, _) = ready_status(&app).await;
     assert_eq!(status, 200);
     let mut conn = app.conn();
@@ -209,17 +214,7 @@ async fn a_partition_is_noticed_by_timeouts_and_healing_it_resumes_service() {
     app.client(json!({"name": "Before the partition"})).await;
     proxy.set(Mode::Pause);
     // The first request may be the one that finds the partition; every one answers in time.
-    for path in ["/api/v1/clients", "/api/v1/clients", "/api/v1/channels"] {
-        let took = unavailable(&app, path).await;
-        assert!(took <= Duration::from_millis(2500), "{path} took {took:?} to answer 503");
-    }
-    let (status, took) = ready_status(&app).await;
-    assert_eq!(status, 503);
-    assert!(took <= Duration::from_secs(1), "readiness took {took:?}");
-
-    proxy.set(Mode::Pass);
-    let took = resumed(&app).await;
-    assert!(took <= Duration::from_secs(1), "service resumed {took:?} after the partition healed");
+    down_then_back(&app, &proxy, &["/api/v1/clients", "/api/v1/clients", "/api/v1/channels"], 2500).await;
 }
 
 #[tokio::test]
