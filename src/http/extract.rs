@@ -110,6 +110,9 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             return Err(date_error(ApiError::Validation, field));
         }
     }
+    if may_hold_integral_float(bytes) {
+        return parse_normalised(bytes);
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
@@ -126,6 +129,52 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     })?;
     de.end().map_err(|e| ApiError::BadRequest(format!("malformed JSON: {e}")))?;
     Ok(value)
+}
+
+/// JSON has one number type: `3.0` and `3e2` are integers to JSON Schema (and so to the
+/// contract), while serde refuses them for integer fields. Such a body is read into a value, its
+/// integral floats become integers, and the value is deserialised from there.
+fn parse_normalised<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut value: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| ApiError::BadRequest(format!("malformed JSON: {e}")))?;
+    integral_floats_to_integers(&mut value);
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let message = strip_position(&e.into_inner().to_string());
+        ApiError::Validation(vec![FieldError { field: error_field(&path, &message, "body"), message }])
+    })
+}
+
+fn integral_floats_to_integers(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    // Beyond 2^53 a float no longer says which integer it was; it stays a float (and is refused).
+    const EXACT: f64 = 9_007_199_254_740_992.0;
+    match value {
+        Value::Number(n) if n.is_f64() => {
+            if let Some(f) = n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() <= EXACT) {
+                *value = Value::from(f as i64);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(integral_floats_to_integers),
+        Value::Object(map) => map.values_mut().for_each(integral_floats_to_integers),
+        _ => {}
+    }
+}
+
+/// Whether a number with a fraction of zeros or an exponent may be in the body (a cheap scan;
+/// text inside strings can make it say yes, which only costs the slower path).
+fn may_hold_integral_float(bytes: &[u8]) -> bool {
+    bytes.windows(2).enumerate().any(|(i, w)| {
+        w[0].is_ascii_digit()
+            && match w[1] {
+                b'e' | b'E' => true,
+                b'.' => {
+                    let zeros = bytes[i + 2..].iter().take_while(|c| **c == b'0').count();
+                    zeros > 0 && !bytes.get(i + 2 + zeros).is_some_and(|c| c.is_ascii_digit())
+                }
+                _ => false,
+            }
+    })
 }
 
 /// The field a deserialisation error is about. Some deserialisers report an unknown field
@@ -362,6 +411,22 @@ mod tests {
         assert!(matches!(parse_json::<Q>(b"{} trailing"), Err(ApiError::BadRequest(_))));
         assert_eq!(fields(parse_json::<Q>(b"{\"status\": \"gone\"}").unwrap_err()), ["status"]);
         assert_eq!(fields(parse_json::<Q>(b"{\"limit\": -1}").unwrap_err()), ["limit"]);
+    }
+
+    #[test]
+    fn integral_floats_are_integers() {
+        #[derive(Deserialize, Debug)]
+        struct N {
+            n: i64,
+            items: Vec<u32>,
+            ratio: f64,
+        }
+        let n: N = parse_json(br#"{"n": 262.0, "items": [1e2, 3.00], "ratio": 0.5}"#).unwrap();
+        assert_eq!((n.n, n.items, n.ratio), (262, vec![100, 3], 0.5));
+        assert_eq!(fields(parse_json::<N>(br#"{"n": 2.5, "items": [], "ratio": 1}"#).unwrap_err()), ["n"]);
+        assert_eq!(fields(parse_json::<N>(br#"{"n": 1e300, "items": [], "ratio": 1}"#).unwrap_err()), ["n"]);
+        assert!(!may_hold_integral_float(br#"{"n": 10.05, "s": "v1.05"}"#));
+        assert!(may_hold_integral_float(br#"{"n": 10.0}"#));
     }
 
     #[test]
