@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use actix_cors::Cors;
 use actix_http::HttpService;
-use actix_service::{fn_service, map_config};
+use actix_service::{fn_service, map_config, ServiceFactoryExt};
 use actix_web::dev::AppConfig;
 use actix_web::dev::Server;
 use actix_web::http::header;
@@ -267,6 +267,10 @@ fn server(state: web::Data<AppState>, listener: TcpListener) -> Result<Server, S
             utoipa_swagger_ui::SwaggerUi::new("/docs/{_:.*}").config(utoipa_swagger_ui::Config::from("/openapi.json")),
         )
         .route(
+            &format!("{}/{{status}}/{{cause}}", crate::http::protocol::PATH),
+            web::get().to(crate::http::protocol::answer),
+        )
+        .route(
             "/docs",
             web::get().to(|| async {
                 HttpResponse::PermanentRedirect().insert_header((header::LOCATION, "/docs/")).finish()
@@ -283,17 +287,26 @@ fn server(state: web::Data<AppState>, listener: TcpListener) -> Result<Server, S
         .wrap(from_fn(request_id_header))
         .wrap(TracingLogger::default())
     };
-    // Built from the HTTP layer up, as `HttpServer` would, for the one thing it does not expose:
-    // the answer to `Expect: 100-continue`.
+    // Built from the HTTP layer up, as `HttpServer` would, for what it does not expose: the
+    // answer to `Expect: 100-continue`, and the answer to heads that are not HTTP (`protocol`).
     let server = actix_server::Server::build()
         .workers(workers)
         .shutdown_timeout(30)
         .listen("clientbase", listener, move || {
-            HttpService::build()
+            let http = HttpService::build()
                 .client_request_timeout(Duration::from_secs(5))
                 .expect(fn_service(move |req| crate::http::expect::check(req, limits)))
-                .finish(map_config(app(), |_| AppConfig::default()))
-                .tcp()
+                .finish(map_config(app(), |_| AppConfig::default()));
+            fn_service(|io: actix_web::rt::net::TcpStream| async move {
+                let peer = io.peer_addr().ok();
+                let _ = io.set_nodelay(true);
+                Ok::<_, actix_http::error::DispatchError>((
+                    crate::http::protocol::Checked::new(io),
+                    actix_http::Protocol::Http1,
+                    peer,
+                ))
+            })
+            .and_then(http)
         })
         .map_err(|e| e.to_string())?
         .run();

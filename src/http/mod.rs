@@ -5,6 +5,7 @@ pub mod allow;
 pub mod deadline;
 pub mod expect;
 pub mod extract;
+pub mod protocol;
 pub mod rate_limit;
 pub mod ssrf;
 pub mod upload;

@@ -21,6 +21,7 @@ mod ops;
 mod outage;
 mod outbox;
 mod protection;
+mod protocol;
 mod rate_limits;
 mod receiver;
 mod roles;
