@@ -8,6 +8,17 @@ use diesel::prelude::*;
 use crate::db::schema::external_ids;
 use crate::db::DbConn;
 
+/// The contract of an external ids map: `names` is the schema of the source names (which differ
+/// by kind of record), each id is 1 to 200 characters, not blank.
+pub fn schema(names: utoipa::openapi::schema::ObjectBuilder) -> utoipa::openapi::schema::ObjectBuilder {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    let id = ObjectBuilder::new().schema_type(Type::String).min_length(Some(1)).max_length(Some(200));
+    ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .property_names(Some(names))
+        .additional_properties(Some(id.pattern(Some(r"\S"))))
+}
+
 /// The external ids of several records of one kind, in one query.
 pub fn of(conn: &mut DbConn, entity: &str, ids: &[i64]) -> QueryResult<HashMap<i64, BTreeMap<String, String>>> {
     let rows: Vec<(i64, String, String)> = external_ids::table

@@ -26,6 +26,10 @@ pub fn parse_minor(s: &str) -> Result<i64, String> {
     Ok(if negative { -value } else { value })
 }
 
+/// What `parse_minor` accepts, as the amount fields of the contract declare it: up to 13 whole
+/// digits (below the largest amount) and two decimals.
+pub const AMOUNT_PATTERN: &str = r"^-?[0-9]{1,13}(\.[0-9]{1,2})?$";
+
 /// The largest amount accepted: sums of many amounts must still fit in 64 bits.
 const MAX_MINOR: i64 = 1_000_000_000_000_000;
 
@@ -48,6 +52,17 @@ mod tests {
         assert_eq!(format_minor(-5), "-0.05");
         for bad in ["", "1.234", "abc", "1,5", "1.", ".5", "--1", "99999999999999999999"] {
             assert!(parse_minor(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_declared_pattern_accepts_only_amounts() {
+        let pattern = regex::Regex::new(AMOUNT_PATTERN).unwrap();
+        for text in ["0", "-0.5", "1234.56", "9999999999999.99", "-9999999999999", "007"] {
+            assert!(pattern.is_match(text) && parse_minor(text).is_ok(), "{text}");
+        }
+        for text in ["", "1.", ".5", "1.234", "10000000000000", "+1", " 1"] {
+            assert!(!pattern.is_match(text), "{text}");
         }
     }
 }

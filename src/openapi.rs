@@ -211,3 +211,21 @@ pub fn tagged_one_of(
     }
     one_of.into()
 }
+
+/// The `pattern` a parameter of `T` declares, for tests that hold a literal pattern to the list
+/// the server checks against.
+#[cfg(test)]
+pub fn param_pattern<T: utoipa::IntoParams>(name: &str) -> Option<String> {
+    T::into_params(|| None)
+        .into_iter()
+        .find(|p| p.name == name)
+        .and_then(|p| serde_json::to_value(p).ok())
+        .and_then(|p| p["schema"]["pattern"].as_str().map(str::to_string))
+}
+
+/// The pattern of a comma-separated list of `names`, e.g. `^(a|b)(,(a|b))*$`.
+#[cfg(test)]
+pub fn comma_list_pattern<'a>(names: impl IntoIterator<Item = &'a str>) -> String {
+    let one = format!("({})", names.into_iter().collect::<Vec<_>>().join("|"));
+    format!("^{one}(,{one})*$")
+}

@@ -123,6 +123,14 @@ impl<F: Copy + PartialEq> Sort<F> {
         })
     }
 
+    /// The JSON Schema pattern of the names `parse` accepts, e.g. `^-?(name|created_at)$`: the
+    /// `sort` parameters declare it literally, and a test holds each to its list.
+    #[cfg(test)]
+    pub fn pattern(allowed: &[(&str, F)]) -> String {
+        let names: Vec<&str> = allowed.iter().map(|(n, _)| *n).collect();
+        format!("^-?({})$", names.join("|"))
+    }
+
     /// The name the cursor is tagged with, e.g. `-updated_at`.
     pub fn tag(&self, allowed: &[(&str, F)]) -> String {
         let name = allowed.iter().find(|(_, f)| *f == self.field).map_or("", |(n, _)| *n);

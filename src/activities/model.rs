@@ -132,6 +132,7 @@ pub struct NewActivity {
     pub duration_seconds: Option<i32>,
     #[schema(max_length = 500)]
     pub subject: Option<String>,
+    #[schema(max_length = 50000)]
     pub body: Option<String>,
     #[schema(max_length = 500)]
     pub outcome: Option<String>,
@@ -143,6 +144,7 @@ pub struct NewActivity {
     #[schema(max_length = 200)]
     pub external_ref: Option<String>,
     /// An http(s) URL.
+    #[schema(pattern = "^https?://", max_length = 2000)]
     pub recording_url: Option<String>,
 }
 
@@ -155,16 +157,16 @@ pub struct ActivityPatch {
     pub direction: Option<Option<Direction>>,
     pub occurred_at: Option<DateTime<Utc>>,
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<i32>)]
+    #[schema(value_type = Option<i32>, minimum = 0, maximum = 86400)]
     pub duration_seconds: Option<Option<i32>>,
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 500)]
     pub subject: Option<Option<String>>,
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 50000)]
     pub body: Option<Option<String>>,
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 500)]
     pub outcome: Option<Option<String>>,
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<i64>)]
@@ -173,7 +175,8 @@ pub struct ActivityPatch {
     #[schema(value_type = Option<i64>)]
     pub deal_id: Option<Option<i64>>,
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    /// An http(s) URL.
+    #[schema(value_type = Option<String>, pattern = "^https?://", max_length = 2000)]
     pub recording_url: Option<Option<String>>,
 }
 
@@ -230,7 +233,7 @@ impl ActivityWrite {
             );
         }
         if let Some(url) = &self.recording_url {
-            let ok = (url.starts_with("https://") || url.starts_with("http://")) && url.len() <= 2000;
+            let ok = (url.starts_with("https://") || url.starts_with("http://")) && url.chars().count() <= 2000;
             errors.check(ok, "recording_url", "must be an http(s) URL");
         }
     }

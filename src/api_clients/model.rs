@@ -59,12 +59,27 @@ pub struct ApiClientCreated {
     pub client_secret: String,
 }
 
+/// At least one scope, of those an integration may be granted.
+fn grantable_scopes_schema() -> utoipa::openapi::schema::Array {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
+    let grantable = crate::auth::scopes::integration_grantable().iter().map(Scope::as_str);
+    ArrayBuilder::new()
+        .description(Some(
+            "Scopes the client's tokens may carry; `users:manage` and `clients:purge` cannot be granted.",
+        ))
+        .items(ObjectBuilder::new().schema_type(Type::String).enum_values(Some(grantable)))
+        .min_items(Some(1))
+        .build()
+}
+
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewApiClient {
     #[validate(length(min = 1, max = 200))]
+    #[schema(min_length = 1, max_length = 200)]
     pub name: String,
     /// Scopes the client's tokens may carry; `users:manage` and `clients:purge` cannot be granted.
     #[validate(length(min = 1))]
+    #[schema(schema_with = grantable_scopes_schema)]
     pub scopes: Vec<Scope>,
 }

@@ -75,7 +75,10 @@ pub enum SubjectKind {
 #[serde(deny_unknown_fields)]
 pub struct YearlyDate {
     /// `MM-DD`, e.g. `02-16`.
-    #[schema(example = "02-16", pattern = r"^\d{2}-\d{2}$")]
+    #[schema(
+        example = "02-16",
+        pattern = "^((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-9])|(0[13-9]|1[0-2])-30|(0[13578]|1[02])-31)$"
+    )]
     pub on: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(max_length = 200)]
@@ -90,7 +93,7 @@ pub struct YearlyDate {
 pub struct ScheduleTrigger {
     pub every: Every,
     /// `HH:MM` or `HH:MM:SS`, local time.
-    #[schema(example = "06:00")]
+    #[schema(example = "06:00", pattern = "^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?$")]
     pub at: String,
     /// An IANA time zone (default `UTC`).
     #[serde(default = "utc")]
@@ -102,9 +105,24 @@ pub struct ScheduleTrigger {
     #[schema(minimum = 1, maximum = 31)]
     pub day_of_month: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(min_items = 1, max_items = 50)]
     pub dates: Option<Vec<YearlyDate>>,
     #[serde(default)]
     pub subject: SubjectKind,
+}
+
+/// 1 to 30 of the event types the base emits (`crate::webhooks::model::EVENT_TYPES`).
+fn event_types_schema() -> utoipa::openapi::schema::Array {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
+    let item = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(crate::webhooks::model::EVENT_TYPES.iter().copied()));
+    ArrayBuilder::new()
+        .items(item)
+        .min_items(Some(1))
+        .max_items(Some(30))
+        .examples([serde_json::json!(["deal.stage_changed", "sale.created"])])
+        .build()
 }
 
 fn utc() -> String {
@@ -115,7 +133,7 @@ fn utc() -> String {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EventTrigger {
-    #[schema(example = json!(["deal.stage_changed", "sale.created"]))]
+    #[schema(schema_with = event_types_schema)]
     pub event_types: Vec<String>,
 }
 
@@ -171,8 +189,10 @@ pub struct ClientConditions {
 #[serde(deny_unknown_fields)]
 pub struct DealConditions {
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(min_items = 1, max_items = 100)]
     pub pipeline_id: Option<Vec<i64>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(min_items = 1, max_items = 100)]
     pub stage_id: Option<Vec<i64>>,
     /// Stage names, compared without regard to case (`Invoice issued`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -185,8 +205,10 @@ pub struct DealConditions {
     pub days_in_stage_min: Option<i64>,
     /// A decimal amount.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = r"^-?[0-9]{1,13}(\.[0-9]{1,2})?$")]
     pub amount_min: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = r"^-?[0-9]{1,13}(\.[0-9]{1,2})?$")]
     pub amount_max: Option<String>,
 }
 
@@ -274,18 +296,22 @@ pub enum Assignee {
 pub struct CreateTask {
     #[serde(rename = "type")]
     pub task_type: TaskType,
-    #[schema(min_length = 1, max_length = 300)]
+    /// Not blank.
+    #[schema(min_length = 1, max_length = 300, pattern = r"\S")]
     pub title: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(max_length = 2000)]
     pub description: Option<String>,
     /// Due this long after the run's instant, an ISO 8601 duration: `P1D`, `PT4H`, `P1DT2H`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(example = "P1D")]
+    #[schema(
+        example = "P1D",
+        pattern = "^P([0-9]{1,3}D|[0-9]{1,2}W|T[0-9]{1,2}H|T[0-9]{1,2}M|[0-9]{1,3}DT[0-9]{1,2}H)$"
+    )]
     pub due_in: Option<String>,
     /// On the due day at this local time (`HH:MM`, in the schedule's time zone, else UTC).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(example = "10:00")]
+    #[schema(example = "10:00", pattern = "^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?$")]
     pub at: Option<String>,
     pub assignee: Assignee,
     /// Whom the task goes to when the assignee is missing or no longer active.
@@ -305,7 +331,8 @@ pub struct SetClientStatus {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TagAction {
-    #[schema(min_length = 1, max_length = 100)]
+    /// Not blank.
+    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
     pub tag: String,
 }
 
@@ -314,7 +341,7 @@ pub struct TagAction {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EmitEvent {
-    #[schema(example = "automation.reactivation_due")]
+    #[schema(example = "automation.reactivation_due", pattern = "^automation\\.[a-z0-9_.]{1,100}$")]
     pub event_type: String,
 }
 
@@ -414,7 +441,8 @@ pub struct NewAutomation {
     /// Lower-case letters, digits and `_`, 1 to 64.
     #[schema(min_length = 1, max_length = 64, pattern = "^[a-z][a-z0-9_]*$")]
     pub key: String,
-    #[schema(min_length = 1, max_length = 200)]
+    /// Not blank.
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub name: String,
     /// Off by default.
     #[serde(default)]
@@ -422,19 +450,22 @@ pub struct NewAutomation {
     pub trigger: Trigger,
     #[serde(default)]
     pub conditions: Conditions,
+    #[schema(min_items = 1, max_items = 20)]
     pub actions: Vec<Action>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AutomationPatch {
-    #[schema(min_length = 1, max_length = 200)]
+    /// Not blank.
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub name: Option<String>,
     pub enabled: Option<bool>,
     pub trigger: Option<Trigger>,
     /// Replaces all the conditions.
     pub conditions: Option<Conditions>,
     /// Replaces all the actions.
+    #[schema(min_items = 1, max_items = 20)]
     pub actions: Option<Vec<Action>>,
 }
 
@@ -568,4 +599,49 @@ pub struct RunOutcome {
     pub actions: BTreeMap<String, i64>,
     /// A dry run's subjects and actions (the first 200).
     pub preview: Vec<PlannedSubject>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::schedule;
+    use super::*;
+    use utoipa::PartialSchema;
+
+    fn pattern<T: PartialSchema>(property: &str) -> regex::Regex {
+        let schema = serde_json::to_value(T::schema()).unwrap();
+        regex::Regex::new(schema["properties"][property]["pattern"].as_str().unwrap()).unwrap()
+    }
+
+    /// What the declared patterns accept, the schedule's parsers read.
+    #[test]
+    fn declared_patterns_accept_only_what_the_rules_read() {
+        let at = pattern::<ScheduleTrigger>("at");
+        let task_at = pattern::<CreateTask>("at");
+        let on = pattern::<YearlyDate>("on");
+        for (a, b) in (0..100).flat_map(|a| (0..100).map(move |b| (a, b))) {
+            let time = format!("{a:02}:{b:02}");
+            assert_eq!(at.is_match(&time), schedule::parse_time(&time).is_some(), "{time}");
+            assert_eq!(task_at.is_match(&time), schedule::parse_time(&time).is_some(), "{time}");
+            assert!(!at.is_match(&format!("{time}:60")), "{time}");
+            let day = format!("{a:02}-{b:02}");
+            assert_eq!(on.is_match(&day), schedule::parse_month_day(&day).is_some(), "{day}");
+        }
+        let due_in = pattern::<CreateTask>("due_in");
+        for n in 0..1000 {
+            for text in [
+                format!("P{n}D"),
+                format!("P{n}W"),
+                format!("PT{n}H"),
+                format!("PT{n}M"),
+                format!("P{n}DT{}H", n % 100),
+            ] {
+                if due_in.is_match(&text) {
+                    assert!(schedule::parse_duration(&text).is_ok(), "{text}");
+                }
+            }
+        }
+        assert!(due_in.is_match("P1DT2H") && !due_in.is_match("P1M") && !due_in.is_match("P1Y"));
+        let emitted = pattern::<EmitEvent>("event_type");
+        assert!(emitted.is_match("automation.reactivation_due") && !emitted.is_match("automation."));
+    }
 }

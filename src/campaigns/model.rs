@@ -84,12 +84,57 @@ crate::text_enum!(RecipientStatus {
 } else Queued);
 
 /// Who gets the campaign: a segment, evaluated at launch, or an explicit list.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Audience {
     pub segment_id: Option<i64>,
     pub client_ids: Option<Vec<i64>>,
 }
+
+/// The most clients an explicit audience lists.
+pub const MAX_EXPLICIT: usize = 10_000;
+
+/// Exactly one of `segment_id` and `client_ids` (1 to [`MAX_EXPLICIT`]), the other absent or
+/// `null`, as `campaigns::service` checks.
+impl utoipa::PartialSchema for Audience {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, OneOfBuilder, Type};
+        let null = || ObjectBuilder::new().schema_type(Type::Null);
+        let segment = ObjectBuilder::new()
+            .property(
+                "segment_id",
+                ObjectBuilder::new()
+                    .schema_type(Type::Integer)
+                    .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(utoipa::openapi::KnownFormat::Int64))),
+            )
+            .required("segment_id")
+            .property("client_ids", null());
+        let listed =
+            ObjectBuilder::new()
+                .property("segment_id", null())
+                .property(
+                    "client_ids",
+                    ArrayBuilder::new()
+                        .items(ObjectBuilder::new().schema_type(Type::Integer).format(Some(
+                            utoipa::openapi::SchemaFormat::KnownFormat(utoipa::openapi::KnownFormat::Int64),
+                        )))
+                        .min_items(Some(1))
+                        .max_items(Some(MAX_EXPLICIT)),
+                )
+                .required("client_ids");
+        let closed = |o: ObjectBuilder| {
+            o.schema_type(Type::Object)
+                .additional_properties(Some(utoipa::openapi::schema::AdditionalProperties::FreeForm(false)))
+        };
+        OneOfBuilder::new()
+            .description(Some("Who gets the campaign: a segment, evaluated at launch, or an explicit list."))
+            .item(closed(segment))
+            .item(closed(listed))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Audience {}
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Campaign {
@@ -145,12 +190,14 @@ impl From<CampaignRow> for Campaign {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewCampaign {
-    #[schema(min_length = 1, max_length = 200)]
+    /// Not blank.
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub name: String,
     pub channel: CampaignChannel,
     pub audience: Audience,
     pub subject: Option<String>,
-    #[schema(min_length = 1, max_length = 200)]
+    /// Not blank.
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub template: String,
     #[serde(default)]
     pub merge_fields: Vec<MergeField>,
@@ -163,10 +210,13 @@ pub struct NewCampaign {
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CampaignPatch {
-    #[schema(min_length = 1, max_length = 200)]
+    /// Not blank.
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub name: Option<String>,
     pub audience: Option<Audience>,
     pub subject: Option<String>,
+    /// Not blank.
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub template: Option<String>,
     pub merge_fields: Option<Vec<MergeField>>,
     pub provider: Option<String>,

@@ -9,7 +9,7 @@ use diesel::QueryResult;
 
 use super::model::{
     Audience, BatchRecipient, CallbackResult, Campaign, CampaignChannel, CampaignPatch, CampaignStats, NewCampaign,
-    ProviderEvent, ProviderEvents, RecipientStatus, Target,
+    ProviderEvent, ProviderEvents, RecipientStatus, Target, MAX_EXPLICIT,
 };
 use super::repo::{self, ENTITY};
 use crate::auth::Caller;
@@ -18,8 +18,6 @@ use crate::db::{now, DbConn};
 use crate::error::{ApiError, FieldErrors};
 use crate::events::{self, NewEvent, Origin};
 use crate::webhooks::{self, deliveries, WebhookRow};
-
-const MAX_EXPLICIT: usize = 10_000;
 
 fn check(
     conn: &mut DbConn,

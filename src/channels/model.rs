@@ -39,8 +39,10 @@ impl From<ChannelRow> for Channel {
 pub struct NewChannel {
     /// Lowercase letters, digits and `_`.
     #[validate(length(min = 1, max = 50), custom(function = "valid_code"))]
+    #[schema(min_length = 1, max_length = 50, pattern = "^[a-z0-9_]+$")]
     pub code: String,
     #[validate(length(min = 1, max = 200))]
+    #[schema(min_length = 1, max_length = 200)]
     pub name: String,
 }
 
@@ -48,6 +50,7 @@ pub struct NewChannel {
 #[serde(deny_unknown_fields)]
 pub struct ChannelPatch {
     #[validate(length(min = 1, max = 200))]
+    #[schema(min_length = 1, max_length = 200)]
     pub name: Option<String>,
     pub active: Option<bool>,
 }

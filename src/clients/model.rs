@@ -220,7 +220,8 @@ pub enum AddressType {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Phone {
-    #[schema(example = "+74852123456")]
+    /// At least five digits.
+    #[schema(example = "+74852123456", pattern = "[0-9]([^0-9]*[0-9]){4}")]
     pub number: String,
     #[serde(rename = "type", default)]
     pub phone_type: PhoneType,
@@ -244,7 +245,8 @@ pub struct Email {
 pub struct Address {
     #[serde(rename = "type", default)]
     pub address_type: AddressType,
-    /// Street, building, office.
+    /// Street, building, office; not blank.
+    #[schema(min_length = 1, max_length = 500, pattern = r"\S")]
     pub line: String,
     #[serde(default)]
     pub city: Option<String>,
@@ -375,37 +377,71 @@ pub struct NewClient {
     pub kind: ClientKind,
     /// Default `["client"]`.
     #[serde(default = "default_roles")]
+    #[schema(min_items = 1)]
     pub roles: Vec<CounterpartyRole>,
+    /// Not blank.
+    #[schema(min_length = 1, max_length = 500, pattern = r"\S")]
     pub name: String,
+    #[schema(max_length = 500)]
     pub legal_name: Option<String>,
+    /// 10 digits (an organisation) or 12 (an individual), with a valid check digit.
+    #[schema(pattern = "^([0-9]{10}|[0-9]{12})$")]
     pub inn: Option<String>,
     #[serde(default = "default_status")]
     pub status: ClientStatus,
     /// Required when `status` is `lost`.
+    #[schema(max_length = 500)]
     pub lost_reason: Option<String>,
+    #[schema(max_length = 500)]
     pub channel: Option<String>,
+    #[schema(max_length = 500)]
     pub region: Option<String>,
+    #[schema(max_length = 500)]
     pub industry: Option<String>,
+    #[schema(max_length = 500)]
     pub source: Option<String>,
     /// Defaults to the calling user; managers can only create clients they own.
     pub owner_id: Option<i64>,
     #[serde(default)]
+    #[schema(schema_with = tags_schema)]
     pub tags: Vec<String>,
+    #[schema(max_length = 20000)]
     pub notes: Option<String>,
     #[schema(value_type = Option<Object>)]
     pub custom_fields: Option<serde_json::Map<String, serde_json::Value>>,
     #[serde(default)]
+    #[schema(schema_with = external_ids_schema)]
     pub external_ids: BTreeMap<String, String>,
     #[serde(default)]
+    #[schema(max_items = 20)]
     pub phones: Vec<Phone>,
     #[serde(default)]
+    #[schema(max_items = 20)]
     pub emails: Vec<Email>,
     #[serde(default)]
+    #[schema(max_items = 20)]
     pub addresses: Vec<Address>,
     #[serde(default)]
     pub mailing_consent: bool,
-    #[schema(example = "150000.00")]
+    /// Not negative.
+    #[schema(example = "150000.00", pattern = r"^[0-9]{1,13}(\.[0-9]{1,2})?$")]
     pub estimated_potential: Option<String>,
+}
+
+/// Tags: up to 50, each 1 to 50 characters once trimmed (stored lowercased, repeats dropped).
+fn tags_schema() -> utoipa::openapi::schema::Array {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
+    let tag =
+        ObjectBuilder::new().schema_type(Type::String).min_length(Some(1)).max_length(Some(50)).pattern(Some(r"\S"));
+    ArrayBuilder::new().items(tag).max_items(Some(MAX_TAGS)).build()
+}
+
+/// Ids in other systems by source name: a name of 1 to 50 characters, an id of 1 to 200, not
+/// blank.
+pub(crate) fn external_ids_schema() -> utoipa::openapi::schema::Object {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    let name = ObjectBuilder::new().schema_type(Type::String).min_length(Some(1)).max_length(Some(50));
+    crate::external_ids::schema(name).description(Some("Ids of the card in other systems, by source name")).build()
 }
 
 fn default_kind() -> ClientKind {
@@ -421,47 +457,54 @@ fn default_status() -> ClientStatus {
 #[serde(deny_unknown_fields)]
 pub struct ClientPatch {
     pub kind: Option<ClientKind>,
+    #[schema(min_items = 1)]
     pub roles: Option<Vec<CounterpartyRole>>,
+    /// Not blank.
+    #[schema(min_length = 1, max_length = 500, pattern = r"\S")]
     pub name: Option<String>,
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 500)]
     pub legal_name: Option<Option<String>>,
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, pattern = "^([0-9]{10}|[0-9]{12})$")]
     pub inn: Option<Option<String>>,
     pub status: Option<ClientStatus>,
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 500)]
     pub lost_reason: Option<Option<String>>,
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 500)]
     pub channel: Option<Option<String>>,
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 500)]
     pub region: Option<Option<String>>,
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 500)]
     pub industry: Option<Option<String>>,
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 500)]
     pub source: Option<Option<String>>,
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<i64>)]
     pub owner_id: Option<Option<i64>>,
+    #[schema(schema_with = tags_schema)]
     pub tags: Option<Vec<String>>,
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 20000)]
     pub notes: Option<Option<String>>,
     #[schema(value_type = Option<Object>)]
     pub custom_fields: Option<serde_json::Map<String, serde_json::Value>>,
-    /// Replaces the whole map of external ids.
+    #[schema(schema_with = external_ids_schema)]
     pub external_ids: Option<BTreeMap<String, String>>,
+    #[schema(max_items = 20)]
     pub phones: Option<Vec<Phone>>,
+    #[schema(max_items = 20)]
     pub emails: Option<Vec<Email>>,
+    #[schema(max_items = 20)]
     pub addresses: Option<Vec<Address>>,
     pub mailing_consent: Option<bool>,
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, pattern = r"^[0-9]{1,13}(\.[0-9]{1,2})?$")]
     pub estimated_potential: Option<Option<String>>,
 }
 
@@ -662,7 +705,10 @@ impl ClientFields {
         self.tags = tags;
 
         for (source, id) in &self.external_ids {
-            let ok = !source.is_empty() && source.len() <= 50 && !id.trim().is_empty() && id.len() <= 200;
+            let ok = !source.is_empty()
+                && source.chars().count() <= 50
+                && !id.trim().is_empty()
+                && id.chars().count() <= 200;
             errors.check(
                 ok,
                 format_args!("external_ids.{source}"),

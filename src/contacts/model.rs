@@ -80,16 +80,23 @@ impl From<ContactRow> for Contact {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewContact {
+    /// Not blank.
+    #[schema(min_length = 1, max_length = 300, pattern = r"\S")]
     pub name: String,
+    #[schema(max_length = 5000)]
     pub position: Option<String>,
     #[serde(default)]
     pub is_decision_maker: bool,
     #[serde(default)]
+    #[schema(max_items = 20)]
     pub phones: Vec<Phone>,
     #[serde(default)]
+    #[schema(max_items = 20)]
     pub emails: Vec<Email>,
     pub birthday: Option<NaiveDate>,
+    #[schema(max_length = 5000)]
     pub preferences: Option<String>,
+    #[schema(max_length = 5000)]
     pub notes: Option<String>,
     /// Values of the contact custom fields; every key must be defined.
     #[schema(value_type = Option<Object>)]
@@ -100,21 +107,25 @@ pub struct NewContact {
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ContactPatch {
+    /// Not blank.
+    #[schema(min_length = 1, max_length = 300, pattern = r"\S")]
     pub name: Option<String>,
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 5000)]
     pub position: Option<Option<String>>,
     pub is_decision_maker: Option<bool>,
+    #[schema(max_items = 20)]
     pub phones: Option<Vec<Phone>>,
+    #[schema(max_items = 20)]
     pub emails: Option<Vec<Email>>,
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<NaiveDate>)]
     pub birthday: Option<Option<NaiveDate>>,
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 5000)]
     pub preferences: Option<Option<String>>,
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 5000)]
     pub notes: Option<Option<String>>,
     /// Replaces the whole object; `null` values remove keys.
     #[schema(value_type = Option<Object>)]

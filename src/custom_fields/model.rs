@@ -71,10 +71,11 @@ impl FieldType {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FieldOption {
-    /// Stable code written in the values: lowercase latin letters, digits and `_`.
-    #[schema(min_length = 1, max_length = 50)]
+    /// Stable code written in the values: a lowercase latin letter, then letters, digits and `_`.
+    #[schema(min_length = 1, max_length = 50, pattern = "^[a-z][a-z0-9_]*$")]
     pub code: String,
-    #[schema(min_length = 1, max_length = 200)]
+    /// Not blank.
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub label: String,
     /// An archived option stays on the records that have it but cannot be chosen anew.
     #[serde(default)]
@@ -156,14 +157,16 @@ impl Definition {
 pub struct NewDefinition {
     pub entity: CustomEntity,
     /// snake_case: a lowercase latin letter, then letters, digits and `_` (at most 50).
-    #[schema(min_length = 1, max_length = 50)]
+    #[schema(min_length = 1, max_length = 50, pattern = "^[a-z][a-z0-9_]*$")]
     pub key: String,
-    #[schema(min_length = 1, max_length = 200)]
+    /// Not blank.
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub label: String,
     #[serde(rename = "type")]
     pub field_type: FieldType,
     /// Required for `select` and `multiselect`.
     #[serde(default)]
+    #[schema(max_items = 500)]
     pub options: Vec<FieldOption>,
     #[serde(default)]
     pub required: bool,
@@ -177,9 +180,11 @@ pub struct NewDefinition {
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DefinitionPatch {
-    #[schema(min_length = 1, max_length = 200)]
+    /// Not blank.
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub label: Option<String>,
     /// The whole list of options: an option in use can be archived, not left out.
+    #[schema(max_items = 500)]
     pub options: Option<Vec<FieldOption>>,
     pub required: Option<bool>,
     pub unique: Option<bool>,

@@ -37,6 +37,7 @@ pub struct DealListQuery {
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
     /// `title`, `created_at`, `updated_at` or `amount`; prefix `-` for descending. Default `-updated_at`.
+    #[param(pattern = "^-?(title|created_at|updated_at|amount)$")]
     pub sort: Option<String>,
     pub pipeline_id: Option<i64>,
     pub stage_id: Option<i64>,
@@ -44,8 +45,10 @@ pub struct DealListQuery {
     pub client_id: Option<i64>,
     pub status: Option<DealStatus>,
     /// Smallest amount, a decimal.
+    #[param(pattern = r"^-?[0-9]{1,13}(\.[0-9]{1,2})?$")]
     pub amount_min: Option<String>,
     /// Largest amount, a decimal.
+    #[param(pattern = r"^-?[0-9]{1,13}(\.[0-9]{1,2})?$")]
     pub amount_max: Option<String>,
     pub expected_close_from: Option<NaiveDate>,
     pub expected_close_to: Option<NaiveDate>,
@@ -218,4 +221,15 @@ async fn deal_history(state: web::Data<AppState>, auth: Caller, id: web::Path<i6
     let (id, owner_only) = (id.into_inner(), auth.own_clients_only());
     let history = db::run(&state.pool, move |conn| repo::history(conn, id, owner_only)).await?;
     Ok(HttpResponse::Ok().json(history))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sort_pattern_lists_the_sorts_accepted() {
+        let declared = crate::openapi::param_pattern::<DealListQuery>("sort");
+        assert_eq!(declared, Some(Sort::<DealSort>::pattern(DEAL_SORTS)));
+    }
 }

@@ -164,16 +164,20 @@ pub struct NewDeal {
     pub pipeline_id: Option<i64>,
     /// Defaults to the pipeline's first open stage.
     pub stage_id: Option<i64>,
-    #[schema(min_length = 1, max_length = 300)]
+    /// Not blank.
+    #[schema(min_length = 1, max_length = 300, pattern = r"\S")]
     pub title: String,
-    /// A decimal amount, default `0`.
-    #[schema(example = "250000.00")]
+    /// A decimal amount, not negative; default `0`.
+    #[schema(example = "250000.00", pattern = r"^[0-9]{1,13}(\.[0-9]{1,2})?$")]
     pub amount: Option<String>,
     /// ISO 4217 code, default `RUB`.
+    #[schema(pattern = "^[A-Z]{3}$")]
     pub currency: Option<String>,
     /// Defaults to the calling user; managers can only own deals themselves.
     pub owner_id: Option<i64>,
     pub expected_close_date: Option<NaiveDate>,
+    /// Not blank.
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub source: Option<String>,
     /// Required when the deal starts in a lost stage.
     pub lost_reason: Option<String>,
@@ -185,12 +189,15 @@ pub struct NewDeal {
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DealPatch {
-    #[schema(min_length = 1, max_length = 300)]
+    /// Not blank.
+    #[schema(min_length = 1, max_length = 300, pattern = r"\S")]
     pub title: Option<String>,
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<i64>)]
     pub contact_id: Option<Option<i64>>,
+    #[schema(pattern = r"^[0-9]{1,13}(\.[0-9]{1,2})?$")]
     pub amount: Option<String>,
+    #[schema(pattern = "^[A-Z]{3}$")]
     pub currency: Option<String>,
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<i64>)]
@@ -201,7 +208,8 @@ pub struct DealPatch {
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>)]
     pub source: Option<Option<String>>,
-    /// Only for a lost deal.
+    /// Only for a lost deal; not blank.
+    #[schema(pattern = r"\S")]
     pub lost_reason: Option<String>,
     #[schema(value_type = Option<Object>)]
     pub custom_fields: Option<serde_json::Map<String, serde_json::Value>>,

@@ -6,7 +6,9 @@ use actix_web::{get, patch, post, web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
-use super::model::{Import, ImportEntity, ImportPatch, ImportState, Preview, RowOutcome};
+use super::model::{
+    CsvBody, Import, ImportEntity, ImportPatch, ImportState, Preview, RowOutcome, UploadForm, WorkbookBody,
+};
 use super::repo;
 use super::service::{self, Upload};
 use crate::auth::scopes::Scope;
@@ -45,24 +47,6 @@ pub struct UploadQuery {
     /// The file's name, for a raw body (a multipart file part carries its own).
     #[param(max_length = 255)]
     pub file_name: Option<String>,
-}
-
-/// A workbook sent as the body itself.
-#[derive(ToSchema)]
-#[schema(value_type = String, format = Binary)]
-#[allow(dead_code)]
-pub struct WorkbookBody(Vec<u8>);
-
-/// The multipart form of an upload.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-pub struct UploadForm {
-    /// The spreadsheet: CSV (UTF-8, UTF-8 with BOM or Windows-1251; `;`, `,` or tab) or XLSX.
-    #[schema(value_type = String, format = Binary)]
-    file: Vec<u8>,
-    entity: Option<ImportEntity>,
-    /// The worksheet to read (default the first).
-    sheet: Option<String>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -133,7 +117,7 @@ async fn list_imports(
     operation_id = "upload_import",
     params(UploadQuery),
     request_body(
-        content((UploadForm = "multipart/form-data"), (String = "text/csv"), (WorkbookBody = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")),
+        content((UploadForm = "multipart/form-data"), (CsvBody = "text/csv"), (WorkbookBody = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")),
         description = "The spreadsheet, as a form with a `file` part or as the body itself",
     ),
     responses(

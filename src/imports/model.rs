@@ -106,7 +106,16 @@ pub struct ImportDefaults {
     /// A channel code.
     pub channel: Option<String>,
     #[serde(default)]
+    #[schema(schema_with = default_tags_schema)]
     pub tags: Vec<String>,
+}
+
+/// Tags of 1 to 50 characters once trimmed.
+fn default_tags_schema() -> utoipa::openapi::schema::Array {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
+    let tag =
+        ObjectBuilder::new().schema_type(Type::String).min_length(Some(1)).max_length(Some(50)).pattern(Some(r"\S"));
+    ArrayBuilder::new().items(tag).build()
 }
 
 /// How the rows become cards.
@@ -147,6 +156,37 @@ impl Default for ImportSettings {
     }
 }
 
+/// `match_on`: the ways `mapping::MatchKey` reads.
+fn match_on_schema() -> utoipa::openapi::schema::Array {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
+    let key = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some("^(inn|phone|email|name_region|name|external_id:[A-Za-z0-9_-]{1,50})$"));
+    ArrayBuilder::new()
+        .description(Some("How a row finds its card, in order (see `ImportSettings`)."))
+        .items(key)
+        .build()
+}
+
+/// `values`: maps of cell text to value for the fields `mapping::VALUE_FIELDS` names (clients
+/// only) and for custom fields.
+fn values_schema() -> utoipa::openapi::schema::Object {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    let texts = ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .additional_properties(Some(ObjectBuilder::new().schema_type(Type::String)));
+    ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .description(Some("Field → cell text → value (see `ImportSettings`)."))
+        .property_names(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some(r"^(status|kind|channel|mailing_consent|roles|custom_fields\..+)$")),
+        ))
+        .additional_properties(Some(texts))
+        .build()
+}
+
 /// Changes to an uploaded import's settings; only the fields sent change.
 #[derive(Debug, Clone, Deserialize, ToSchema, Default)]
 #[serde(deny_unknown_fields)]
@@ -154,8 +194,10 @@ pub struct ImportPatch {
     /// Replaces the whole mapping; columns left out are ignored.
     pub mapping: Option<BTreeMap<String, String>>,
     pub mode: Option<ImportMode>,
+    #[schema(schema_with = match_on_schema)]
     pub match_on: Option<Vec<String>>,
     pub defaults: Option<ImportDefaults>,
+    #[schema(schema_with = values_schema)]
     pub values: Option<BTreeMap<String, BTreeMap<String, String>>>,
 }
 
@@ -382,4 +424,34 @@ pub struct Preview {
     pub rows: Vec<PreviewRow>,
     /// The `after` of the next page, when there is one.
     pub next_after: Option<i64>,
+}
+
+// The shapes of an upload body, for the contract only: the handler reads the body itself.
+
+/// A workbook sent as the body itself (an empty file is refused).
+#[derive(ToSchema)]
+#[schema(value_type = String, format = Binary, min_length = 1)]
+#[allow(dead_code)]
+pub struct WorkbookBody(Vec<u8>);
+
+/// A CSV file sent as the body itself (an empty file is refused).
+#[derive(ToSchema)]
+#[schema(min_length = 1)]
+#[allow(dead_code)]
+pub struct CsvBody(String);
+
+/// The multipart form of an upload: a part not named here is refused.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct UploadForm {
+    /// The spreadsheet: CSV (UTF-8, UTF-8 with BOM or Windows-1251; `;`, `,` or tab) or XLSX.
+    #[schema(value_type = String, format = Binary, min_length = 1)]
+    file: Vec<u8>,
+    /// A form part is text: it is the entity's name or absent, never `null`.
+    #[schema(value_type = ImportEntity)]
+    entity: Option<ImportEntity>,
+    /// The worksheet to read (default the first).
+    #[schema(value_type = String)]
+    sheet: Option<String>,
 }

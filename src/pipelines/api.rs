@@ -79,7 +79,10 @@ async fn get_pipeline(state: web::Data<AppState>, auth: Caller, id: web::Path<i6
         ("If-Match" = Option<String>, Header, description = "The ETag last read; 412 if the pipeline changed since"),
     ),
     request_body = PipelinePatch,
-    responses((status = 200, description = "The pipeline", body = Pipeline, headers(("ETag" = String)))),
+    responses(
+        (status = 200, description = "The pipeline", body = Pipeline, headers(("ETag" = String))),
+        (status = 409, description = "`is_default: false` on the default pipeline", body = crate::error::Problem, content_type = "application/problem+json"),
+    ),
     security(("oauth2" = ["settings:manage"]))
 )]
 #[patch("/pipelines/{id}")]

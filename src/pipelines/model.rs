@@ -90,7 +90,8 @@ pub struct Pipeline {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewStage {
-    #[schema(min_length = 1, max_length = 100)]
+    /// Not blank.
+    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
     pub name: String,
     pub kind: StageKind,
     #[schema(minimum = 0, maximum = 100)]
@@ -100,27 +101,32 @@ pub struct NewStage {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewPipeline {
-    #[schema(min_length = 1, max_length = 200)]
+    /// Not blank.
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub name: String,
     #[serde(default)]
     pub is_default: bool,
     /// In order; at least one stage of each kind.
+    #[schema(min_items = 3, max_items = 50)]
     pub stages: Vec<NewStage>,
 }
 
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PipelinePatch {
-    #[schema(min_length = 1, max_length = 200)]
+    /// Not blank.
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub name: Option<String>,
-    /// Only `true` is meaningful: it makes this pipeline the default.
+    /// Only `true` is meaningful: it makes this pipeline the default (`false` on the default
+    /// pipeline is a conflict: make another one the default instead).
     pub is_default: Option<bool>,
 }
 
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StagePatch {
-    #[schema(min_length = 1, max_length = 100)]
+    /// Not blank.
+    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
     pub name: Option<String>,
     #[schema(minimum = 0, maximum = 100)]
     pub probability: Option<i32>,

@@ -50,7 +50,10 @@ pub fn update(conn: &mut DbConn, id: i64, patch: PipelinePatch, expected: Option
             repo::clear_default(conn, id)?;
         }
         Some(false) if current.is_default => {
-            return Err(ApiError::field("is_default", "make another pipeline the default instead"));
+            // A state the request cannot leave by itself: some pipeline is always the default.
+            return Err(ApiError::Conflict(
+                "this is the default pipeline: make another pipeline the default instead".into(),
+            ));
         }
         _ => {}
     }

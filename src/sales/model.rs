@@ -78,17 +78,30 @@ impl Sale {
 #[serde(deny_unknown_fields)]
 pub struct NewSale {
     pub client_id: i64,
+    /// A day between 1900 and 2200.
+    #[schema(pattern = "^(19[0-9]{2}|2[01][0-9]{2}|2200)-")]
     pub sold_on: NaiveDate,
-    #[schema(example = "125000.00")]
+    #[schema(pattern = r"^-?[0-9]{1,13}(\.[0-9]{1,2})?$", example = "125000.00")]
     pub amount: String,
+    #[schema(pattern = r"^-?[0-9]{1,13}(\.[0-9]{1,2})?$")]
     pub cost: Option<String>,
+    #[schema(pattern = r"^-?[0-9]{1,13}(\.[0-9]{1,2})?$")]
     pub margin: Option<String>,
     /// Defaults to the base currency; other currencies are refused.
     pub currency: Option<String>,
     #[schema(max_length = 100)]
     pub document_number: Option<String>,
     #[serde(default)]
+    #[schema(schema_with = external_ids_schema)]
     pub external_ids: BTreeMap<String, String>,
+}
+
+/// Ids of the sale in other systems: by source name (letters, digits, `_`, `-`, `.`; up to 50),
+/// an id of 1 to 200 characters, not blank.
+fn external_ids_schema() -> utoipa::openapi::schema::Object {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    let name = ObjectBuilder::new().schema_type(Type::String).pattern(Some("^[A-Za-z0-9_.-]{1,50}$"));
+    crate::external_ids::schema(name).build()
 }
 
 /// One item of a sales batch: upserted by `external_id` within the batch's `source`.
@@ -101,9 +114,14 @@ pub struct SaleItem {
     pub client_id: Option<i64>,
     /// …or by its id in the same source system.
     pub client_external_id: Option<String>,
+    /// A day between 1900 and 2200.
+    #[schema(pattern = "^(19[0-9]{2}|2[01][0-9]{2}|2200)-")]
     pub sold_on: NaiveDate,
+    #[schema(pattern = r"^-?[0-9]{1,13}(\.[0-9]{1,2})?$")]
     pub amount: String,
+    #[schema(pattern = r"^-?[0-9]{1,13}(\.[0-9]{1,2})?$")]
     pub cost: Option<String>,
+    #[schema(pattern = r"^-?[0-9]{1,13}(\.[0-9]{1,2})?$")]
     pub margin: Option<String>,
     pub currency: Option<String>,
     pub document_number: Option<String>,
@@ -114,8 +132,9 @@ pub struct SaleItem {
 #[serde(deny_unknown_fields)]
 pub struct SalesBatch {
     /// The system the items come from, e.g. `1c`; scopes `external_id` and `client_external_id`.
+    #[schema(pattern = "^[A-Za-z0-9_.-]{1,50}$")]
     pub source: Option<String>,
-    #[schema(value_type = Vec<SaleItem>, max_items = 1000)]
+    #[schema(value_type = Vec<SaleItem>, min_items = 1, max_items = 1000)]
     pub items: Vec<crate::batch::RawItem>,
 }
 
@@ -123,10 +142,16 @@ pub struct SalesBatch {
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SalePatch {
+    /// A day between 1900 and 2200.
+    #[schema(pattern = "^(19[0-9]{2}|2[01][0-9]{2}|2200)-")]
     pub sold_on: Option<NaiveDate>,
+    #[schema(pattern = r"^-?[0-9]{1,13}(\.[0-9]{1,2})?$")]
     pub amount: Option<String>,
+    #[schema(pattern = r"^-?[0-9]{1,13}(\.[0-9]{1,2})?$")]
     pub cost: Option<String>,
+    #[schema(pattern = r"^-?[0-9]{1,13}(\.[0-9]{1,2})?$")]
     pub margin: Option<String>,
+    #[schema(max_length = 100)]
     pub document_number: Option<String>,
 }
 

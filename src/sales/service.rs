@@ -135,11 +135,15 @@ pub fn apply(
             errors.add(field, "no such client (not synced yet, deleted, or not yours)");
         }
         if let Some((_, ext)) = &d.key {
-            errors.check(!ext.trim().is_empty() && ext.len() <= 200, "external_id", "must be 1 to 200 characters");
+            errors.check(
+                !ext.trim().is_empty() && ext.chars().count() <= 200,
+                "external_id",
+                "must be 1 to 200 characters",
+            );
             errors.check(seen_keys.insert(ext.clone()), "external_id", "appears twice in this batch");
         }
         for (s, e) in &d.external_ids {
-            let ok = crate::batch::valid_source(s) && !e.trim().is_empty() && e.len() <= 200;
+            let ok = crate::batch::valid_source(s) && !e.trim().is_empty() && e.chars().count() <= 200;
             errors.check(
                 ok,
                 format_args!("external_ids.{s}"),

@@ -31,23 +31,32 @@ pub struct SegmentRow {
 #[serde(deny_unknown_fields)]
 pub struct SegmentFilter {
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(min_items = 1, max_items = 100)]
     pub status: Option<Vec<ClientStatus>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(min_items = 1, max_items = 100)]
     pub channel: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(min_items = 1, max_items = 100)]
     pub region: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(min_items = 1, max_items = 100)]
     pub industry: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(min_items = 1, max_items = 100)]
     pub owner_id: Option<Vec<i64>>,
     /// Clients with any of these tags.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(min_items = 1, max_items = 100)]
     pub tags: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(min_items = 1, max_items = 100)]
     pub abc: Option<Vec<Abc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(min_items = 1, max_items = 100)]
     pub xyz: Option<Vec<Xyz>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(min_items = 1, max_items = 100)]
     pub abcde: Option<Vec<Abcde>>,
     /// Last purchase strictly before this day.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -57,9 +66,11 @@ pub struct SegmentFilter {
     pub last_purchase_after: Option<NaiveDate>,
     /// Revenue over the period at least this (a decimal amount).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = r"^-?[0-9]{1,13}(\.[0-9]{1,2})?$")]
     pub revenue_min: Option<String>,
     /// Revenue over the period at most this.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = r"^-?[0-9]{1,13}(\.[0-9]{1,2})?$")]
     pub revenue_max: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub has_email: Option<bool>,
@@ -69,6 +80,7 @@ pub struct SegmentFilter {
     pub mailing_consent: Option<bool>,
     /// Of the clients matching the rest, only the N with the most revenue over the period.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1, maximum = 100000)]
     pub top_by_revenue: Option<i64>,
     /// Tests of filterable custom fields by key: `{"tier": {"any_of": ["gold"]}, "since":
     /// {"gte": "2024-01-01"}}` (values as text: option codes or labels, numbers, dates).
@@ -77,6 +89,7 @@ pub struct SegmentFilter {
     pub custom_fields: Option<crate::custom_fields::FieldTests>,
     /// Months back from today for revenue and classes (default 12).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1, maximum = 120)]
     pub period_months: Option<i64>,
 }
 
@@ -111,7 +124,8 @@ impl From<SegmentRow> for Segment {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewSegment {
-    #[schema(min_length = 1, max_length = 200)]
+    /// Not blank.
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub name: String,
     pub description: Option<String>,
     pub filter: SegmentFilter,
@@ -120,7 +134,8 @@ pub struct NewSegment {
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SegmentPatch {
-    #[schema(min_length = 1, max_length = 200)]
+    /// Not blank.
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub name: Option<String>,
     pub description: Option<String>,
     /// Replaces the whole filter.

@@ -2,6 +2,7 @@
 
 use actix_web::{get, post, web, HttpResponse};
 use serde::Deserialize;
+use utoipa::openapi::{RefOr, Schema};
 use utoipa::{IntoParams, ToSchema};
 
 use super::repo::{self as feed, ChangePage, Position};
@@ -18,19 +19,52 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(sync_clients).service(sync_sales).service(changes);
 }
 
-/// One client as the source system knows it. Only documents the shape: items are parsed one by
-/// one by `parse_client_item`, so that a bad item fails alone.
-#[derive(Debug, Deserialize, ToSchema)]
+/// One client as the source system knows it: its keys beside the card fields of `ClientPatch`
+/// (absent ones are left as they are, `null` clears; `name` is required to create a client).
+/// Only documents the shape: items are parsed one by one by `parse_client_item`, so that a bad
+/// item fails alone.
+pub struct SyncClientItem;
+
+/// The members of a sync item that are not card fields.
+#[derive(ToSchema)]
 #[allow(dead_code)]
-pub struct SyncClientItem {
+struct SyncClientKeys {
     /// The client's id in the source system: the key of the upsert.
-    pub external_id: String,
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
+    external_id: String,
     /// The owner, by email (instead of `owner_id`).
-    pub owner_email: Option<String>,
-    /// The card fields to set; absent ones are left as they are, `null` clears. `name` is
-    /// required to create a client.
-    #[serde(flatten)]
-    pub fields: ClientPatch,
+    owner_email: Option<String>,
+}
+
+/// One object of the keys and the card fields, as the item is read: the derive would combine
+/// them with `allOf`, which `ClientPatch`'s `additionalProperties: false` makes unsatisfiable.
+/// `external_ids` is left out: each source sends its own `external_id`.
+impl utoipa::PartialSchema for SyncClientItem {
+    fn schema() -> RefOr<Schema> {
+        let (RefOr::T(Schema::Object(mut item)), RefOr::T(Schema::Object(card))) =
+            (SyncClientKeys::schema(), ClientPatch::schema())
+        else {
+            return SyncClientKeys::schema();
+        };
+        for (name, property) in card.properties {
+            if name != "external_ids" {
+                item.properties.insert(name, property);
+            }
+        }
+        item.additional_properties = card.additional_properties;
+        item.description = Some(
+            "One client as the source system knows it: the card fields (absent ones are left as they \
+             are, `null` clears; `name` is required to create a client) and its keys."
+                .into(),
+        );
+        RefOr::T(Schema::Object(item))
+    }
+}
+
+impl ToSchema for SyncClientItem {
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        <ClientPatch as ToSchema>::schemas(schemas);
+    }
 }
 
 /// Up to 1000 clients from one source.
@@ -38,8 +72,9 @@ pub struct SyncClientItem {
 #[serde(deny_unknown_fields)]
 pub struct ClientsBatch {
     /// The source system, e.g. `1c`; it scopes `external_id` and names the changes in the feed.
+    #[schema(pattern = "^[A-Za-z0-9_.-]{1,50}$")]
     pub source: String,
-    #[schema(value_type = Vec<SyncClientItem>, max_items = 1000)]
+    #[schema(value_type = Vec<SyncClientItem>, min_items = 1, max_items = 1000)]
     pub items: Vec<batch::RawItem>,
 }
 
@@ -77,11 +112,24 @@ async fn sync_clients(
     Ok(HttpResponse::Ok().json(BatchResult::of(q.dry_run, results)))
 }
 
+/// The body of `/sync/sales`: a [`SalesBatch`] whose `source` is required. Only documents the
+/// shape; the body is read as a `SalesBatch`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct SyncSalesBatch {
+    /// The system the items come from, e.g. `1c`; scopes `external_id` and `client_external_id`.
+    #[schema(pattern = "^[A-Za-z0-9_.-]{1,50}$")]
+    source: String,
+    #[schema(value_type = Vec<crate::sales::model::SaleItem>, min_items = 1, max_items = 1000)]
+    items: Vec<batch::RawItem>,
+}
+
 #[utoipa::path(
     tag = "integrations",
     operation_id = "sync_sales",
     params(BatchQuery),
-    request_body = SalesBatch,
+    request_body = SyncSalesBatch,
     responses((status = 200, description = "A result per item; a sale whose client is not synced yet is an item error", body = BatchResult)),
     security(("oauth2" = ["sync:write"]))
 )]
@@ -105,6 +153,9 @@ pub struct ChangesQuery {
     pub since: Option<String>,
     /// Comma-separated: `clients`, `contacts`, `deals`, `activities`, `tasks`, `sales`,
     /// `campaigns` (default: all you may read).
+    #[param(
+        pattern = "^(clients|contacts|deals|activities|tasks|sales|campaigns)(,(clients|contacts|deals|activities|tasks|sales|campaigns))*$"
+    )]
     pub types: Option<String>,
     /// Leave out changes made by this source (a sync job's own writes).
     pub exclude_source: Option<String>,
@@ -166,4 +217,15 @@ async fn changes(
         crate::db::run(&state.pool, move |conn| feed::read(conn, since, &entity_types, exclude.as_deref(), limit))
             .await?;
     Ok(HttpResponse::Ok().json(page))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn types_pattern_lists_the_feed_types() {
+        let declared = crate::openapi::param_pattern::<ChangesQuery>("types");
+        assert_eq!(declared, Some(crate::openapi::comma_list_pattern(TYPES.iter().map(|(n, _, _)| *n))));
+    }
 }

@@ -43,12 +43,15 @@ pub struct TaskListQuery {
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
     /// `due_at` (default) or `created_at`; prefix `-` for descending.
+    #[param(pattern = "^-?(due_at|created_at)$")]
     pub sort: Option<String>,
     /// `me` or a user id.
+    #[param(pattern = "^(me|-?[0-9]{1,18})$")]
     pub assignee: Option<String>,
     #[param(inline)]
     pub due: Option<Due>,
     /// The caller's offset from UTC for `due=today|week`, e.g. `+03:00`; default `+00:00`.
+    #[param(pattern = "^[+-]([01][0-9]|2[0-3]):[0-5][0-9]$")]
     pub utc_offset: Option<String>,
     pub status: Option<TaskStatus>,
     #[serde(rename = "type")]
@@ -208,4 +211,15 @@ async fn delete_task(
     let expected = if_match(&req, id)?;
     db::run_tx(&state.pool, move |conn| service::delete(conn, id, expected, &auth)).await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sort_pattern_lists_the_sorts_accepted() {
+        let declared = crate::openapi::param_pattern::<TaskListQuery>("sort");
+        assert_eq!(declared, Some(Sort::<TaskSort>::pattern(TASK_SORTS)));
+    }
 }

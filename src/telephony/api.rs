@@ -23,6 +23,8 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
 #[into_params(parameter_in = Query)]
 pub struct LookupQuery {
     /// The number in any usual format: `8 (4852) 12-34-56`, `+74852123456`, `74852123456`.
+    /// At least five digits.
+    #[param(pattern = "[0-9]([^0-9]*[0-9]){4}")]
     pub phone: String,
 }
 

@@ -92,12 +92,14 @@ pub enum CallStatus {
 #[serde(deny_unknown_fields)]
 pub struct CallEvent {
     /// The PBX's id of the call.
-    #[schema(min_length = 1, max_length = 190)]
+    #[schema(min_length = 1, max_length = 190, pattern = r"\S")]
     pub call_id: String,
     pub direction: Direction,
-    /// The calling number, in any format.
+    /// The calling number, in any format, with at least five digits (as every phone).
+    #[schema(pattern = "[0-9]([^0-9]*[0-9]){4}")]
     pub from: String,
-    /// The called number.
+    /// The called number, likewise.
+    #[schema(pattern = "[0-9]([^0-9]*[0-9]){4}")]
     pub to: String,
     pub status: Option<CallStatus>,
     pub started_at: Option<DateTime<Utc>>,
@@ -105,6 +107,8 @@ pub struct CallEvent {
     pub ended_at: Option<DateTime<Utc>>,
     #[schema(minimum = 0, maximum = 86400)]
     pub duration_seconds: Option<i32>,
+    /// An http(s) URL.
+    #[schema(pattern = "^https?://", max_length = 2000)]
     pub recording_url: Option<String>,
     /// The user who took or made the call…
     pub user_id: Option<i64>,

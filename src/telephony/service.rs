@@ -39,7 +39,7 @@ pub fn log_call(conn: &mut DbConn, e: CallEvent, region: phonenumber::country::I
     };
     let number = normalize_phone(raw, region).map_err(|m| ApiError::field(field, m))?;
     let call_id = e.call_id.trim();
-    if call_id.is_empty() || call_id.len() > 190 {
+    if call_id.is_empty() || call_id.chars().count() > 190 {
         return Err(ApiError::field("call_id", "must be 1 to 190 characters"));
     }
     let external_ref = format!("call:{call_id}");

@@ -29,6 +29,9 @@ pub struct TimelineQuery {
     pub cursor: Option<String>,
     /// Comma-separated entry types to include (default all): `activity`, `deal_created`,
     /// `deal_stage_changed`, `task_completed`, `purchase`, `campaign`.
+    #[param(
+        pattern = "^(activity|deal_created|deal_stage_changed|task_completed|purchase|campaign)(,(activity|deal_created|deal_stage_changed|task_completed|purchase|campaign))*$"
+    )]
     pub types: Option<String>,
 }
 
@@ -68,4 +71,15 @@ async fn client_timeline(
     let (id, owner_only) = (id.into_inner(), auth.own_clients_only());
     let page = db::run(&state.pool, move |conn| page(conn, id, owner_only, &kinds, q.cursor.as_deref(), limit)).await?;
     Ok(HttpResponse::Ok().json(page))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn types_pattern_lists_the_entry_types() {
+        let declared = crate::openapi::param_pattern::<TimelineQuery>("types");
+        assert_eq!(declared, Some(crate::openapi::comma_list_pattern(EntryKind::ALL.iter().map(|k| k.as_str()))));
+    }
 }

@@ -34,6 +34,7 @@ pub struct UserListQuery {
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
     /// `created_at` (default) or `name`; prefix `-` for descending.
+    #[param(pattern = "^-?(created_at|name)$")]
     pub sort: Option<String>,
     pub role: Option<Role>,
     pub active: Option<bool>,
@@ -167,9 +168,13 @@ async fn deactivate_user(
     let id = id.into_inner();
     let mut payload = payload.into_inner();
     let body = body_bytes(&req, &mut payload).await?;
-    // The body is optional: none (or only whitespace) deactivates without handing anything over.
-    let input: Deactivation =
-        if body.iter().all(|b| b.is_ascii_whitespace()) { Deactivation::default() } else { json_body(&req, &body)? };
+    // The body is optional: none, only whitespace or `null` deactivates without handing
+    // anything over.
+    let input: Deactivation = if body.iter().all(|b| b.is_ascii_whitespace()) {
+        Deactivation::default()
+    } else {
+        json_body::<Option<Deactivation>>(&req, &body)?.unwrap_or_default()
+    };
     let by = auth.user_id;
     let origin = auth.origin();
     let (row, reassigned) = db::run_tx(&state.pool, move |conn| {
@@ -193,4 +198,15 @@ async fn deactivate_user(
     .await?;
     state.auth.principals.evict(&Subject::User(id));
     Ok(HttpResponse::Ok().json(Deactivated { user: User::from(row), reassigned }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sort_pattern_lists_the_sorts_accepted() {
+        let declared = crate::openapi::param_pattern::<UserListQuery>("sort");
+        assert_eq!(declared, Some(Sort::<UserSort>::pattern(USER_SORTS)));
+    }
 }

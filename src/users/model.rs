@@ -76,15 +76,19 @@ impl From<UserRow> for User {
 #[serde(deny_unknown_fields)]
 pub struct NewUser {
     #[validate(email, length(max = 254))]
+    #[schema(format = Email, max_length = 254)]
     pub email: String,
     #[validate(length(min = 1, max = 200))]
+    #[schema(min_length = 1, max_length = 200)]
     pub name: String,
     pub role: Role,
     /// At least 10 characters.
     #[validate(length(min = 10, max = 200))]
+    #[schema(min_length = 10, max_length = 200)]
     pub password: String,
     /// The PBX extension, unique.
     #[validate(length(min = 1, max = 20))]
+    #[schema(min_length = 1, max_length = 20)]
     #[serde(default)]
     pub phone_extension: Option<String>,
 }
@@ -94,11 +98,14 @@ pub struct NewUser {
 #[serde(deny_unknown_fields)]
 pub struct UserPatch {
     #[validate(email, length(max = 254))]
+    #[schema(format = Email, max_length = 254)]
     pub email: Option<String>,
     #[validate(length(min = 1, max = 200))]
+    #[schema(min_length = 1, max_length = 200)]
     pub name: Option<String>,
     pub role: Option<Role>,
     #[validate(length(min = 10, max = 200))]
+    #[schema(min_length = 10, max_length = 200)]
     pub password: Option<String>,
     /// `null` removes the extension.
     #[serde(default, deserialize_with = "crate::patch::double_option")]

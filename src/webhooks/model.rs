@@ -133,12 +133,13 @@ pub const EVENT_TYPES: &[&str] = &[
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewWebhook {
-    #[schema(min_length = 1, max_length = 100)]
+    /// Letters, digits, `_`, `-` and `.`.
+    #[schema(min_length = 1, max_length = 100, pattern = "^[A-Za-z0-9_.-]+$")]
     pub name: String,
     /// An http(s) URL on a public address.
     pub url: String,
     pub description: Option<String>,
-    /// Event types to deliver; `["*"]` (the default) for all.
+    #[schema(schema_with = subscription_schema)]
     pub event_types: Option<Vec<String>>,
     #[serde(default)]
     pub mailing_provider: bool,
@@ -149,10 +150,26 @@ pub struct NewWebhook {
 pub struct WebhookPatch {
     pub url: Option<String>,
     pub description: Option<String>,
+    #[schema(schema_with = subscription_schema)]
     pub event_types: Option<Vec<String>>,
     pub mailing_provider: Option<bool>,
     /// Re-enabling clears `disabled_reason`; pending deliveries resume.
     pub active: Option<bool>,
+}
+
+/// The `event_types` of a webhook, as [`check_fields`] takes them: at least one of `*`, an
+/// event type of [`EVENT_TYPES`] and `automation.<name>` (the types automations emit).
+fn subscription_schema() -> utoipa::openapi::schema::Array {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, OneOfBuilder, Type};
+    let known = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(std::iter::once("*").chain(EVENT_TYPES.iter().copied())));
+    let emitted = ObjectBuilder::new().schema_type(Type::String).pattern(Some(r"^automation\."));
+    ArrayBuilder::new()
+        .description(Some("Event types to deliver; `[\"*\"]` (the default) for all."))
+        .items(OneOfBuilder::new().item(known).item(emitted))
+        .min_items(Some(1))
+        .build()
 }
 
 pub fn check_fields(name: Option<&str>, event_types: Option<&[String]>, errors: &mut FieldErrors) {

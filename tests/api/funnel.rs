@@ -161,6 +161,15 @@ async fn pipelines_keep_their_stage_rules() {
         .unwrap();
     assert_eq!(json(res).await["is_default"], true);
     assert_eq!(default_pipeline(&app).await["id"], id);
+    // Some pipeline is always the default: unsetting the flag conflicts with that.
+    let res = app
+        .admin(Method::PATCH, &format!("/api/v1/pipelines/{id}"))
+        .json(&json!({"is_default": false}))
+        .send()
+        .await
+        .unwrap();
+    assert!(problem(res, 409).await["detail"].as_str().unwrap().contains("make another pipeline the default"));
+    assert_eq!(default_pipeline(&app).await["id"], id);
 
     let (_, manager) = app.user(Role::Manager, "m@example.ru");
     let res = app

@@ -42,6 +42,7 @@ pub struct ClientListQuery {
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
     /// `name`, `created_at` or `updated_at`; prefix `-` for descending. Default `-updated_at`.
+    #[param(pattern = "^-?(name|created_at|updated_at)$")]
     pub sort: Option<String>,
     pub status: Option<ClientStatus>,
     /// Channel code.
@@ -242,5 +243,16 @@ fn gone<T>(conn: &mut DbConn, id: i64, owner_only: Option<i64>, e: ApiError) -> 
             None => Err(ApiError::NotFound),
         },
         other => Err(other),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sort_pattern_lists_the_sorts_accepted() {
+        let declared = crate::openapi::param_pattern::<ClientListQuery>("sort");
+        assert_eq!(declared, Some(Sort::<crate::clients::repo::ClientSort>::pattern(CLIENT_SORTS)));
     }
 }
