@@ -35,7 +35,7 @@ UNSTATABLE = [
     (r".*", r"^is not (a|an) .*(you can see|active|of this|in this)"),
     (r".*", r"not synced yet"),
     (r".*", r"^is not a (user|segment)$"),
-    (r"^channel$", r"^'.*' is not an active channel"),
+    (r"^(defaults\.)?channel$", r"^'.*' is not an active channel"),
     (r"^(filter|conditions\.client_filter)\.channel\[\d+\]$", r"^'.*' is not a channel$"),
     (r"^provider$", r"^(there is no webhook named|webhook '.*' is not configured as a mailing provider)"),
     (r"^completed_activity_id$", r"^is not an activity of the task's client$"),
@@ -171,5 +171,6 @@ def filter_failure(ctx, failure, case, response):
 
 
 def _unstatable(field: str, message: str) -> bool:
-    # Field paths hold the keys of objects (custom fields, mappings), which may hold newlines.
-    return any(re.fullmatch(f, field, re.DOTALL) and re.search(m, message) for f, m in UNSTATABLE)
+    # Field paths hold the keys of objects (custom fields, mappings) and messages quote values,
+    # either of which may hold newlines.
+    return any(re.fullmatch(f, field, re.DOTALL) and re.search(m, message, re.DOTALL) for f, m in UNSTATABLE)

@@ -134,6 +134,19 @@ fn address_ok(ip: IpAddr, allow: &AllowList) -> bool {
     !forbidden(ip) || allow.allows_ip(ip)
 }
 
+/// The outbound URLs the contract declares, each of which [`check_url`] parses: http(s), a host
+/// name (its last label not all digits, which would make it an IPv4 address) or a dotted IPv4
+/// address, a port below 60000, a path and a query. The server accepts any URL the WHATWG
+/// parser does (IPv6 hosts, escapes…); the pattern is the part a generator or a form can rely on.
+pub const URL_PATTERN: &str = concat!(
+    r"^https?://",
+    r"(([A-Za-z0-9-]+\.)*[A-Za-z0-9-]*[A-Za-z][A-Za-z0-9-]*",
+    r"|((25[0-5]|2[0-4][0-9]|1?[0-9]?[0-9])\.){3}(25[0-5]|2[0-4][0-9]|1?[0-9]?[0-9]))",
+    r"(:[1-5]?[0-9]{1,4})?",
+    r"(/[A-Za-z0-9._~/-]*)?",
+    r"(\?[A-Za-z0-9._~=&-]*)?$",
+);
+
 /// Checks a URL an endpoint is to be saved with: http(s), no credentials, and every address
 /// its host resolves to permitted.
 pub async fn check_url(url: &str, allow: &AllowList) -> Result<(), String> {
@@ -203,6 +216,26 @@ pub fn literal_ok(url: &reqwest::Url, allow: &AllowList) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_declared_pattern_holds_only_http_urls_that_parse() {
+        let pattern = regex::Regex::new(URL_PATTERN).unwrap();
+        for url in [
+            "http://a",
+            "https://1c.ru/hooks/crm?x=1&y=2",
+            "http://-.a-:0/",
+            "http://255.255.255.255:59999/~a.b_c",
+            "https://hooks.example.ru?",
+        ] {
+            assert!(pattern.is_match(url), "{url}");
+            let parsed = reqwest::Url::parse(url).unwrap_or_else(|e| panic!("{url}: {e}"));
+            assert!(matches!(parsed.scheme(), "http" | "https"), "{url}");
+        }
+        for url in ["", "ftp://a", "http://", "http://1.2", "http://999999999999", "http://256.1.1.1", "http://a:65536"]
+        {
+            assert!(!pattern.is_match(url), "{url}");
+        }
+    }
 
     #[test]
     fn private_and_metadata_addresses_are_forbidden() {

@@ -126,20 +126,20 @@ pub(crate) fn least_loaded_manager(conn: &mut DbConn) -> QueryResult<Option<i64>
     Ok(managers.into_iter().min_by_key(|m| (loads.get(&Some(*m)).copied().unwrap_or(0), *m)))
 }
 
-/// The activity already logged for a call, with its client and contact person.
-/// A logged call: its activity, client, contact person, outcome and whether the activity was
-/// deleted since.
+/// A logged call: its activity, client, contact person, outcome and whether the activity or its
+/// client was deleted since.
 pub(crate) type LoggedCall = (i64, i64, Option<i64>, Option<String>, bool);
 
 pub(crate) fn logged_call(conn: &mut DbConn, external_ref: &str) -> QueryResult<Option<LoggedCall>> {
     activities_t::table
+        .inner_join(clients::table)
         .filter(activities_t::external_ref.eq(external_ref))
         .select((
             activities_t::id,
             activities_t::client_id,
             activities_t::contact_id,
             activities_t::outcome,
-            activities_t::deleted_at.is_not_null(),
+            activities_t::deleted_at.is_not_null().or(clients::deleted_at.is_not_null()),
         ))
         .first(conn)
         .optional()

@@ -49,8 +49,9 @@ pub fn log_call(conn: &mut DbConn, e: CallEvent, region: phonenumber::country::I
     let actor = Caller::system(user.map(|u| format!("user:{u}")), "telephony").on_behalf_of(user);
     let existing = repo::logged_call(conn, &external_ref)?;
     if let Some((activity_id, client_id, contact_id, was, deleted)) = existing {
-        // Someone deleted the call's activity: later events of the call are acknowledged and do
-        // not bring it back (the call id stays taken, so nothing new is logged either).
+        // Someone deleted the call's activity or its client: later events of the call are
+        // acknowledged and do not bring either back (the call id stays taken, so nothing new
+        // is logged either).
         if deleted {
             return Ok(CallLogged { client_id, contact_id, activity_id, created_client: false, task_id: None });
         }

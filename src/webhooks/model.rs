@@ -136,7 +136,7 @@ pub struct NewWebhook {
     /// Letters, digits, `_`, `-` and `.`.
     #[schema(min_length = 1, max_length = 100, pattern = "^[A-Za-z0-9_.-]+$")]
     pub name: String,
-    /// An http(s) URL on a public address.
+    #[schema(schema_with = url_schema)]
     pub url: String,
     pub description: Option<String>,
     #[schema(schema_with = subscription_schema)]
@@ -148,6 +148,7 @@ pub struct NewWebhook {
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookPatch {
+    #[schema(schema_with = url_schema)]
     pub url: Option<String>,
     pub description: Option<String>,
     #[schema(schema_with = subscription_schema)]
@@ -155,6 +156,16 @@ pub struct WebhookPatch {
     pub mailing_provider: Option<bool>,
     /// Re-enabling clears `disabled_reason`; pending deliveries resume.
     pub active: Option<bool>,
+}
+
+/// A webhook's `url`, as [`crate::http::ssrf::URL_PATTERN`] declares it.
+fn url_schema() -> utoipa::openapi::schema::Object {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .description(Some("An http(s) URL on a public address."))
+        .pattern(Some(crate::http::ssrf::URL_PATTERN))
+        .build()
 }
 
 /// The `event_types` of a webhook, as [`check_fields`] takes them: at least one of `*`, an

@@ -144,6 +144,18 @@ async fn one_call_is_one_activity_however_many_events() {
         .await
         .unwrap();
     assert_eq!(fields(&problem(res, 422).await), ["from"]);
+    // So is one of a call whose client was deleted since: the card stays deleted.
+    let mut other = base.clone();
+    other["call_id"] = json!("c-78");
+    let logged = call(&app, &token, other.clone()).await;
+    assert_eq!(logged["client_id"], client["id"]);
+    let res = app.admin(Method::DELETE, &format!("/api/v1/clients/{}", client["id"])).send().await.unwrap();
+    assert_eq!(res.status(), 204);
+    other["status"] = json!("ended");
+    let late = call(&app, &token, other).await;
+    assert_eq!((&late["activity_id"], late["created_client"].as_bool()), (&logged["activity_id"], Some(false)));
+    let res = app.admin(Method::GET, &format!("/api/v1/clients/{}", client["id"])).send().await.unwrap();
+    assert_eq!(res.status(), 404);
 }
 
 #[tokio::test]
