@@ -73,6 +73,18 @@ impl Pool {
 
 pub type PooledConn = r2d2::PooledConnection<Manager>;
 
+/// How a pooled connection's last work went, kept with it in the pool (r2d2's extensions).
+struct LastUse {
+    ended: Instant,
+    failed: bool,
+}
+
+/// A connection back in the pool this recently, after work that succeeded, is lent again
+/// without a `SELECT 1` first (HikariCP's `aliveBypassWindowMs`): under load every checkout
+/// finds one, and the check would be one of a point read's two round trips. One idle longer,
+/// or whose last work failed, is checked, and replaced if the database does not answer on it.
+const TRUSTED_FOR: Duration = Duration::from_millis(500);
+
 /// Runs the same generic block on the concrete connection inside a [`DbConn`].
 #[macro_export]
 macro_rules! with_backend {
@@ -232,6 +244,8 @@ pub fn build_pool(url: &str, size: u32) -> Pool {
     let manager = Manager::new(url);
     let inner = r2d2::Pool::builder()
         .max_size(size)
+        // [`connection`] checks the connections that need it (see [`TRUSTED_FOR`]).
+        .test_on_check_out(false)
         .connection_timeout(Duration::from_secs(1))
         .build_unchecked(manager.clone());
     Pool { inner, manager }
@@ -297,14 +311,39 @@ where
     }
 }
 
-/// A pooled connection for blocking work (workers, streams), waiting up to [`BUSY_WAIT`].
+/// A pooled connection for blocking work (workers, streams), waiting up to [`BUSY_WAIT`]. One
+/// that may have lost its database is asked first; if it does not answer it is dropped (its
+/// transaction state set broken, which the pool's `has_broken` sees) and another is taken.
 pub fn connection(pool: &Pool) -> Result<PooledConn, ApiError> {
-    pool.get_timeout(BUSY_WAIT).map_err(|_| ApiError::Unavailable)
+    let deadline = Instant::now() + BUSY_WAIT;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let mut conn = pool.get_timeout(left).map_err(|_| ApiError::Unavailable)?;
+        let trusted = match r2d2::PooledConnection::extensions(&conn).get::<LastUse>() {
+            Some(last) => !last.failed && last.ended.elapsed() < TRUSTED_FOR,
+            // A connection the pool opened in the background may have idled since.
+            None => false,
+        };
+        if trusted || pool.backend() == Backend::Sqlite || pool.manager.is_valid(&mut conn).is_ok() {
+            return Ok(conn);
+        }
+        <DbConn as Connection>::TransactionManager::transaction_manager_status_mut(&mut conn).set_in_error();
+        if Instant::now() >= deadline {
+            return Err(ApiError::Unavailable);
+        }
+    }
+}
+
+/// Notes how the work on `conn` went, for the next [`connection`] to take it.
+fn record_use<T>(conn: &mut PooledConn, result: &Result<T, ApiError>) {
+    let failed = matches!(result, Err(ApiError::Unavailable | ApiError::Internal(_)));
+    r2d2::PooledConnection::extensions_mut(conn).insert(LastUse { ended: Instant::now(), failed });
 }
 
 /// Runs blocking diesel work on actix's thread pool with a pooled connection. While the pool is
 /// busy the request waits up to [`BUSY_WAIT`] for a connection; while the database does not
-/// answer it gets 503 after [`OUTAGE_WAIT`], and the work, left unstarted, never runs.
+/// answer it gets 503 after [`OUTAGE_WAIT`], and the work, left unstarted, never runs; work
+/// already started when the database stops answering gets 503 too.
 pub async fn run<T, F>(pool: &Pool, f: F) -> Result<T, ApiError>
 where
     F: FnOnce(&mut DbConn) -> Result<T, ApiError> + Send + 'static,
@@ -323,7 +362,9 @@ where
                 return Err(ApiError::Unavailable);
             }
             drop(started_tx);
-            f(&mut conn)
+            let result = f(&mut conn);
+            record_use(&mut conn, &result);
+            result
         })
     };
     let asked = Instant::now();
@@ -335,7 +376,17 @@ where
             return Err(ApiError::Unavailable);
         }
     }
-    task.await.map_err(|_| ApiError::internal("database task failed"))?
+    // A partition may also catch the work mid-statement (its connection lent unchecked, see
+    // [`TRUSTED_FOR`]), where no timeout of libpq ends it: once the probe finds the database
+    // silent, the request is answered and the work ends on its own thread when packets flow.
+    let mut task = std::pin::pin!(task);
+    loop {
+        match tokio::time::timeout(Duration::from_millis(100), task.as_mut()).await {
+            Ok(done) => return done.map_err(|_| ApiError::internal("database task failed"))?,
+            Err(_) if pool.health().is_down() => return Err(ApiError::Unavailable),
+            Err(_) => {}
+        }
+    }
 }
 
 /// Woken after every committed write transaction. Workers that wait for new rows (the webhook

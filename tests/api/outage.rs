@@ -218,6 +218,28 @@ async fn a_partition_is_noticed_by_timeouts_and_healing_it_resumes_service() {
 }
 
 #[tokio::test]
+async fn connections_dropped_while_idle_are_replaced_unseen() {
+    let Some((app, proxy)) = proxied_app().await else { return };
+    // Several requests at once leave several connections in the pool.
+    let burst = |app: &TestApp| {
+        let requests: Vec<_> = (0..6).map(|_| app.admin(Method::GET, "/api/v1/clients").send()).collect();
+        futures_util::future::join_all(requests)
+    };
+    for res in burst(&app).await {
+        assert_eq!(res.unwrap().status(), 200);
+    }
+    // The database drops every connection (a restart, a proxy's idle cut) and takes new ones.
+    proxy.set(Mode::Cut);
+    proxy.set(Mode::Pass);
+    // Idle past the window in which a connection is lent unchecked, each is asked before use.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    for res in burst(&app).await {
+        let res = res.unwrap();
+        assert_eq!(res.status(), 200, "a dead pooled connection reached a request");
+    }
+}
+
+#[tokio::test]
 async fn a_server_started_before_its_database_waits_for_it() {
     let Ok(url) = std::env::var("TEST_DATABASE_URL") else { return };
     if !url.starts_with("postgres") {
