@@ -7,7 +7,8 @@
 //! `BENCH_EXPORT_CLIENTS` (clients to reach before the export, default 1000000),
 //! `BENCH_CONCURRENCY` (batches in flight, default 4), `BENCH_IMPORT_ROWS` (rows of the XLSX
 //! import, default 100000), `BENCH_SERVER_PID` (to sample the server's memory during it),
-//! `BENCH_ONLY=imports` (only the import and its sync baselines).
+//! `BENCH_ONLY=imports` (only the import and its sync baselines), `BENCH_ONLY=reads` (only the
+//! clients, for the point reads).
 
 use std::time::{Duration, Instant};
 
@@ -170,6 +171,10 @@ async fn main() {
     let batches = client_batches(0..clients, &mut rng);
     let (rate, errors) = push(&loader, "/api/v1/sync/clients", batches, concurrency).await;
     println!("| `/sync/clients`, {clients} new clients in batches of 1000, {concurrency} in flight | {rate:.0} clients/s ({errors} item errors) |");
+    // `BENCH_ONLY=reads`: the base of clients alone, for the point reads `scripts/bench.sh` times.
+    if env("BENCH_ONLY", "") == "reads" {
+        return;
+    }
 
     // The same batches again: every item unchanged.
     let mut again_rng = StdRng::seed_from_u64(2026);

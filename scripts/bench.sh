@@ -3,7 +3,8 @@
 # (sync throughput, analytics timings) and a full CSV export while the server's memory is
 # sampled. Prints a Markdown table; the latest figures are kept in benches/RESULTS.md.
 # Usage: scripts/bench.sh   (BENCH_CLIENTS, BENCH_SALES, BENCH_EXPORT_CLIENTS, BENCH_CONCURRENCY,
-#   BENCH_ONLY=imports, BENCH_IMPORT_WORKERS, BENCH_IMPORT_BATCH)
+#   BENCH_ONLY=imports|reads, BENCH_IMPORT_WORKERS, BENCH_IMPORT_BATCH, BENCH_READ_CONCURRENCY,
+#   BENCH_READ_SECONDS)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -39,6 +40,33 @@ echo "Machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB; Postgre
 python3 -c 'import time; t = time.process_time(); sum(range(30_000_000)); print(f"Speed reference: 30M-step sum in Python, {time.process_time() - t:.2f} s CPU")'
 
 BENCH_BASE="http://127.0.0.1:$port" BENCH_TOKEN=$token BENCH_SERVER_PID=$server cargo bench --bench load
+
+# The point read beside PostgreSQL's own: `pgbench -S` (one primary-key SELECT a transaction)
+# at the same concurrency, in the same run, on a pgbench base of its own.
+if [ "${BENCH_ONLY:-}" != imports ]; then
+command -v wrk >/dev/null || apt-get install -y -qq wrk >/dev/null
+c=${BENCH_READ_CONCURRENCY:-16}
+secs=${BENCH_READ_SECONDS:-10}
+read -r lo hi < <(psql "${PG%/*}/$db" -AtF' ' -c "SELECT min(id), max(id) FROM clients WHERE deleted_at IS NULL")
+cat >"$data/read.lua" <<LUA
+math.randomseed(2026)
+request = function()
+  return wrk.format("GET", "/api/v1/clients/" .. math.random($lo, $hi), {["Authorization"] = "Bearer $token"})
+end
+LUA
+wrk -t2 -c"$c" -d"${secs}s" --latency -s "$data/read.lua" "http://127.0.0.1:$port" >"$data/wrk.txt"
+rps=$(awk '/^Requests\/sec/ {print $2}' "$data/wrk.txt")
+p99=$(awk '$1 == "99%" {print $2}' "$data/wrk.txt")
+non2xx=$(awk '/Non-2xx/ {print $5}' "$data/wrk.txt")
+pgb=clientbase_pgbench_$$
+psql "$PG" -qc "CREATE DATABASE $pgb"
+pgbench -i -q -s 10 "${PG%/*}/$pgb" >/dev/null 2>&1
+tps=$(pgbench -S -n -c "$c" -j 2 -T "$secs" "${PG%/*}/$pgb" 2>/dev/null | awk '/^tps/ {print $3; exit}')
+psql "$PG" -qc "DROP DATABASE $pgb"
+printf '| authenticated `GET /clients/{id}`, c=%s, ids %s–%s | %.0f rps, p99 %s%s | `pgbench -S`, c=%s: %.0f tps | ratio %.2f |\n' \
+  "$c" "$lo" "$hi" "$rps" "$p99" "${non2xx:+, $non2xx not 200}" "$c" "$tps" "$(echo "$rps / $tps" | bc -l)"
+fi
+[ "${BENCH_ONLY:-}" = reads ] && exit 0
 
 # The exports, with the server's resident memory sampled every 100 ms.
 rss() { awk '/VmRSS/ {print $2}' "/proc/$server/status"; }

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use diesel::prelude::*;
 
 use crate::db::schema::external_ids;
-use crate::db::DbConn;
+use crate::db::{Backend, DbConn};
 
 /// The contract of an external ids map: `names` is the schema of the source names (which differ
 /// by kind of record), each id is 1 to 200 characters, not blank.
@@ -17,6 +17,23 @@ pub fn schema(names: utoipa::openapi::schema::ObjectBuilder) -> utoipa::openapi:
         .schema_type(Type::Object)
         .property_names(Some(names))
         .additional_properties(Some(id.pattern(Some(r"\S"))))
+}
+
+/// A record's external ids as a JSON object (NULL or `{}` when it has none), as a column to
+/// select beside the record itself: `id_column` names the record's id in the outer query. One
+/// statement then reads a card and its ids.
+pub fn json_sql(backend: Backend, entity: &'static str, id_column: &'static str) -> String {
+    debug_assert!(entity.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'));
+    let object = match backend {
+        Backend::Postgres => "json_object_agg(e.source, e.external_id)::text",
+        Backend::Sqlite => "json_group_object(e.source, e.external_id)",
+    };
+    format!("(SELECT {object} FROM external_ids e WHERE e.entity_id = {id_column} AND e.entity_type = '{entity}')")
+}
+
+/// The map [`json_sql`] selected.
+pub fn from_json(selected: Option<String>) -> BTreeMap<String, String> {
+    selected.and_then(|json| serde_json::from_str(&json).ok()).unwrap_or_default()
 }
 
 /// The external ids of several records of one kind, in one query.

@@ -8,8 +8,9 @@ use std::collections::HashSet;
 
 use chrono::NaiveDateTime;
 use diesel::dsl::sql;
+use diesel::expression::SqlLiteral;
 use diesel::prelude::*;
-use diesel::sql_types::{Bool, Text};
+use diesel::sql_types::{Bool, Nullable, Text};
 
 use crate::clients::model::{name_columns, search_key, Client, ClientFields, ClientRow, ClientStatus};
 use crate::db::schema::{
@@ -249,9 +250,19 @@ pub fn to_clients(conn: &mut DbConn, rows: Vec<ClientRow>) -> QueryResult<Vec<Cl
         .collect())
 }
 
+/// A card's columns and its external ids as JSON.
+type WithExternalIds = (diesel::dsl::AsSelect<ClientRow, Db>, SqlLiteral<Nullable<Text>>);
+
+/// Cards of `q` with their external ids, in one statement.
+fn with_external_ids(q: Boxed<'_>, backend: Backend) -> diesel::dsl::Select<Boxed<'_>, WithExternalIds> {
+    let ids = sql::<Nullable<Text>>(&external_ids::json_sql(backend, ENTITY, "clients.id"));
+    q.select((ClientRow::as_select(), ids))
+}
+
 pub fn get(conn: &mut DbConn, id: i64, owner_only: Option<i64>) -> Result<Client, ApiError> {
-    let row = get_row(conn, id, owner_only)?;
-    Ok(to_clients(conn, vec![row])?.remove(0))
+    let q = visible(owner_only).filter(clients::id.eq(id));
+    let (row, ids) = with_external_ids(q, conn.backend()).first::<(ClientRow, Option<String>)>(conn)?;
+    Ok(Client::from_row(row, external_ids::from_json(ids)))
 }
 
 pub fn list(
@@ -276,8 +287,8 @@ pub fn list(
         ClientSort::CreatedAt => order_keyset!(q, clients::created_at, clients::id, sort.desc),
         ClientSort::UpdatedAt => order_keyset!(q, clients::updated_at, clients::id, sort.desc),
     };
-    let rows: Vec<ClientRow> = q.limit(limit + 1).load(conn)?;
-    let page = page_from(rows, limit, |r| Cursor {
+    let rows: Vec<(ClientRow, Option<String>)> = with_external_ids(q.limit(limit + 1), conn.backend()).load(conn)?;
+    let page = page_from(rows, limit, |(r, _)| Cursor {
         sort: tag.clone(),
         key: match sort.field {
             ClientSort::Name => KeyValue::Text(r.name.clone()),
@@ -286,7 +297,8 @@ pub fn list(
         },
         id: r.id,
     });
-    Ok(Page { items: to_clients(conn, page.items)?, next_cursor: page.next_cursor })
+    let items = page.items.into_iter().map(|(r, ids)| Client::from_row(r, external_ids::from_json(ids))).collect();
+    Ok(Page { items, next_cursor: page.next_cursor })
 }
 
 /// The channels and owners cards may name: the active ones, read in two queries for a whole
