@@ -7,7 +7,7 @@ use actix_web::{web, FromRequest, HttpRequest};
 use futures_util::future::LocalBoxFuture;
 
 use super::jwt::Subject;
-use super::principals::{bearer_token, Authenticator};
+use super::principals::{verified_claims, Authenticator};
 use super::scopes::{Role, Scope, ScopeSet};
 use crate::error::ApiError;
 
@@ -105,11 +105,11 @@ impl FromRequest for Caller {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let auth = req.app_data::<web::Data<Authenticator>>().cloned();
-        let token = bearer_token(req);
+        let claims = verified_claims(req);
         let address = req.peer_addr().map(|a| a.ip().to_string());
         Box::pin(async move {
+            let claims = claims?;
             let auth = auth.ok_or_else(|| ApiError::internal("authenticator missing"))?;
-            let claims = auth.jwt.verify(&token?).map_err(ApiError::Unauthorized)?;
             let subject = Subject::parse(&claims.sub)
                 .ok_or_else(|| ApiError::Unauthorized("the token subject is not recognised".into()))?;
             let token_scopes = ScopeSet::parse_claim(&claims.scope)

@@ -6,10 +6,10 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use actix_web::http::header;
-use actix_web::HttpRequest;
+use actix_web::{HttpMessage, HttpRequest};
 use diesel::prelude::*;
 
-use super::jwt::{JwtKeys, Subject};
+use super::jwt::{Claims, JwtKeys, Subject};
 use super::scopes::Role;
 use crate::db::schema::{api_clients, users};
 use crate::db::{self, Pool};
@@ -111,10 +111,28 @@ pub fn bearer_token(req: &HttpRequest) -> Result<String, ApiError> {
     Ok(token.trim().to_string())
 }
 
+/// The outcome of checking a request's token, kept in the request's extensions: the rate
+/// limiter, the idempotency guard and the caller all ask, and only the first pays for the
+/// signature check and the parse.
+#[derive(Clone)]
+struct Verified(Result<Claims, String>);
+
+/// The claims of the request's bearer token once verified (signature, algorithm, expiry, issuer,
+/// audience); checked once per request however many parts ask.
+pub fn verified_claims(req: &HttpRequest) -> Result<Claims, ApiError> {
+    if let Some(Verified(outcome)) = req.extensions().get::<Verified>() {
+        return outcome.clone().map_err(ApiError::Unauthorized);
+    }
+    let auth = req
+        .app_data::<actix_web::web::Data<Authenticator>>()
+        .ok_or_else(|| ApiError::internal("authenticator missing"))?;
+    let outcome = auth.jwt.verify(&bearer_token(req)?);
+    req.extensions_mut().insert(Verified(outcome.clone()));
+    outcome.map_err(ApiError::Unauthorized)
+}
+
 /// The subject of the request's token when it verifies; used where a failure must not stop the
 /// request (idempotency keys are scoped per subject).
 pub fn verified_subject(req: &HttpRequest) -> Option<String> {
-    let auth = req.app_data::<actix_web::web::Data<Authenticator>>()?;
-    let token = bearer_token(req).ok()?;
-    auth.jwt.verify(&token).ok().map(|c| c.sub)
+    verified_claims(req).ok().map(|c| c.sub)
 }
