@@ -8,7 +8,9 @@
 //! `BENCH_CONCURRENCY` (batches in flight, default 4), `BENCH_IMPORT_ROWS` (rows of the XLSX
 //! import, default 100000), `BENCH_SERVER_PID` (to sample the server's memory during it),
 //! `BENCH_ONLY=imports` (only the import and its sync baselines), `BENCH_ONLY=reads` (only the
-//! clients, for the point reads).
+//! clients, for the point reads), `BENCH_ONLY=analytics` (clients, sales and the reports),
+//! `BENCH_DATABASE_URL` (the server's PostgreSQL database: the reports are then set beside a raw
+//! `GROUP BY` over the same sales, timed by `psql` in the same run).
 
 use std::time::{Duration, Instant};
 
@@ -217,12 +219,12 @@ async fn main() {
         "/api/v1/clients?q=%D1%80%D0%BE%D0%BC%D0%B0%D1%88",
         "/api/v1/telephony/lookup?phone=%2B79000000000",
     ] {
-        let mut times = Vec::new();
-        for _ in 0..3 {
-            times.push(loader.get(path).await);
-        }
-        times.sort();
-        println!("| `GET {path}` (median of 3) | {:.0} ms |", times[1].as_secs_f64() * 1000.0);
+        let median = median_of_3(&loader, path).await;
+        println!("| `GET {path}` (median of 3) | {:.0} ms |", median * 1000.0);
+    }
+    analytics_ratios(&loader).await;
+    if env("BENCH_ONLY", "") == "analytics" {
+        return;
     }
 
     automations(&loader).await;
@@ -239,6 +241,65 @@ async fn main() {
 }
 
 /// Automation runs over the whole base, each as a ratio to the read-only report of the same
+async fn median_of_3(loader: &Loader, path: &str) -> f64 {
+    let mut times = Vec::new();
+    for _ in 0..3 {
+        times.push(loader.get(path).await);
+    }
+    times.sort();
+    times[1].as_secs_f64()
+}
+
+/// The raw aggregate every sales report starts from: each client's months of the last year.
+const RAW_GROUP_BY: &str = "SELECT client_id, date_trunc('month', sold_on), sum(amount), sum(margin), count(*) \
+                            FROM sales WHERE sold_on > current_date - 365 GROUP BY 1, 2";
+
+/// The median of 3 runs of a statement as `psql` times it (execution and every row received).
+fn psql_median(url: &str, statement: &str) -> Option<f64> {
+    let mut times = Vec::new();
+    for _ in 0..3 {
+        let out = std::process::Command::new("psql")
+            .args([url, "-At", "-o", "/dev/null", "-c", "\\timing on", "-c", statement])
+            .output()
+            .ok()?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        let ms = text.lines().find_map(|l| l.strip_prefix("Time: "))?.split(' ').next()?.parse::<f64>().ok()?;
+        times.push(ms / 1000.0);
+    }
+    times.sort_by(f64::total_cmp);
+    Some(times[1])
+}
+
+/// The sales reports as ratios to the raw `GROUP BY` over the same sales, timed in the same run.
+async fn analytics_ratios(loader: &Loader) {
+    let url = env("BENCH_DATABASE_URL", "");
+    if url.is_empty() {
+        return;
+    }
+    let Some(raw) = psql_median(&url, RAW_GROUP_BY) else {
+        println!("| raw `GROUP BY` baseline | psql failed |");
+        return;
+    };
+    println!(
+        "| baseline: raw `GROUP BY client_id, month` over the last year (psql, median of 3) | {:.0} ms |",
+        raw * 1000.0
+    );
+    for path in [
+        "/api/v1/analytics/abc-xyz",
+        "/api/v1/analytics/abcde",
+        "/api/v1/analytics/pareto?by=channel",
+        "/api/v1/analytics/summary",
+    ] {
+        let t = median_of_3(loader, path).await;
+        println!(
+            "| `GET {path}` ÷ raw `GROUP BY` | {:.0} ms ÷ {:.0} ms = ratio {:.2} (goal ≤ 0.3) |",
+            t * 1000.0,
+            raw * 1000.0,
+            t / raw
+        );
+    }
+}
+
 /// rule timed in the same run (`GET /analytics/reactivation`): what acting adds to judging.
 async fn automations(loader: &Loader) {
     let http = &loader.http;

@@ -3,7 +3,7 @@
 # (sync throughput, analytics timings) and a full CSV export while the server's memory is
 # sampled. Prints a Markdown table; the latest figures are kept in benches/RESULTS.md.
 # Usage: scripts/bench.sh   (BENCH_CLIENTS, BENCH_SALES, BENCH_EXPORT_CLIENTS, BENCH_CONCURRENCY,
-#   BENCH_ONLY=imports|reads, BENCH_IMPORT_WORKERS, BENCH_IMPORT_BATCH, BENCH_READ_CONCURRENCY,
+#   BENCH_ONLY=imports|reads|analytics, BENCH_IMPORT_WORKERS, BENCH_IMPORT_BATCH, BENCH_READ_CONCURRENCY,
 #   BENCH_READ_SECONDS)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,7 +39,9 @@ echo "Machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB; Postgre
 # and this says how fast it was during these figures.
 python3 -c 'import time; t = time.process_time(); sum(range(30_000_000)); print(f"Speed reference: 30M-step sum in Python, {time.process_time() - t:.2f} s CPU")'
 
-BENCH_BASE="http://127.0.0.1:$port" BENCH_TOKEN=$token BENCH_SERVER_PID=$server cargo bench --bench load
+BENCH_BASE="http://127.0.0.1:$port" BENCH_TOKEN=$token BENCH_SERVER_PID=$server BENCH_DATABASE_URL="${PG%/*}/$db" \
+  cargo bench --bench load
+[ "${BENCH_ONLY:-}" = analytics ] && exit 0
 
 # The point read beside PostgreSQL's own: `pgbench -S` (one primary-key SELECT a transaction)
 # at the same concurrency, in the same run, on a pgbench base of its own.
