@@ -6,7 +6,7 @@ use clientbase::auth::scopes::{Role, Scope};
 use clientbase::auth::throttle;
 use clientbase::config::Config;
 use clientbase::startup::{self, Application};
-use clientbase::{api_clients, clients, db, openapi, routes, telemetry, users};
+use clientbase::{api_clients, db, openapi, routes, telemetry, users};
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -46,9 +46,6 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
-    /// Recompute the aggregates kept beside the data (each client's monthly sales sums) from
-    /// the data itself, e.g. after sales were changed in the database directly.
-    RebuildAggregates,
     /// Print the OpenAPI document.
     Openapi,
 }
@@ -155,12 +152,6 @@ fn main() {
         Command::Restore { file, force } => {
             let copied = db::backup::restore(&config.database_url, &file, force).unwrap_or_else(|e| fail(e));
             println!("restored {} from {} ({} bytes)", copied.path.display(), file.display(), copied.bytes);
-        }
-        Command::RebuildAggregates => {
-            let state = startup::prepare(config).unwrap_or_else(|e| fail(e));
-            let mut conn = state.pool.get().unwrap_or_else(|e| fail(e));
-            let rows = clients::repo::rebuild_months(&mut conn).unwrap_or_else(|e| fail(e));
-            println!("rebuilt {rows} client-month sums from the sales");
         }
         Command::Openapi => unreachable!("handled above"),
     }

@@ -73,39 +73,6 @@ impl ReportScope {
     }
 }
 
-/// A period cut where the monthly sums can serve it: the whole calendar months inside it
-/// (`first..=last` month indexes) and the days of a partial first or last month.
-#[derive(Debug, PartialEq, Eq)]
-pub struct PeriodParts {
-    pub months: Option<(i32, i32)>,
-    pub days: Vec<(NaiveDate, NaiveDate)>,
-}
-
-impl ReportScope {
-    pub fn parts(&self) -> PeriodParts {
-        let whole = |days| PeriodParts { months: None, days };
-        let (first, last) = (month_index(self.from), month_index(self.to));
-        let starts_month = self.from.day() == 1;
-        let ends_month = self.to.succ_opt().is_some_and(|d| d.day() == 1);
-        let lo = if starts_month { first } else { first + 1 };
-        let hi = if ends_month { last } else { last - 1 };
-        let (Some(lo_start), Some(last_start)) = (month_start_opt(lo), month_start_opt(last)) else {
-            return whole(vec![(self.from, self.to)]);
-        };
-        if lo > hi {
-            return whole(vec![(self.from, self.to)]);
-        }
-        let mut days = Vec::new();
-        if let (false, Some(end)) = (starts_month, lo_start.pred_opt()) {
-            days.push((self.from, end));
-        }
-        if !ends_month {
-            days.push((last_start, self.to));
-        }
-        PeriodParts { months: Some((lo, hi)), days }
-    }
-}
-
 /// The client filters a report takes besides its period.
 #[derive(Debug, Clone, Default)]
 pub struct ClientFilters {
@@ -144,11 +111,7 @@ pub struct ClientLabel {
 
 /// First day of the month `index` (`year * 12 + month - 1`).
 pub fn month_start(index: i32) -> NaiveDate {
-    month_start_opt(index).unwrap_or_default()
-}
-
-fn month_start_opt(index: i32) -> Option<NaiveDate> {
-    NaiveDate::from_ymd_opt(index.div_euclid(12), index.rem_euclid(12) as u32 + 1, 1)
+    NaiveDate::from_ymd_opt(index.div_euclid(12), index.rem_euclid(12) as u32 + 1, 1).unwrap_or_default()
 }
 
 /// `YYYY-MM` of a date, for reports.
@@ -306,33 +269,6 @@ mod tests {
             month_start(month_index(NaiveDate::from_ymd_opt(2026, 3, 17).unwrap())),
             NaiveDate::from_ymd_opt(2026, 3, 1).unwrap()
         );
-    }
-
-    #[test]
-    fn a_period_splits_into_whole_months_and_edge_days() {
-        let d = |y, m, day| NaiveDate::from_ymd_opt(y, m, day).unwrap();
-        let scope = |from, to| ReportScope { from, to, channel: None, owner_id: None, region: None };
-        let jan = month_index(d(2026, 1, 1));
-        assert_eq!(
-            scope(d(2026, 1, 15), d(2026, 3, 10)).parts(),
-            PeriodParts {
-                months: Some((jan + 1, jan + 1)),
-                days: vec![(d(2026, 1, 15), d(2026, 1, 31)), (d(2026, 3, 1), d(2026, 3, 10))]
-            }
-        );
-        assert_eq!(
-            scope(d(2026, 1, 1), d(2026, 12, 31)).parts(),
-            PeriodParts { months: Some((jan, jan + 11)), days: vec![] }
-        );
-        assert_eq!(
-            scope(d(2026, 1, 1), d(2026, 2, 27)).parts(),
-            PeriodParts { months: Some((jan, jan)), days: vec![(d(2026, 2, 1), d(2026, 2, 27))] }
-        );
-        assert_eq!(
-            scope(d(2026, 1, 15), d(2026, 2, 10)).parts(),
-            PeriodParts { months: None, days: vec![(d(2026, 1, 15), d(2026, 2, 10))] }
-        );
-        assert_eq!(scope(d(2026, 2, 1), d(2026, 2, 28)).parts().months, Some((jan + 1, jan + 1)));
     }
 
     #[test]

@@ -37,44 +37,17 @@ impl ReportScope {
         }
     }
 
-    /// Appends the scope's sales summed per client and month as a derived table with the
-    /// columns `client_id, month, revenue, margin, purchases`: whole months from the monthly
-    /// sums kept with the sales, the days of a partial first or last month from the sales.
-    pub fn push_months(&self, sql: &mut Sql) {
-        let parts = self.parts();
-        sql.push("(");
-        let mut first = true;
-        if let Some((lo, hi)) = parts.months {
-            sql.push(&format!(
-                "SELECT client_id, month, revenue, margin, purchases FROM client_months \
-                 WHERE month >= {lo} AND month <= {hi}"
-            ));
-            first = false;
-        }
-        for (from, to) in parts.days {
-            if !first {
-                sql.push(" UNION ALL ");
-            }
-            first = false;
-            sql.push(
-                "SELECT s.client_id AS client_id, s.sold_month AS month, CAST(SUM(s.amount) AS BIGINT) AS revenue, \
-                 CAST(SUM(COALESCE(s.margin, 0)) AS BIGINT) AS margin, COUNT(*) AS purchases FROM sales s \
-                 WHERE s.sold_on >= ",
-            )
-            .date(from)
-            .push(" AND s.sold_on <= ")
-            .date(to)
-            .push(" GROUP BY s.client_id, s.sold_month");
-        }
-        sql.push(")");
+    /// Appends the period condition on the sales alias `s`.
+    pub fn push_period(&self, sql: &mut Sql) {
+        sql.push(" AND s.sold_on >= ").date(self.from).push(" AND s.sold_on <= ").date(self.to);
     }
 }
 
 impl Measure {
     fn column(self) -> &'static str {
         match self {
-            Measure::Revenue => "m.revenue",
-            Measure::Margin => "m.margin",
+            Measure::Revenue => "s.amount",
+            Measure::Margin => "COALESCE(s.margin, 0)",
         }
     }
 }
@@ -89,27 +62,30 @@ struct MonthRow {
     purchases: i64,
 }
 
-/// Per-client sums of the measure over the scope (by client id): the database hands over each
-/// client's months, the squares are added here in 128 bits so that nothing overflows or rounds.
+/// Per-client sums of the measure over the scope: the database sums each client's months, the
+/// squares are added here in 128 bits so that nothing overflows or rounds.
 pub fn client_sums(conn: &mut DbConn, scope: &ReportScope, measure: Measure) -> QueryResult<Vec<ClientSums>> {
     let mut sql = Sql::new(&format!(
-        "SELECT m.client_id AS client_id, {} AS total, m.purchases AS purchases FROM ",
+        "SELECT s.client_id AS client_id, CAST(SUM({}) AS BIGINT) AS total, \
+         COUNT(*) AS purchases FROM sales s JOIN clients c ON c.id = s.client_id WHERE 1 = 1",
         measure.column()
     ));
-    scope.push_months(&mut sql);
-    sql.push(" m JOIN clients c ON c.id = m.client_id WHERE 1 = 1");
     scope.push_client_filter(&mut sql);
+    scope.push_period(&mut sql);
+    sql.push(" GROUP BY s.client_id, s.sold_month ORDER BY s.client_id");
     let rows: Vec<MonthRow> = sql.query().load(conn)?;
-    let mut sums: HashMap<i64, ClientSums> = HashMap::new();
+    let mut out: Vec<ClientSums> = Vec::new();
     for r in rows {
-        let c = sums.entry(r.client_id).or_insert_with(|| ClientSums { client_id: r.client_id, ..Default::default() });
-        c.value += r.total;
-        c.sum_of_squares += (r.total as i128) * (r.total as i128);
-        c.months_with_sales += 1;
-        c.purchases += r.purchases;
+        if out.last().is_none_or(|c| c.client_id != r.client_id) {
+            out.push(ClientSums { client_id: r.client_id, ..Default::default() });
+        }
+        if let Some(c) = out.last_mut() {
+            c.value += r.total;
+            c.sum_of_squares += (r.total as i128) * (r.total as i128);
+            c.months_with_sales += 1;
+            c.purchases += r.purchases;
+        }
     }
-    let mut out: Vec<ClientSums> = sums.into_values().collect();
-    out.sort_unstable_by_key(|c| c.client_id);
     Ok(out)
 }
 
@@ -122,20 +98,6 @@ pub fn client_names(conn: &mut DbConn, ids: &[i64]) -> QueryResult<HashMap<i64, 
         .into_iter()
         .map(|(id, name, owner_id, channel)| (id, ClientLabel { name, owner_id, channel }))
         .collect())
-}
-
-/// The channel of every client of the scope (for reports grouped by channel).
-pub fn client_channels(conn: &mut DbConn, scope: &ReportScope) -> QueryResult<HashMap<i64, Option<String>>> {
-    #[derive(QueryableByName)]
-    struct Row {
-        #[diesel(sql_type = BigInt)]
-        id: i64,
-        #[diesel(sql_type = Nullable<Text>)]
-        channel: Option<String>,
-    }
-    let mut sql = Sql::new("SELECT c.id AS id, c.channel AS channel FROM clients c WHERE 1 = 1");
-    scope.push_client_filter(&mut sql);
-    Ok(sql.query().load::<Row>(conn)?.into_iter().map(|r| (r.id, r.channel)).collect())
 }
 
 /// Active clients of the scope with their margin over the period and their potential.
@@ -152,11 +114,11 @@ pub fn abcde_candidates(conn: &mut DbConn, scope: &ReportScope) -> Result<Vec<Ab
         potential: i64,
     }
     let mut sql = Sql::new(
-        "SELECT c.id AS id, c.channel AS channel, CAST(COALESCE(SUM(m.margin), 0) AS BIGINT) AS profit, \
-         COALESCE(c.estimated_potential, 0) AS potential FROM clients c LEFT JOIN ",
+        "SELECT c.id AS id, c.channel AS channel, CAST(COALESCE(SUM(COALESCE(s.margin, 0)), 0) AS BIGINT) AS profit, \
+         COALESCE(c.estimated_potential, 0) AS potential FROM clients c LEFT JOIN sales s ON s.client_id = c.id",
     );
-    scope.push_months(&mut sql);
-    sql.push(" m ON m.client_id = c.id WHERE c.status = 'active'");
+    scope.push_period(&mut sql);
+    sql.push(" WHERE c.status = 'active'");
     scope.push_client_filter(&mut sql);
     sql.push(" GROUP BY c.id, c.channel, c.estimated_potential");
     let rows: Vec<Row> = sql.query().load(conn)?;
@@ -559,13 +521,12 @@ pub fn summary_figures(conn: &mut DbConn, scope: &ReportScope) -> QueryResult<Fi
     let new_clients = sql.query().load::<KeyCount>(conn)?.first().map_or(0, |r| r.n);
 
     let mut sql = Sql::new(
-        "SELECT CAST(COALESCE(SUM(m.revenue), 0) AS BIGINT) AS revenue, \
-         CAST(COALESCE(SUM(m.margin), 0) AS BIGINT) AS margin, CAST(COALESCE(SUM(m.purchases), 0) AS BIGINT) AS purchases \
-         FROM ",
+        "SELECT CAST(COALESCE(SUM(s.amount), 0) AS BIGINT) AS revenue, \
+         CAST(COALESCE(SUM(s.margin), 0) AS BIGINT) AS margin, COUNT(s.id) AS purchases \
+         FROM sales s JOIN clients c ON c.id = s.client_id WHERE 1 = 1",
     );
-    scope.push_months(&mut sql);
-    sql.push(" m JOIN clients c ON c.id = m.client_id WHERE 1 = 1");
     scope.push_client_filter(&mut sql);
+    scope.push_period(&mut sql);
     let totals = sql.query().load::<Totals>(conn)?.pop().unwrap_or(Totals { revenue: 0, margin: 0, purchases: 0 });
 
     let mut sql = Sql::new(

@@ -272,10 +272,10 @@ pub fn pareto(
     let overall = pareto::compute(None, &values, top_share, points);
     let mut channels = Vec::new();
     if by_channel {
-        let channels_of = repo::client_channels(conn, &scope)?;
+        let names = repo::client_names(conn, &sums.iter().map(|s| s.client_id).collect::<Vec<_>>())?;
         let mut groups: BTreeMap<Option<String>, Vec<i64>> = BTreeMap::new();
         for s in &sums {
-            groups.entry(channels_of.get(&s.client_id).cloned().flatten()).or_default().push(s.value);
+            groups.entry(names.get(&s.client_id).and_then(|n| n.channel.clone())).or_default().push(s.value);
         }
         channels = groups.into_iter().map(|(ch, v)| pareto::compute(ch, &v, top_share, points)).collect();
     }

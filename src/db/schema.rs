@@ -281,17 +281,6 @@ diesel::table! {
 }
 
 diesel::table! {
-    // Sales summed per client and calendar month (`sold_month`), kept current with the sales.
-    client_months (client_id, month) {
-        client_id -> BigInt,
-        month -> Integer,
-        revenue -> BigInt,
-        margin -> BigInt,
-        purchases -> BigInt,
-    }
-}
-
-diesel::table! {
     client_status_history (id) {
         id -> BigInt,
         client_id -> BigInt,

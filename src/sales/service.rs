@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 pub use super::model::SalesBatch;
-use super::model::{month_index, values_of_row, ClientRef, Sale, SaleDraft, SaleItem, SalePatch, SaleValues};
+use super::model::{values_of_row, ClientRef, Sale, SaleDraft, SaleItem, SalePatch, SaleValues};
 use super::repo::{self, ResolvedClients, ENTITY};
 use crate::auth::Caller;
 use crate::batch::{self, BatchResult, ItemResult, ItemStatus};
@@ -114,7 +114,6 @@ pub fn apply(
     let mut seen_keys: HashSet<String> = HashSet::new();
     let mut new_ids: HashSet<(String, String)> = HashSet::new();
     let mut touched: HashSet<i64> = HashSet::new();
-    let mut months: HashSet<i32> = HashSet::new();
     let mut event_list: Vec<(&'static str, i64)> = Vec::new();
     let mut creates: Vec<(&SaleDraft, SaleValues, Option<String>)> = Vec::new();
     let at = now();
@@ -164,7 +163,6 @@ pub fn apply(
             Some(row) => {
                 repo::rewrite(conn, row, &values, at)?;
                 touched.extend([row.client_id, values.client_id]);
-                months.extend([row.sold_month, month_index(values.sold_on)]);
                 event_list.push(("sale.updated", row.id));
                 results.push(ItemResult::ok(d.index, ItemStatus::Updated, row.id));
             }
@@ -184,7 +182,6 @@ pub fn apply(
                 new_ids.extend(d.external_ids.iter().map(|(s, e)| (s.clone(), e.clone())));
                 let channel = visible.get(&values.client_id).cloned().flatten();
                 touched.insert(values.client_id);
-                months.insert(month_index(values.sold_on));
                 creates.push((d, values, channel));
             }
         }
@@ -216,8 +213,7 @@ pub fn apply(
         })
         .collect();
     events::record_many(conn, &actor.origin(), list)?;
-    let months: Vec<i32> = months.into_iter().collect();
-    crate::clients::repo::refresh_figures(conn, &touched.into_iter().collect::<Vec<_>>(), Some(&months))?;
+    crate::clients::repo::refresh_figures(conn, &touched.into_iter().collect::<Vec<_>>())?;
     Ok(results)
 }
 
@@ -259,8 +255,7 @@ pub fn update(
         &actor.origin(),
         NewEvent { event_type: "sale.updated", entity_type: ENTITY, entity_id: id, payload: events::payload(&sale) },
     )?;
-    let months = [month_index(current.sold_on), month_index(sale.sold_on)];
-    crate::clients::repo::refresh_figures(conn, &[sale.client_id], Some(&months))?;
+    crate::clients::repo::refresh_figures(conn, &[sale.client_id])?;
     Ok(sale)
 }
 
@@ -280,6 +275,6 @@ pub fn delete(conn: &mut DbConn, id: i64, expected: Option<i64>, actor: &Caller)
                 .to_string(),
         },
     )?;
-    crate::clients::repo::refresh_figures(conn, &[current.client_id], Some(&[month_index(current.sold_on)]))?;
+    crate::clients::repo::refresh_figures(conn, &[current.client_id])?;
     Ok(())
 }

@@ -1,7 +1,6 @@
 //! Integration tests: the real server over HTTP against a real database (SQLite by default,
 //! PostgreSQL when `TEST_DATABASE_URL` is set).
 
-mod aggregates;
 mod analytics;
 mod auth;
 mod automations;

@@ -766,19 +766,16 @@ pub fn restore(conn: &mut DbConn, id: i64, owner_only: Option<i64>, origin: &Ori
     Ok(client)
 }
 
-/// Recomputes the purchase figures of these clients from their sales, in one statement, and
-/// their monthly sums of `months` (calendar month indexes; `None`: every month).
-pub fn refresh_figures(conn: &mut DbConn, client_ids: &[i64], months: Option<&[i32]>) -> QueryResult<()> {
+/// Recomputes the purchase figures of these clients from their sales, in one statement.
+pub fn refresh_figures(conn: &mut DbConn, client_ids: &[i64]) -> QueryResult<()> {
     if client_ids.is_empty() {
         return Ok(());
     }
     // Ids are integers, so listing them in the statement is safe. One grouped pass over the
     // sales of these clients, then a reset for clients left without any.
     let list = client_ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
-    // Concurrent batches touch overlapping clients: the lock orders their refreshes, and the
-    // later one sees the earlier one's committed sales.
+    // Concurrent batches touch overlapping clients.
     crate::db::dialect::lock_in_id_order(conn, "clients", &list)?;
-    refresh_months(conn, client_ids, months)?;
     diesel::sql_query(format!(
         "UPDATE clients SET first_purchase_on = f.first_on, last_purchase_on = f.last_on, \
          purchase_count = f.n, purchase_days = f.days, revenue_total = f.revenue, margin_total = f.margin \
@@ -794,46 +791,4 @@ pub fn refresh_figures(conn: &mut DbConn, client_ids: &[i64], months: Option<&[i
     ))
     .execute(conn)?;
     Ok(())
-}
-
-/// Rewrites the `client_months` rows of these clients (and of `months` only, when given) from
-/// their sales: a delete and one grouped insert. Callers hold the clients' locks or the
-/// database's write lock, so that two refreshes of one client do not interleave.
-pub fn refresh_months(conn: &mut DbConn, client_ids: &[i64], months: Option<&[i32]>) -> QueryResult<()> {
-    if client_ids.is_empty() || months.is_some_and(<[i32]>::is_empty) {
-        return Ok(());
-    }
-    let ids = client_ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
-    let months = months.map(|m| m.iter().map(i32::to_string).collect::<Vec<_>>().join(","));
-    let only = |month: &str| match &months {
-        Some(list) => format!("client_id IN ({ids}) AND {month} IN ({list})"),
-        None => format!("client_id IN ({ids})"),
-    };
-    diesel::sql_query(format!("DELETE FROM client_months WHERE {}", only("month"))).execute(conn)?;
-    diesel::sql_query(format!(
-        "INSERT INTO client_months (client_id, month, revenue, margin, purchases) \
-         SELECT client_id, sold_month, SUM(amount), COALESCE(SUM(margin), 0), COUNT(*) FROM sales \
-         WHERE {} GROUP BY client_id, sold_month",
-        only("sold_month")
-    ))
-    .execute(conn)?;
-    Ok(())
-}
-
-/// Rebuilds every client's monthly sums from the sales (the `rebuild-aggregates` command);
-/// returns the number of client-month rows written.
-pub fn rebuild_months(conn: &mut DbConn) -> QueryResult<usize> {
-    crate::db::write_tx(conn, |conn| {
-        // Sales writers wait meanwhile (SQLite's write lock already holds them).
-        if conn.backend() == crate::db::Backend::Postgres {
-            diesel::sql_query("LOCK TABLE sales IN SHARE MODE").execute(conn)?;
-        }
-        diesel::sql_query("DELETE FROM client_months").execute(conn)?;
-        diesel::sql_query(
-            "INSERT INTO client_months (client_id, month, revenue, margin, purchases) \
-             SELECT client_id, sold_month, SUM(amount), COALESCE(SUM(margin), 0), COUNT(*) FROM sales \
-             GROUP BY client_id, sold_month",
-        )
-        .execute(conn)
-    })
 }

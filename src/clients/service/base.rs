@@ -306,9 +306,7 @@ pub fn merge(
             client_merges::merged_at.eq(at),
         ))
         .execute(conn)?;
-    repo::refresh_figures(conn, &[s], None)?;
-    // The duplicate's card keeps its figures as they were; its monthly sums moved with its sales.
-    repo::refresh_months(conn, &[d], None)?;
+    repo::refresh_figures(conn, &[s])?;
     let (merged, _) = repo::update(conn, &survivor, &fields, origin)?;
     events::record(
         conn,
