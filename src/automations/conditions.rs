@@ -121,7 +121,15 @@ fn status_in(list: &Option<Vec<crate::clients::model::ClientStatus>>, status: Op
 
 /// Whether every applicable condition holds for the subject, judged on day `today` (at
 /// instant `as_of`); the placeholders' values and the episode when it does.
-pub fn judge(c: &Conditions, f: &Facts<'_>, today: NaiveDate, as_of: NaiveDateTime) -> Option<Judged> {
+pub fn judge(
+    c: &Conditions,
+    f: &Facts<'_>,
+    today: NaiveDate,
+    as_of: NaiveDateTime,
+    offset: chrono::TimeDelta,
+) -> Option<Judged> {
+    // Stored instants are UTC; `today` is a day of the playbook's zone, `offset` ahead of UTC.
+    let local = |t: NaiveDateTime| (t + offset).date();
     if !f.in_filter {
         return None;
     }
@@ -152,7 +160,7 @@ pub fn judge(c: &Conditions, f: &Facts<'_>, today: NaiveDate, as_of: NaiveDateTi
             j.episode = Some(format!("purchase:{}", due.last_purchase_on));
         }
         if let Some(n) = cc.days_since_last_contact_min {
-            let since = client.last_contact.unwrap_or(client.created_at).date();
+            let since = local(client.last_contact.unwrap_or(client.created_at));
             let d = days(since, today);
             if d < n {
                 return None;
@@ -163,7 +171,7 @@ pub fn judge(c: &Conditions, f: &Facts<'_>, today: NaiveDate, as_of: NaiveDateTi
             if client.status != "lost" {
                 return None;
             }
-            let d = days(client.lost_since.unwrap_or(client.created_at).date(), today);
+            let d = days(local(client.lost_since.unwrap_or(client.created_at)), today);
             if d < n {
                 return None;
             }
@@ -174,7 +182,7 @@ pub fn judge(c: &Conditions, f: &Facts<'_>, today: NaiveDate, as_of: NaiveDateTi
         j.vars.insert("deal.title", deal.title.clone());
         j.vars.insert("deal.amount", money::format_minor(deal.amount));
         j.vars.insert("deal.stage", deal.stage_name.clone());
-        let in_stage = days(deal.entered_stage_at.date(), today).max(0);
+        let in_stage = days(local(deal.entered_stage_at), today).max(0);
         j.vars.insert("deal.days_in_stage", in_stage.to_string());
         if let Some(dc) = &c.deal {
             let amount_ok = |bound: &Option<String>, above: bool| {
