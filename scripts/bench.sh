@@ -3,7 +3,7 @@
 # (sync throughput, analytics timings) and a full CSV export while the server's memory is
 # sampled. Prints a Markdown table; the latest figures are kept in benches/RESULTS.md.
 # Usage: scripts/bench.sh   (BENCH_CLIENTS, BENCH_SALES, BENCH_EXPORT_CLIENTS, BENCH_CONCURRENCY,
-#   BENCH_ONLY=imports|reads|analytics, BENCH_IMPORT_WORKERS, BENCH_IMPORT_BATCH, BENCH_READ_CONCURRENCY,
+#   BENCH_ONLY=imports|reads|analytics|sync, BENCH_IMPORT_WORKERS, BENCH_IMPORT_BATCH, BENCH_READ_CONCURRENCY,
 #   BENCH_READ_SECONDS)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,9 +39,52 @@ echo "Machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB; Postgre
 # and this says how fast it was during these figures.
 python3 -c 'import time; t = time.process_time(); sum(range(30_000_000)); print(f"Speed reference: 30M-step sum in Python, {time.process_time() - t:.2f} s CPU")'
 
+# `BENCH_ONLY=sync`: `/sync/clients` with one batch of 1000 in flight beside PostgreSQL's own
+# multi-row `INSERT … ON CONFLICT` of rows of the same shape, batches of 1000 one after the
+# other, into a table with 5 indexes (primary key, external id, name, channel, updated_at).
+if [ "${BENCH_ONLY:-}" = sync ]; then
+  n=${BENCH_CLIENTS:-100000}
+  rate=$(BENCH_BASE="http://127.0.0.1:$port" BENCH_TOKEN=$token BENCH_ONLY=reads BENCH_CONCURRENCY=1 BENCH_CLIENTS=$n \
+    cargo bench -q --bench load 2>/dev/null | awk -F'|' '/sync\/clients/ {print $3}' | grep -o '^ *[0-9]*' | tr -d ' ')
+  raw="${PG%/*}/$db"
+  psql "$raw" -q <<'SQL'
+CREATE TABLE raw_clients (id BIGSERIAL PRIMARY KEY, external_id TEXT NOT NULL UNIQUE, name TEXT NOT NULL,
+  status TEXT NOT NULL, channel TEXT, region TEXT, industry TEXT, phones TEXT NOT NULL, emails TEXT NOT NULL,
+  mailing_consent BOOLEAN NOT NULL, estimated_potential BIGINT, created_at TIMESTAMP NOT NULL, updated_at TIMESTAMP NOT NULL);
+CREATE INDEX raw_clients_name_idx ON raw_clients (name, id);
+CREATE INDEX raw_clients_channel_idx ON raw_clients (channel, id);
+CREATE INDEX raw_clients_updated_idx ON raw_clients (updated_at, id);
+SQL
+  python3 - "$n" >"$data/raw.sql" <<'PY'
+import random, sys
+random.seed(2026)
+n = int(sys.argv[1])
+channels = ["retail", "chain", "online_store", "wholesale", "b2c", "b2g"]
+for start in range(0, n, 1000):
+    rows = []
+    for i in range(start, min(start + 1000, n)):
+        phone = '[{"number":"+79%09d","type":"mobile"}]' % random.randrange(10**9)
+        email = '[{"address":"client%d@example.ru"}]' % i if random.random() < 0.5 else "[]"
+        rows.append("('R-%d','ООО «Ромашка %d»','active','%s','Ярославль','Розничная торговля','%s','%s',true,%d,now(),now())"
+                    % (i, i, random.choice(channels), phone, email, random.randrange(10**6, 5 * 10**8)))
+    print("INSERT INTO raw_clients (external_id, name, status, channel, region, industry, phones, emails, "
+          "mailing_consent, estimated_potential, created_at, updated_at) VALUES " + ",".join(rows) +
+          " ON CONFLICT (external_id) DO UPDATE SET name = EXCLUDED.name, status = EXCLUDED.status, "
+          "channel = EXCLUDED.channel, phones = EXCLUDED.phones, emails = EXCLUDED.emails, updated_at = now();")
+PY
+  start=$(date +%s.%N)
+  psql "$raw" -q -v ON_ERROR_STOP=1 -f "$data/raw.sql" >/dev/null
+  end=$(date +%s.%N)
+  base=$(echo "$n / ($end - $start)" | bc -l)
+  printf '| `/sync/clients`, %s new clients, 1 batch of 1000 in flight | %s rows/s | raw `INSERT … ON CONFLICT`, 5 indexes, batches of 1000: %.0f rows/s | ratio %.2f (goal ≥ 0.5) |\n' \
+    "$n" "$rate" "$base" "$(echo "$rate / $base" | bc -l)"
+  exit 0
+fi
+
 BENCH_BASE="http://127.0.0.1:$port" BENCH_TOKEN=$token BENCH_SERVER_PID=$server BENCH_DATABASE_URL="${PG%/*}/$db" \
   cargo bench --bench load
 [ "${BENCH_ONLY:-}" = analytics ] && exit 0
+
 
 # The point read beside PostgreSQL's own: `pgbench -S` (one primary-key SELECT a transaction)
 # at the same concurrency, in the same run, on a pgbench base of its own.

@@ -259,6 +259,15 @@ fn with_external_ids(q: Boxed<'_>, backend: Backend) -> diesel::dsl::Select<Boxe
     q.select((ClientRow::as_select(), ids))
 }
 
+/// The next `limit` matching cards after id `last`, in id order, with their external ids, in
+/// one statement (the pages of an export).
+pub fn after_id(conn: &mut DbConn, filter: &ClientFilter, last: i64, limit: i64) -> QueryResult<Vec<Client>> {
+    let backend = conn.backend();
+    let q = matching(filter, backend).filter(clients::id.gt(last)).order(clients::id.asc()).limit(limit);
+    let rows = with_external_ids(q, backend).load::<(ClientRow, Option<String>)>(conn)?;
+    Ok(rows.into_iter().map(|(r, ids)| Client::from_row(r, external_ids::from_json(ids))).collect())
+}
+
 pub fn get(conn: &mut DbConn, id: i64, owner_only: Option<i64>) -> Result<Client, ApiError> {
     let q = visible(owner_only).filter(clients::id.eq(id));
     let (row, ids) = with_external_ids(q, conn.backend()).first::<(ClientRow, Option<String>)>(conn)?;

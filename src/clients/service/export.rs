@@ -3,17 +3,18 @@
 //! request) and safe against formula injection; NDJSON carries the full cards; XLSX is a real
 //! workbook with typed cells, written in constant memory and streamed out as it is zipped.
 
-use diesel::prelude::*;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
 use crate::audit::{self, Entry};
 use crate::auth::Caller;
-use crate::clients::model::{Client, ClientRow};
-use crate::clients::repo::{matching, to_clients, ClientFilter};
+use std::borrow::Cow;
+use std::fmt::Write as _;
+
+use crate::clients::model::Client;
+use crate::clients::repo::{after_id, ClientFilter};
 use crate::custom_fields::values::cell_text;
 use crate::custom_fields::{CustomEntity, Definition};
-use crate::db::schema::clients;
 use crate::db::{self, DbConn, Pool};
 use crate::error::ApiError;
 
@@ -79,9 +80,13 @@ pub(super) const COLUMNS: [&str; 23] = [
 
 /// A cell a spreadsheet would run as a formula gets a leading apostrophe (OWASP's advice).
 pub fn cell(value: &str) -> String {
+    guarded(value).into_owned()
+}
+
+fn guarded(value: &str) -> Cow<'_, str> {
     match value.chars().next() {
-        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{value}"),
-        _ => value.to_string(),
+        Some('=' | '+' | '-' | '@' | '\t' | '\r') => Cow::Owned(format!("'{value}")),
+        _ => Cow::Borrowed(value),
     }
 }
 
@@ -91,45 +96,56 @@ pub(super) fn custom_columns(conn: &mut DbConn) -> Result<Vec<Definition>, ApiEr
     Ok(schema.fields.into_iter().filter(|d| !d.archived).collect())
 }
 
-fn record(c: &Client, custom: &[Definition]) -> Vec<String> {
-    let opt = |v: &Option<String>| v.clone().unwrap_or_default();
-    vec![
-        c.id.to_string(),
-        c.kind.as_str().to_string(),
-        c.name.clone(),
-        opt(&c.legal_name),
-        opt(&c.inn),
-        c.status.as_str().to_string(),
-        opt(&c.lost_reason),
-        opt(&c.channel),
-        opt(&c.region),
-        opt(&c.industry),
-        opt(&c.source),
-        c.owner_id.map(|o| o.to_string()).unwrap_or_default(),
-        c.tags.join(", "),
-        c.phones.iter().map(|p| p.number.as_str()).collect::<Vec<_>>().join(", "),
-        c.emails.iter().map(|e| e.address.as_str()).collect::<Vec<_>>().join(", "),
-        c.mailing_consent.to_string(),
-        opt(&c.estimated_potential),
-        c.purchases.revenue.clone(),
-        c.purchases.last_purchase_on.map(|d| d.to_string()).unwrap_or_default(),
-        c.external_ids.iter().map(|(s, e)| format!("{s}:{e}")).collect::<Vec<_>>().join(", "),
-        c.created_at.to_rfc3339(),
-        c.updated_at.to_rfc3339(),
-        crate::clients::model::roles_text(&c.roles),
-    ]
-    .into_iter()
-    .chain(custom.iter().map(|d| c.custom_fields.get(&d.key).map(cell_text).unwrap_or_default()))
-    .map(|v| cell(&v))
-    .collect()
-}
-
-fn csv_bytes(rows: &[Vec<String>], delimiter: u8) -> Result<Vec<u8>, ApiError> {
-    let mut w = csv::WriterBuilder::new().delimiter(delimiter).from_writer(Vec::new());
-    for r in rows {
-        w.write_record(r).map_err(ApiError::internal)?;
+/// Writes one card as a CSV record, field by field: the values go straight from the card into
+/// the writer's buffer (`scratch` holds the joined lists), guarded against formulas.
+fn write_record(
+    w: &mut csv::Writer<Vec<u8>>,
+    c: &Client,
+    custom: &[Definition],
+    scratch: &mut String,
+) -> csv::Result<()> {
+    fn joined(scratch: &mut String, items: impl Iterator<Item = impl std::fmt::Display>) -> &str {
+        scratch.clear();
+        for (i, item) in items.enumerate() {
+            if i > 0 {
+                scratch.push_str(", ");
+            }
+            let _ = write!(scratch, "{item}");
+        }
+        scratch
     }
-    w.into_inner().map_err(ApiError::internal)
+    let text = |w: &mut csv::Writer<Vec<u8>>, v: &str| w.write_field(guarded(v).as_bytes());
+    let opt = |w: &mut csv::Writer<Vec<u8>>, v: &Option<String>| text(w, v.as_deref().unwrap_or(""));
+    w.write_field(c.id.to_string())?;
+    text(w, c.kind.as_str())?;
+    text(w, &c.name)?;
+    opt(w, &c.legal_name)?;
+    opt(w, &c.inn)?;
+    text(w, c.status.as_str())?;
+    opt(w, &c.lost_reason)?;
+    opt(w, &c.channel)?;
+    opt(w, &c.region)?;
+    opt(w, &c.industry)?;
+    opt(w, &c.source)?;
+    w.write_field(c.owner_id.map(|o| o.to_string()).unwrap_or_default())?;
+    text(w, joined(scratch, c.tags.iter()))?;
+    text(w, joined(scratch, c.phones.iter().map(|p| &p.number)))?;
+    text(w, joined(scratch, c.emails.iter().map(|e| &e.address)))?;
+    w.write_field(if c.mailing_consent { "true" } else { "false" })?;
+    opt(w, &c.estimated_potential)?;
+    text(w, &c.purchases.revenue)?;
+    w.write_field(c.purchases.last_purchase_on.map(|d| d.to_string()).unwrap_or_default())?;
+    text(w, joined(scratch, c.external_ids.iter().map(|(s, e)| format!("{s}:{e}"))))?;
+    w.write_field(c.created_at.to_rfc3339())?;
+    w.write_field(c.updated_at.to_rfc3339())?;
+    text(w, &crate::clients::model::roles_text(&c.roles))?;
+    for d in custom {
+        match c.custom_fields.get(&d.key) {
+            Some(v) => text(w, &cell_text(v))?,
+            None => w.write_field("")?,
+        }
+    }
+    w.write_record(None::<&[u8]>)
 }
 
 /// Pages through the matching clients in id order, a chunk of cards at a time, until `each`
@@ -142,15 +158,10 @@ pub(super) fn pages(
     let mut last = 0i64;
     let mut read = 0u64;
     loop {
-        let rows: Vec<ClientRow> = matching(filter, conn.backend())
-            .filter(clients::id.gt(last))
-            .order(clients::id.asc())
-            .limit(CHUNK)
-            .load(conn)?;
-        let Some(tail) = rows.last() else { break };
+        let cards = after_id(conn, filter, last, CHUNK)?;
+        let Some(tail) = cards.last() else { break };
         last = tail.id;
-        let n = rows.len();
-        let cards = to_clients(conn, rows)?;
+        let n = cards.len();
         read += n as u64;
         if !each(&cards)? || (n as i64) < CHUNK {
             break;
@@ -177,7 +188,9 @@ pub fn write(
             head.extend_from_slice("\u{feff}".as_bytes());
         }
         let names = COLUMNS.iter().map(|c| c.to_string()).chain(custom.iter().map(|d| d.label.clone()));
-        head.extend(csv_bytes(&[names.collect()], opts.delimiter)?);
+        let mut w = csv::WriterBuilder::new().delimiter(opts.delimiter).from_writer(head);
+        w.write_record(names).map_err(ApiError::internal)?;
+        head = w.into_inner().map_err(ApiError::internal)?;
     }
     if !head.is_empty() && !sink(head) {
         return Ok(0);
@@ -192,7 +205,15 @@ pub fn write(
                 }
                 out
             }
-            _ => csv_bytes(&cards.iter().map(|c| record(c, &custom)).collect::<Vec<_>>(), opts.delimiter)?,
+            _ => {
+                let mut w =
+                    csv::WriterBuilder::new().delimiter(opts.delimiter).from_writer(Vec::with_capacity(256 * 1024));
+                let mut scratch = String::new();
+                for c in cards {
+                    write_record(&mut w, c, &custom, &mut scratch).map_err(ApiError::internal)?;
+                }
+                w.into_inner().map_err(ApiError::internal)?
+            }
         };
         Ok(sink(bytes))
     })
