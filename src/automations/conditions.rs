@@ -4,7 +4,8 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{Datelike, NaiveDate, NaiveDateTime};
+use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, TimeZone, Utc};
+use chrono_tz::Tz;
 
 use super::facts::{ClientFacts, ContactFacts, DealFacts};
 use super::model::Conditions;
@@ -119,17 +120,13 @@ fn status_in(list: &Option<Vec<crate::clients::model::ClientStatus>>, status: Op
     list.as_ref().is_none_or(|l| status.is_some_and(|s| l.iter().any(|w| w.as_str() == s)))
 }
 
-/// Whether every applicable condition holds for the subject, judged on day `today` (at
-/// instant `as_of`); the placeholders' values and the episode when it does.
-pub fn judge(
-    c: &Conditions,
-    f: &Facts<'_>,
-    today: NaiveDate,
-    as_of: NaiveDateTime,
-    offset: chrono::TimeDelta,
-) -> Option<Judged> {
-    // Stored instants are UTC; `today` is a day of the playbook's zone, `offset` ahead of UTC.
-    let local = |t: NaiveDateTime| (t + offset).date();
+/// Whether every applicable condition holds for the subject at instant `as_of`, judged on the
+/// calendar of the playbook's `zone`; the placeholders' values and the episode when it does.
+pub fn judge(c: &Conditions, f: &Facts<'_>, as_of: DateTime<Utc>, zone: Tz) -> Option<Judged> {
+    // Stored instants are UTC: each is taken to the zone's calendar before days are counted.
+    let local = |t: NaiveDateTime| zone.from_utc_datetime(&t).date_naive();
+    let today = as_of.with_timezone(&zone).date_naive();
+    let as_of = as_of.naive_utc();
     if !f.in_filter {
         return None;
     }

@@ -105,8 +105,8 @@ pub fn scheduled(
     slot: &str,
     occasion: Option<&str>,
 ) -> Result<Vec<Subject>, ApiError> {
-    let today = as_of.with_timezone(&schedule::zone_of(Some(s))).date_naive();
-    let offset = offset_at(as_of, schedule::zone_of(Some(s)));
+    let zone = schedule::zone_of(Some(s));
+    let today = as_of.with_timezone(&zone).date_naive();
     let at = as_of.naive_utc();
     let c = &a.conditions;
     let cc = c.client.clone().unwrap_or_default();
@@ -128,7 +128,7 @@ pub fn scheduled(
             let clients = facts::clients(conn, ids.as_deref(), contact_until, lost)?;
             for client in clients.values() {
                 let f = Facts::of_client(client, allowed(client.id), due.get(&client.id), occasion);
-                if let Some(j) = conditions::judge(c, &f, today, at, offset) {
+                if let Some(j) = conditions::judge(c, &f, as_of, zone) {
                     let rank = due.get(&client.id).map_or(client.margin_total, |d| d.at_risk_minor);
                     out.push(subject(format!("client:{}", client.id), client, j, slot, rank));
                 }
@@ -145,7 +145,7 @@ pub fn scheduled(
                     deal: Some(deal),
                     ..Facts::of_client(client, allowed(client.id), due.get(&client.id), occasion)
                 };
-                if let Some(j) = conditions::judge(c, &f, today, at, offset) {
+                if let Some(j) = conditions::judge(c, &f, as_of, zone) {
                     let mut s = subject(format!("deal:{}", deal.id), client, j, slot, deal.amount);
                     s.deal_id = Some(deal.id);
                     s.deal_owner = deal.owner_id.or(client.owner_id);
@@ -165,7 +165,7 @@ pub fn scheduled(
                     contact: Some(contact),
                     ..Facts::of_client(client, allowed(client.id), due.get(&client.id), occasion)
                 };
-                if let Some(j) = conditions::judge(c, &f, today, at, offset) {
+                if let Some(j) = conditions::judge(c, &f, as_of, zone) {
                     out.push(subject(format!("contact:{}", contact.id), client, j, slot, 0));
                 }
             }
@@ -237,8 +237,6 @@ pub fn from_event(conn: &mut DbConn, a: &Automation, e: &Change) -> Result<Optio
         cc.lost_for_days_min.is_some(),
     )?;
     let Some(client) = clients.get(&client_id) else { return Ok(None) };
-    let today = e.occurred_at.with_timezone(&zone(a)).date_naive();
-    let offset = offset_at(e.occurred_at, zone(a));
     let f = Facts {
         client,
         in_filter,
@@ -249,7 +247,7 @@ pub fn from_event(conn: &mut DbConn, a: &Automation, e: &Change) -> Result<Optio
         due: None,
         occasion: None,
     };
-    let Some(j) = conditions::judge(c, &f, today, at, offset) else { return Ok(None) };
+    let Some(j) = conditions::judge(c, &f, e.occurred_at, zone(a)) else { return Ok(None) };
     let mut s = subject(format!("{}:{}", e.entity_type, e.entity_id), client, j, "", 0);
     s.deal_id = deal.as_ref().map(|d| d.id);
     s.deal_owner = deal.as_ref().and_then(|d| d.owner_id).or(client.owner_id);
@@ -500,10 +498,4 @@ pub fn apply(
     }
     repo::mark_done(conn, a.id, run_id, &plan.marks)?;
     Ok(plan.progress)
-}
-
-/// How far the zone's clock is ahead of UTC at `t`.
-fn offset_at(t: DateTime<Utc>, zone: Tz) -> chrono::TimeDelta {
-    use chrono::Offset;
-    chrono::TimeDelta::seconds(i64::from(t.with_timezone(&zone).offset().fix().local_minus_utc()))
 }
