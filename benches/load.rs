@@ -208,9 +208,9 @@ async fn main() {
 
     // What autovacuum would have done by now on a server that runs it (this machine's does not):
     // statistics for the planner and the visibility map for index-only scans.
-    let url = env("BENCH_DATABASE_URL", "");
-    if !url.is_empty() {
-        let _ = std::process::Command::new("psql").args([url.as_str(), "-qc", "VACUUM ANALYZE"]).status();
+    let database = env("BENCH_DATABASE_URL", "");
+    if !database.is_empty() {
+        let _ = std::process::Command::new("psql").args([database.as_str(), "-qc", "VACUUM ANALYZE"]).status();
     }
     for path in [
         "/api/v1/analytics/abc-xyz",
@@ -228,7 +228,9 @@ async fn main() {
         let median = median_of_3(&loader, path).await;
         println!("| `GET {path}` (median of 3) | {:.0} ms |", median * 1000.0);
     }
-    analytics_ratios(&loader).await;
+    if !database.is_empty() {
+        analytics_ratios(&loader, &database).await;
+    }
     if env("BENCH_ONLY", "") == "analytics" {
         return;
     }
@@ -246,7 +248,7 @@ async fn main() {
     }
 }
 
-/// Automation runs over the whole base, each as a ratio to the read-only report of the same
+/// The median of 3 timed `GET`s of `path`, in seconds.
 async fn median_of_3(loader: &Loader, path: &str) -> f64 {
     let mut times = Vec::new();
     for _ in 0..3 {
@@ -277,12 +279,8 @@ fn psql_median(url: &str, statement: &str) -> Option<f64> {
 }
 
 /// The sales reports as ratios to the raw `GROUP BY` over the same sales, timed in the same run.
-async fn analytics_ratios(loader: &Loader) {
-    let url = env("BENCH_DATABASE_URL", "");
-    if url.is_empty() {
-        return;
-    }
-    let Some(raw) = psql_median(&url, RAW_GROUP_BY) else {
+async fn analytics_ratios(loader: &Loader, database: &str) {
+    let Some(raw) = psql_median(database, RAW_GROUP_BY) else {
         println!("| raw `GROUP BY` baseline | psql failed |");
         return;
     };
@@ -306,6 +304,7 @@ async fn analytics_ratios(loader: &Loader) {
     }
 }
 
+/// Automation runs over the whole base, each as a ratio to the read-only report of the same
 /// rule timed in the same run (`GET /analytics/reactivation`): what acting adds to judging.
 async fn automations(loader: &Loader) {
     let http = &loader.http;
@@ -328,12 +327,7 @@ async fn automations(loader: &Loader) {
         let url = format!("{}/api/v1/automations/{}", loader.base, a["id"]);
         send(http.patch(url).json(&json!({"actions": actions}))).await;
     }
-    let mut baseline = Vec::new();
-    for _ in 0..3 {
-        baseline.push(loader.get("/api/v1/analytics/reactivation?limit=1").await);
-    }
-    baseline.sort();
-    let base = baseline[1].as_secs_f64();
+    let base = median_of_3(loader, "/api/v1/analytics/reactivation?limit=1").await;
     println!("| baseline: `GET /analytics/reactivation` (median of 3) | {:.0} ms |", base * 1000.0);
     let run = |key: &str, query: &str| {
         let url = format!("{}/api/v1/automations/{}/run{query}", loader.base, find(key)["id"]);

@@ -14,9 +14,10 @@ cargo build --release --bin clientbase
 cargo bench --bench load --no-run
 
 db=clientbase_bench_$$
+dburl="${PG%/*}/$db"
 data=$(mktemp -d)
 psql "$PG" -qc "CREATE DATABASE $db"
-DATABASE_URL="${PG%/*}/$db" CLIENTBASE_BIND=127.0.0.1:$port CLIENTBASE_DATA_DIR=$data \
+DATABASE_URL="$dburl" CLIENTBASE_BIND=127.0.0.1:$port CLIENTBASE_DATA_DIR=$data \
   CLIENTBASE_ADMIN_EMAIL=bench@example.ru CLIENTBASE_ADMIN_PASSWORD=bench-password-1 \
   CLIENTBASE_DB_POOL_SIZE=${BENCH_POOL:-8} CLIENTBASE_MAX_BODY_BYTES=16777216 CLIENTBASE_IMPORT_MAX_BYTES=104857600 CLIENTBASE_IMPORT_WORKERS=${BENCH_IMPORT_WORKERS:-2} CLIENTBASE_IMPORT_BATCH=${BENCH_IMPORT_BATCH:-1000} RUST_LOG=warn \
   CLIENTBASE_RATE_LIMIT_DEFAULT=off CLIENTBASE_RATE_LIMIT_BULK=off CLIENTBASE_RATE_LIMIT_TOKEN=off \
@@ -46,8 +47,7 @@ if [ "${BENCH_ONLY:-}" = sync ]; then
   n=${BENCH_CLIENTS:-100000}
   rate=$(BENCH_BASE="http://127.0.0.1:$port" BENCH_TOKEN=$token BENCH_ONLY=reads BENCH_CONCURRENCY=1 BENCH_CLIENTS=$n \
     cargo bench -q --bench load 2>/dev/null | awk -F'|' '/sync\/clients/ {print $3}' | grep -o '^ *[0-9]*' | tr -d ' ')
-  raw="${PG%/*}/$db"
-  psql "$raw" -q <<'SQL'
+  psql "$dburl" -q <<'SQL'
 CREATE TABLE raw_clients (id BIGSERIAL PRIMARY KEY, external_id TEXT NOT NULL UNIQUE, name TEXT NOT NULL,
   status TEXT NOT NULL, channel TEXT, region TEXT, industry TEXT, phones TEXT NOT NULL, emails TEXT NOT NULL,
   mailing_consent BOOLEAN NOT NULL, estimated_potential BIGINT, created_at TIMESTAMP NOT NULL, updated_at TIMESTAMP NOT NULL);
@@ -73,7 +73,7 @@ for start in range(0, n, 1000):
           "channel = EXCLUDED.channel, phones = EXCLUDED.phones, emails = EXCLUDED.emails, updated_at = now();")
 PY
   start=$(date +%s.%N)
-  psql "$raw" -q -v ON_ERROR_STOP=1 -f "$data/raw.sql" >/dev/null
+  psql "$dburl" -q -v ON_ERROR_STOP=1 -f "$data/raw.sql" >/dev/null
   end=$(date +%s.%N)
   base=$(echo "$n / ($end - $start)" | bc -l)
   printf '| `/sync/clients`, %s new clients, 1 batch of 1000 in flight | %s rows/s | raw `INSERT … ON CONFLICT`, 5 indexes, batches of 1000: %.0f rows/s | ratio %.2f (goal ≥ 0.5) |\n' \
@@ -81,10 +81,9 @@ PY
   exit 0
 fi
 
-BENCH_BASE="http://127.0.0.1:$port" BENCH_TOKEN=$token BENCH_SERVER_PID=$server BENCH_DATABASE_URL="${PG%/*}/$db" \
+BENCH_BASE="http://127.0.0.1:$port" BENCH_TOKEN=$token BENCH_SERVER_PID=$server BENCH_DATABASE_URL="$dburl" \
   cargo bench --bench load
 [ "${BENCH_ONLY:-}" = analytics ] && exit 0
-
 
 # The point read beside PostgreSQL's own: `pgbench -S` (one primary-key SELECT a transaction)
 # at the same concurrency, in the same run, on a pgbench base of its own.
@@ -92,7 +91,7 @@ if [ "${BENCH_ONLY:-}" != imports ]; then
 command -v wrk >/dev/null || apt-get install -y -qq wrk >/dev/null
 c=${BENCH_READ_CONCURRENCY:-16}
 secs=${BENCH_READ_SECONDS:-10}
-read -r lo hi < <(psql "${PG%/*}/$db" -AtF' ' -c "SELECT min(id), max(id) FROM clients WHERE deleted_at IS NULL")
+read -r lo hi < <(psql "$dburl" -AtF' ' -c "SELECT min(id), max(id) FROM clients WHERE deleted_at IS NULL")
 cat >"$data/read.lua" <<LUA
 math.randomseed(2026)
 request = function()
@@ -115,7 +114,7 @@ fi
 
 # The exports, with the server's resident memory sampled every 100 ms.
 rss() { awk '/VmRSS/ {print $2}' "/proc/$server/status"; }
-rows=$(psql "${PG%/*}/$db" -Atc "SELECT COUNT(*) FROM clients WHERE deleted_at IS NULL")
+rows=$(psql "$dburl" -Atc "SELECT COUNT(*) FROM clients WHERE deleted_at IS NULL")
 for format in csv xlsx; do
   before=$(rss)
   samples="$data/rss-$format"

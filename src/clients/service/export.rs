@@ -3,14 +3,14 @@
 //! request) and safe against formula injection; NDJSON carries the full cards; XLSX is a real
 //! workbook with typed cells, written in constant memory and streamed out as it is zipped.
 
+use std::borrow::Cow;
+use std::fmt::Write as _;
+
 use serde::Deserialize;
 use utoipa::ToSchema;
 
 use crate::audit::{self, Entry};
 use crate::auth::Caller;
-use std::borrow::Cow;
-use std::fmt::Write as _;
-
 use crate::clients::model::Client;
 use crate::clients::repo::{after_id, ClientFilter};
 use crate::custom_fields::values::cell_text;
@@ -187,7 +187,7 @@ pub fn write(
         if opts.bom {
             head.extend_from_slice("\u{feff}".as_bytes());
         }
-        let names = COLUMNS.iter().map(|c| c.to_string()).chain(custom.iter().map(|d| d.label.clone()));
+        let names = COLUMNS.iter().copied().chain(custom.iter().map(|d| d.label.as_str()));
         let mut w = csv::WriterBuilder::new().delimiter(opts.delimiter).from_writer(head);
         w.write_record(names).map_err(ApiError::internal)?;
         head = w.into_inner().map_err(ApiError::internal)?;
