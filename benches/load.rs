@@ -10,7 +10,8 @@
 //! `BENCH_ONLY=imports` (only the import and its sync baselines), `BENCH_ONLY=reads` (only the
 //! clients, for the point reads), `BENCH_ONLY=analytics` (clients, sales and the reports),
 //! `BENCH_DATABASE_URL` (the server's PostgreSQL database: the reports are then set beside a raw
-//! `GROUP BY` over the same sales, timed by `psql` in the same run).
+//! `GROUP BY` over the same sales, timed by `psql` in the same run), `BENCH_SUMMARY` (a file the
+//! rows with a baseline are appended to).
 
 use std::time::{Duration, Instant};
 
@@ -301,7 +302,24 @@ async fn analytics_ratios(loader: &Loader, database: &str) {
             raw * 1000.0,
             t / raw
         );
+        summary_row(&format!(
+            "| `GET {path}`, median of 3 | {:.0} ms | raw `GROUP BY client_id, month` over the last year: {:.0} ms | {:.2} (goal ≤ 0.3) |",
+            t * 1000.0,
+            raw * 1000.0,
+            t / raw
+        ));
     }
+}
+
+/// A row for the summary `scripts/bench.sh` prints at the end (the file named by `BENCH_SUMMARY`).
+fn summary_row(line: &str) {
+    use std::io::Write as _;
+    let path = env("BENCH_SUMMARY", "");
+    if path.is_empty() {
+        return;
+    }
+    let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path).expect("BENCH_SUMMARY");
+    writeln!(file, "{line}").expect("BENCH_SUMMARY");
 }
 
 /// Automation runs over the whole base, each as a ratio to the read-only report of the same
