@@ -93,6 +93,8 @@ UNSTATABLE = [
     (r"^mapping$", r"^(map a column to |maps no column to a field$)"),
     (r"^match_on$", r"^at least one way to (match a card is needed to update|find each row's client is needed)$"),
     (r"^defaults$", r"^defaults apply to new clients"),
+    # An import's default owner names a user of the base by email or name.
+    (r"^defaults\.owner$", r"^'.*' is not an active user's email or name$"),
     (r"^mode$", r"^updating sales needs"),
     (r"^values\..*$", r"^('.*' is not a defined \w+ custom field|value maps of \w+ are kept for custom_fields)"),
     (r"^values\.[a-z_]+\..*$", r"^'.*' is not a [a-z_]+ value$"),
