@@ -89,20 +89,21 @@ load_base() {
   (export BENCH_BASE="http://127.0.0.1:$port" BENCH_TOKEN="$token" BENCH_SERVER_PID="$server" BENCH_SUMMARY="$summary" "$@"; load)
 }
 
-# `wrk_ids FILE URL IDS…`: wrk at concurrency $c for $secs seconds on GET URL/<one of IDS> with the
-# header `$auth`; the report in FILE.
+# `run_wrk FILE CONNECTIONS PREAMBLE PATH`: wrk for $secs seconds on GETs of the Lua expression
+# PATH (after the Lua PREAMBLE) with the header `$auth`; the report in FILE.
+run_wrk() {
+  printf '%s\nrequest = function()\n  return wrk.format("GET", %s, {["Authorization"] = "%s"})\nend\n' "$3" "$4" "$auth" >"$data/request.lua"
+  wrk -t2 -c"$2" -d"${secs}s" --latency -s "$data/request.lua" "http://127.0.0.1:$port" >"$1"
+}
+# `wrk_ids FILE URL IDS…`: at concurrency $c, GET URL<one of IDS>, drawn at random.
 wrk_ids() {
   local out=$1 url=$2
   shift 2
-  printf 'local ids = {%s}\nmath.randomseed(2026)\nrequest = function()\n  return wrk.format("GET", "%s" .. ids[math.random(#ids)], {["Authorization"] = "%s"})\nend\n' \
-    "$(printf '"%s",' "$@")" "$url" "$auth" >"$data/ids.lua"
-  wrk -t2 -c"$c" -d"${secs}s" --latency -s "$data/ids.lua" "http://127.0.0.1:$port" >"$out"
+  run_wrk "$out" "$c" "local ids = {$(printf '"%s",' "$@")}
+math.randomseed(2026)" "\"$url\" .. ids[math.random(#ids)]"
 }
-# `wrk_path FILE CONNECTIONS PATH`: wrk on one fixed GET.
-wrk_path() {
-  printf 'request = function()\n  return wrk.format("GET", "%s", {["Authorization"] = "%s"})\nend\n' "$3" "$auth" >"$data/path.lua"
-  wrk -t2 -c"$2" -d"${secs}s" --latency -s "$data/path.lua" "http://127.0.0.1:$port" >"$1"
-}
+# `wrk_path FILE CONNECTIONS PATH`: one fixed GET.
+wrk_path() { run_wrk "$1" "$2" "" "\"$3\""; }
 rps() { awk '/^Requests\/sec/ {print $2}' "$1"; }
 pct() { awk -v p="$2" '$1 == p {print $2}' "$1"; }
 non2xx() { awk '/Non-2xx/ {print ", " $5 " not 2xx"}' "$1"; }
