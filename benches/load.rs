@@ -226,8 +226,10 @@ async fn main() {
         "/api/v1/clients?q=%D1%80%D0%BE%D0%BC%D0%B0%D1%88",
         "/api/v1/telephony/lookup?phone=%2B79000000000",
     ] {
+        // The first request computes; the sales reports answer the next two from memory.
+        let first = loader.get(path).await.as_secs_f64();
         let median = median_of_3(&loader, path).await;
-        println!("| `GET {path}` (median of 3) | {:.0} ms |", median * 1000.0);
+        println!("| `GET {path}` | first {:.0} ms, then median of 3 {:.0} ms |", first * 1000.0, median * 1000.0);
     }
     if !database.is_empty() {
         analytics_ratios(&loader, &database).await;
@@ -279,7 +281,9 @@ fn psql_median(url: &str, statement: &str) -> Option<f64> {
     Some(times[1])
 }
 
-/// The sales reports as ratios to the raw `GROUP BY` over the same sales, timed in the same run.
+/// The sales reports as ratios to the raw `GROUP BY` over the same sales, timed in the same run:
+/// cold (the first request after a write, computed from the database) and warm (the same request
+/// again, answered from the result remembered at the current write generation).
 async fn analytics_ratios(loader: &Loader, database: &str) {
     let Some(raw) = psql_median(database, RAW_GROUP_BY) else {
         println!("| raw `GROUP BY` baseline | psql failed |");
@@ -289,25 +293,39 @@ async fn analytics_ratios(loader: &Loader, database: &str) {
         "| baseline: raw `GROUP BY client_id, month` over the last year (psql, median of 3) | {:.0} ms |",
         raw * 1000.0
     );
+    // What a write does to the generation, without changing any figure.
+    let bump = || {
+        let _ = std::process::Command::new("psql")
+            .args([database, "-qc", "UPDATE write_generation SET folded = folded + 1 WHERE id = 1"])
+            .status();
+    };
     for path in [
         "/api/v1/analytics/abc-xyz",
         "/api/v1/analytics/abcde",
         "/api/v1/analytics/pareto?by=channel",
         "/api/v1/analytics/summary",
     ] {
-        let t = median_of_3(loader, path).await;
-        println!(
-            "| `GET {path}` ÷ raw `GROUP BY` | {:.0} ms ÷ {:.0} ms = ratio {:.2} (goal ≤ 0.3) |",
-            t * 1000.0,
-            raw * 1000.0,
-            t / raw
-        );
-        summary_row(&format!(
-            "| `GET {path}`, median of 3 | {:.0} ms | raw `GROUP BY client_id, month` over the last year: {:.0} ms | {:.2} (goal ≤ 0.3) |",
-            t * 1000.0,
-            raw * 1000.0,
-            t / raw
-        ));
+        let mut cold = Vec::new();
+        for _ in 0..3 {
+            bump();
+            cold.push(loader.get(path).await.as_secs_f64());
+        }
+        cold.sort_by(f64::total_cmp);
+        let (cold, warm) = (cold[1], median_of_3(loader, path).await);
+        for (kind, t) in [("after a write", cold), ("again, nothing written", warm)] {
+            println!(
+                "| `GET {path}` {kind} ÷ raw `GROUP BY` | {:.1} ms ÷ {:.0} ms = ratio {:.3} (goal ≤ 0.3) |",
+                t * 1000.0,
+                raw * 1000.0,
+                t / raw
+            );
+            summary_row(&format!(
+                "| `GET {path}` {kind}, median of 3 | {:.1} ms | raw `GROUP BY client_id, month` over the last year: {:.0} ms | {:.3} (goal ≤ 0.3) |",
+                t * 1000.0,
+                raw * 1000.0,
+                t / raw
+            ));
+        }
     }
 }
 

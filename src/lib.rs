@@ -21,6 +21,7 @@ pub mod external_ids;
 pub mod http;
 pub mod idempotency;
 pub mod imports;
+pub mod memo;
 pub mod metrics;
 pub mod money;
 pub mod normalize;

@@ -134,6 +134,7 @@ pub fn prepare(config: Config) -> Result<AppState, String> {
         leases: std::sync::Arc::new(idempotency::Leases::new(config.idempotency_lease_secs)),
         sqlite_lock,
         rate_limiter: web::Data::new(RateLimiter::new(config.rate_limits)),
+        memo: Default::default(),
         config,
     })
 }
@@ -357,6 +358,9 @@ async fn housekeeping(state: web::Data<AppState>) {
         let leases = state.leases.clone();
         if let Err(e) = db::run(&state.pool, move |conn| Ok(leases.renew(conn)?)).await {
             tracing::warn!(error = %e, "renewing idempotency leases failed");
+        }
+        if let Err(e) = db::run(&state.pool, |conn| Ok(crate::memo::fold(conn)?)).await {
+            tracing::warn!(error = %e, "folding the write marks failed");
         }
         if last_purge.is_none_or(|at| at.elapsed() >= Duration::from_secs(3600)) {
             last_purge = Some(std::time::Instant::now());

@@ -24,4 +24,6 @@ pub struct AppState {
     pub sqlite_lock: Option<std::sync::Arc<crate::db::backup::ServerLock>>,
     /// Also registered as its own app data, for the rate-limit middleware.
     pub rate_limiter: web::Data<crate::http::rate_limit::RateLimiter>,
+    /// The sales reports' answers remembered at the current write generation.
+    pub memo: std::sync::Arc<crate::memo::Memo>,
 }

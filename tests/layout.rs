@@ -18,6 +18,7 @@ const KERNELS: &[&str] = &[
     "external_ids",
     "http",
     "idempotency",
+    "memo",
     "metrics",
     "money",
     "normalize",

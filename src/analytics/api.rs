@@ -19,6 +19,7 @@ use crate::auth::Caller;
 use crate::db;
 use crate::error::ApiError;
 use crate::http::extract::ApiQuery;
+use crate::memo;
 use crate::pagination;
 use crate::state::AppState;
 
@@ -53,8 +54,9 @@ async fn abc_xyz_report(
     let measure = q.measure.unwrap_or(Measure::Revenue);
     let cell = service::parse_cell(q.cell.as_deref())?;
     let page = PageRequest::new(q.limit, q.cursor.as_deref(), service::abc_xyz_sort(measure))?;
-    let report = db::run(&state.pool, move |conn| service::abc_xyz(conn, scope, measure, t, cell, &page)).await?;
-    Ok(HttpResponse::Ok().json(report))
+    let key = memo::key("abc-xyz", &(&scope, measure, t, cell, &page));
+    memo::answer(&state.pool, &state.memo, key, move |conn| service::abc_xyz(conn, scope, measure, t, cell, &page))
+        .await
 }
 
 #[utoipa::path(
@@ -75,8 +77,8 @@ async fn abcde_report(
     let cut = service::cutoffs(q.max_share, q.high_share)?;
     let page = PageRequest::new(q.limit, q.cursor.as_deref(), service::ABCDE_SORT.into())?;
     let class = q.class;
-    let report = db::run(&state.pool, move |conn| service::abcde(conn, scope, cut, class, &page)).await?;
-    Ok(HttpResponse::Ok().json(report))
+    let key = memo::key("abcde", &(&scope, cut, class, &page));
+    memo::answer(&state.pool, &state.memo, key, move |conn| service::abcde(conn, scope, cut, class, &page)).await
 }
 
 #[utoipa::path(
@@ -97,8 +99,9 @@ async fn pareto_report(
     let top_share = service::percent(q.top_share, 20.0, "top_share")?;
     let points = service::pareto_points(q.points)?;
     let by_channel = q.by.is_some();
-    let report = db::run(&state.pool, move |conn| service::pareto(conn, scope, top_share, points, by_channel)).await?;
-    Ok(HttpResponse::Ok().json(report))
+    let key = memo::key("pareto", &(&scope, top_share, points, by_channel));
+    memo::answer(&state.pool, &state.memo, key, move |conn| service::pareto(conn, scope, top_share, points, by_channel))
+        .await
 }
 
 #[utoipa::path(
@@ -224,6 +227,6 @@ async fn summary_report(
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::AnalyticsRead)?;
     let scope = q.scope(&auth)?;
-    let report = db::run(&state.pool, move |conn| service::summary(conn, &scope)).await?;
-    Ok(HttpResponse::Ok().json(report))
+    let key = memo::key("summary", &scope);
+    memo::answer(&state.pool, &state.memo, key, move |conn| service::summary(conn, &scope)).await
 }

@@ -63,7 +63,7 @@ const READY_WITHIN: std::time::Duration = std::time::Duration::from_millis(800);
 async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8"))
-        .body(state.metrics.render(&state.pool))
+        .body(state.metrics.render(&state.pool) + &state.memo.render())
 }
 
 #[utoipa::path(

@@ -24,6 +24,7 @@ mod protection;
 mod protocol;
 mod rate_limits;
 mod receiver;
+mod report_memo;
 mod roles;
 mod sales;
 mod schema_names;

@@ -1,0 +1,14 @@
+DROP TRIGGER activities_mark_delete;
+DROP TRIGGER activities_mark_update;
+DROP TRIGGER activities_mark_insert;
+DROP TRIGGER sales_mark_delete;
+DROP TRIGGER sales_mark_update;
+DROP TRIGGER sales_mark_insert;
+DROP TRIGGER client_status_history_mark_delete;
+DROP TRIGGER client_status_history_mark_update;
+DROP TRIGGER client_status_history_mark_insert;
+DROP TRIGGER clients_mark_delete;
+DROP TRIGGER clients_mark_update;
+DROP TRIGGER clients_mark_insert;
+DROP TABLE write_marks;
+DROP TABLE write_generation;
