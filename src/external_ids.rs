@@ -3,7 +3,10 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use diesel::expression::{AppearsOnTable, Expression, SelectableExpression, ValidGrouping};
 use diesel::prelude::*;
+use diesel::query_builder::{AstPass, QueryFragment, QueryId};
+use diesel::sql_types::{Nullable, Text};
 
 use crate::db::schema::external_ids;
 use crate::db::{Backend, DbConn};
@@ -29,6 +32,43 @@ pub fn json_sql(backend: Backend, entity: &'static str, id_column: &'static str)
         Backend::Sqlite => "json_group_object(e.source, e.external_id)",
     };
     format!("(SELECT {object} FROM external_ids e WHERE e.entity_id = {id_column} AND e.entity_type = '{entity}')")
+}
+
+/// [`json_sql`] as a column of a diesel query. `diesel::dsl::sql` would do the same, but diesel
+/// cannot vouch for a literal's text and so prepares every statement holding one afresh (on
+/// PostgreSQL a parse, a plan and an extra round trip on each read of a card). This text is fixed
+/// by the backend and the arguments, so the statement cache may key the statement by its SQL and
+/// reuse it on the connection.
+#[derive(Debug, Clone)]
+pub struct JsonColumn(String);
+
+pub fn json_column(backend: Backend, entity: &'static str, id_column: &'static str) -> JsonColumn {
+    JsonColumn(json_sql(backend, entity, id_column))
+}
+
+impl Expression for JsonColumn {
+    type SqlType = Nullable<Text>;
+}
+
+impl<QS: ?Sized> AppearsOnTable<QS> for JsonColumn {}
+
+impl<QS: ?Sized> SelectableExpression<QS> for JsonColumn {}
+
+impl<GB> ValidGrouping<GB> for JsonColumn {
+    type IsAggregate = diesel::expression::is_aggregate::Never;
+}
+
+/// No static id: the text differs by backend and arguments, so the cache keys it by the SQL.
+impl QueryId for JsonColumn {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<DB: diesel::backend::Backend> QueryFragment<DB> for JsonColumn {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        out.push_sql(&self.0);
+        Ok(())
+    }
 }
 
 /// The map [`json_sql`] selected.

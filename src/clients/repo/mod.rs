@@ -8,9 +8,8 @@ use std::collections::HashSet;
 
 use chrono::NaiveDateTime;
 use diesel::dsl::sql;
-use diesel::expression::SqlLiteral;
 use diesel::prelude::*;
-use diesel::sql_types::{Bool, Nullable, Text};
+use diesel::sql_types::{Bool, Text};
 
 use crate::clients::model::{name_columns, search_key, Client, ClientFields, ClientRow, ClientStatus};
 use crate::db::schema::{
@@ -251,12 +250,11 @@ pub fn to_clients(conn: &mut DbConn, rows: Vec<ClientRow>) -> QueryResult<Vec<Cl
 }
 
 /// A card's columns and its external ids as JSON.
-type WithExternalIds = (diesel::dsl::AsSelect<ClientRow, Db>, SqlLiteral<Nullable<Text>>);
+type WithExternalIds = (diesel::dsl::AsSelect<ClientRow, Db>, external_ids::JsonColumn);
 
 /// Cards of `q` with their external ids, in one statement.
 fn with_external_ids(q: Boxed<'_>, backend: Backend) -> diesel::dsl::Select<Boxed<'_>, WithExternalIds> {
-    let ids = sql::<Nullable<Text>>(&external_ids::json_sql(backend, ENTITY, "clients.id"));
-    q.select((ClientRow::as_select(), ids))
+    q.select((ClientRow::as_select(), external_ids::json_column(backend, ENTITY, "clients.id")))
 }
 
 /// The next `limit` matching cards after id `last`, in id order, with their external ids, in
