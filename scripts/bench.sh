@@ -175,6 +175,11 @@ if [ "$only" != sync ] && [ "$only" != sqlite ]; then
     pgbench -i -q -s "$pgscale" "$dburl" >/dev/null 2>&1
     tps=$(pgbench -S -n -c "$c" -j 2 -T "$secs" "$dburl" 2>/dev/null | awk '/^tps/ {print $3; exit}')
     dburl=$mainurl
+    # What HTTP alone costs on these cores: the liveness probe (no token, no database) under the
+    # same wrk, the ceiling of any endpoint of this server here.
+    wrk_path "$data/live.txt" "$c" /health/live
+    row '| `GET /health/live` (no token, no database), c=%s: the HTTP ceiling | %.0f rps, p99 %s | `pgbench -S`, c=%s: %.0f tps | %.2f |\n' \
+      "$c" "$(rps "$data/live.txt")" "$(pct "$data/live.txt" 99%)" "$c" "$tps" "$(ratio "$(rps "$data/live.txt")" "$tps")"
     row '| authenticated `GET /clients/{id}`, PostgreSQL, c=%s, %s random ids | %.0f rps, p99 %s%s | `pgbench -S`, c=%s, scale %s: %.0f tps | %.2f (goal ≥ 0.5) |\n' \
       "$c" "${#ids[@]}" "$(rps "$data/read.txt")" "$(pct "$data/read.txt" 99%)" "$(non2xx "$data/read.txt")" \
       "$c" "$pgscale" "$tps" "$(ratio "$(rps "$data/read.txt")" "$tps")"
@@ -233,6 +238,7 @@ if [ -z "$only" ] || [ "$only" = sqlite ]; then
   mapfile -t ids < <(curl -sf -H "Authorization: $auth" "http://127.0.0.1:$port/api/v1/clients?limit=200" |
     python3 -c 'import json,sys; [print(c["id"]) for c in json.load(sys.stdin)["items"]]')
   wrk_ids "$data/sqlite.txt" /api/v1/clients/ "${ids[@]}"
+  wrk_path "$data/sqlite-live.txt" "$c" /health/live
   stop_server
 
   pb=.venv/pocketbase/bin/pocketbase
@@ -268,7 +274,10 @@ for i in range(n):
 PY
 )
   wrk_ids "$data/pb.txt" /api/collections/clients/records/ "${pb_ids[@]}"
+  wrk_path "$data/pb-live.txt" "$c" /api/health
   stop_server
+  row '| `GET /health/live`, c=%s: the HTTP ceiling | %.0f rps | PocketBase `GET /api/health`, c=%s: %.0f rps | %.2f× |\n' \
+    "$c" "$(rps "$data/sqlite-live.txt")" "$c" "$(rps "$data/pb-live.txt")" "$(ratio "$(rps "$data/sqlite-live.txt")" "$(rps "$data/pb-live.txt")")"
   row '| authenticated `GET /clients/{id}`, SQLite, c=%s, %s records | %.0f rps, p99 %s%s | PocketBase %s, authenticated record GET, same records, c=%s: %.0f rps, p99 %s%s | %.2f× (goal ≥ 3×) |\n' \
     "$c" "${#ids[@]}" "$(rps "$data/sqlite.txt")" "$(pct "$data/sqlite.txt" 99%)" "$(non2xx "$data/sqlite.txt")" \
     "$("$pb" --version | awk '{print $3}')" "$c" "$(rps "$data/pb.txt")" "$(pct "$data/pb.txt" 99%)" "$(non2xx "$data/pb.txt")" \
