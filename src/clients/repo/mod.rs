@@ -107,7 +107,9 @@ fn escape_like(term: &str) -> String {
 /// whole number in any format, or the local number without the code). Phones and emails stay
 /// out of the trigram index, which every new card writes to. On PostgreSQL the contact point ids
 /// come as an array, so that the planner can OR the index scans (or walk the sort index when the
-/// term is common); SQLite takes a plain subquery.
+/// term is common); SQLite takes a plain subquery. The `sql` literal keeps the statement out of
+/// the prepared-statement cache on purpose: a cached `LIKE` would after five runs get a generic
+/// plan on PostgreSQL, blind to the selectivity of the actual term.
 fn search(term: &Search, backend: Backend) -> Box<dyn BoxableExpression<clients::table, Db, SqlType = Bool>> {
     let (contact_arm, contact_pattern) = match &term.digits {
         Some(d) => {
