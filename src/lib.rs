@@ -38,6 +38,7 @@ pub mod startup;
 pub mod state;
 pub mod sync;
 pub mod tasks;
+pub mod teams;
 pub mod telemetry;
 pub mod telephony;
 pub mod text_enum;

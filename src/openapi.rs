@@ -24,7 +24,7 @@ pub const TOKEN_URL: &str = "/api/v1/auth/token";
     modifiers(&SecurityScheme_),
     tags(
         (name = "auth", description = "Access tokens"),
-        (name = "users", description = "Users and API clients"),
+        (name = "users", description = "Users, teams and API clients"),
         (name = "channels", description = "The sales channel reference list"),
         (name = "custom-fields", description = "Typed fields of clients, contacts and deals: types, options, required, unique, filterable"),
         (name = "clients", description = "Client cards, their contact persons and timeline"),

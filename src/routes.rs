@@ -7,8 +7,8 @@ use utoipa_actix_web::scope;
 
 use crate::{
     activities, analytics, api_clients, audit, automations, campaigns, channels, clients, contacts, custom_fields,
-    deals, idempotency, imports, openapi, ops, pipelines, sales, segments, sync, tasks, telephony, timeline, tokens,
-    users, webhooks,
+    deals, idempotency, imports, openapi, ops, pipelines, sales, segments, sync, tasks, teams, telephony, timeline,
+    tokens, users, webhooks,
 };
 
 /// Registers every documented route.
@@ -19,6 +19,7 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
             .configure(tokens::api::routes)
             .configure(users::api::routes)
             .configure(api_clients::api::routes)
+            .configure(teams::api::routes)
             .configure(channels::api::routes)
             .configure(custom_fields::api::routes)
             .configure(clients::api::base::routes)

@@ -593,6 +593,28 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    teams (id) {
+        id -> BigInt,
+        name -> Text,
+        lead_id -> Nullable<BigInt>,
+        region -> Nullable<Text>,
+        channel -> Nullable<Text>,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    team_members (team_id, user_id) {
+        team_id -> BigInt,
+        user_id -> BigInt,
+    }
+}
+
+diesel::joinable!(team_members -> teams (team_id));
+
 diesel::allow_tables_to_appear_in_same_query!(
     users,
     api_clients,
@@ -632,4 +654,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     custom_field_values,
     login_failures,
     rate_counts,
+    teams,
+    team_members,
 );

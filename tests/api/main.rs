@@ -29,6 +29,7 @@ mod roles;
 mod sales;
 mod schema_names;
 mod sync;
+mod teams;
 mod telephony;
 mod users;
 mod webhooks;
