@@ -25,7 +25,7 @@ pub fn schema(names: utoipa::openapi::schema::ObjectBuilder) -> utoipa::openapi:
 /// A record's external ids as a JSON object (NULL or `{}` when it has none), as a column to
 /// select beside the record itself: `id_column` names the record's id in the outer query. One
 /// statement then reads a card and its ids.
-pub fn json_sql(backend: Backend, entity: &'static str, id_column: &'static str) -> String {
+fn json_sql(backend: Backend, entity: &'static str, id_column: &'static str) -> String {
     debug_assert!(entity.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'));
     let object = match backend {
         Backend::Postgres => "json_object_agg(e.source, e.external_id)::text",

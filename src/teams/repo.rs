@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use diesel::prelude::*;
 
 use super::model::{Team, TeamRow};
-use crate::db::schema::{team_members, teams, users};
+use crate::db::schema::{team_members, teams};
 use crate::db::{now, Db, DbConn};
 use crate::error::ApiError;
 use crate::pagination::{page_from, Cursor, KeyValue, Page};
@@ -73,11 +73,6 @@ fn members_of(conn: &mut DbConn, ids: &[i64]) -> QueryResult<HashMap<i64, Vec<i6
         by_team.entry(team).or_default().push(user);
     }
     Ok(by_team)
-}
-
-/// Which of `ids` are active users.
-pub fn active_users(conn: &mut DbConn, ids: &[i64]) -> QueryResult<Vec<i64>> {
-    users::table.filter(users::id.eq_any(ids)).filter(users::active.eq(true)).select(users::id).load(conn)
 }
 
 fn name_taken() -> ApiError {

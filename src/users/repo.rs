@@ -61,6 +61,11 @@ pub fn find_by_email(conn: &mut DbConn, email: &str) -> QueryResult<Option<UserR
     users::table.filter(users::email.eq(email.trim().to_lowercase())).select(users::all_columns).first(conn).optional()
 }
 
+/// Which of `ids` are active users.
+pub fn active_among(conn: &mut DbConn, ids: &[i64]) -> QueryResult<Vec<i64>> {
+    users::table.filter(users::id.eq_any(ids)).filter(users::active.eq(true)).select(users::id).load(conn)
+}
+
 pub fn count(conn: &mut DbConn) -> QueryResult<i64> {
     users::table.count().get_result(conn)
 }

@@ -79,6 +79,18 @@ async fn teams_are_managed_with_their_members() {
         .unwrap();
     problem(res, 412).await;
 
+    // A member deactivated since does not block a change to the rest of the team.
+    let res = app.admin(Method::POST, &format!("/api/v1/users/{m2}/deactivate")).json(&json!({})).send().await.unwrap();
+    assert!(res.status().is_success(), "deactivation: {}", res.status());
+    let res = app
+        .admin(Method::PATCH, &format!("/api/v1/teams/{id}"))
+        .json(&json!({"name": "Север-2"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(json(res).await["members"], json!([m2]));
+
     let res = app.admin(Method::DELETE, &format!("/api/v1/teams/{id}")).send().await.unwrap();
     assert_eq!(res.status(), 204);
     let res = app.admin(Method::GET, &format!("/api/v1/teams/{id}")).send().await.unwrap();
@@ -87,8 +99,8 @@ async fn teams_are_managed_with_their_members() {
     assert_eq!(count(&mut conn, &format!("SELECT count(*) AS n FROM team_members WHERE team_id = {id}")), 0);
     assert_eq!(
         count(&mut conn, "SELECT count(*) AS n FROM audit_log WHERE action LIKE 'teams.%' AND target_type = 'team'"),
-        4,
-        "two creations, a change and a deletion; the refused duplicate name left nothing on record"
+        5,
+        "two creations, two changes and a deletion; the refused duplicate name left nothing on record"
     );
 }
 
